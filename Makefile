@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine:
+#   make run    - a local LS-guided search on built-in data (creates .venv on first use)
+#   make test   - the whole test suite, including the real control plane, helm and Prometheus checks
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The stamp names a hash of pyproject.toml so that a changed dependency list reinstalls.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: run test venv tools clean help
+
+help:
+	@echo "make run   - local search on built-in data (examples/quickstart.yaml)"
+	@echo "make test  - set up everything and run the whole test suite"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,operator,report,dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Tools the tests use that are not Python packages (real kube-apiserver/etcd, helm, prometheus);
+# slow builds are cached outside the repository.
+tools: $(STAMP)
+	scripts/test-tools
+
+run: $(STAMP)
+	$(BIN)/hyperprune run examples/quickstart.yaml --workdir runs/quickstart
+
+test: tools
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,210 @@
+"""The pruning catalogue: every method's name and its typed hyperparameters.
+
+This module is torch-free on purpose: the search spec and the operator validate pruning settings
+with it without installing torch. The implementations live beside it (``hyperprune.pruning.methods``
+and friends) and are looked up by the same names.
+
+A trial's pruning settings are one of the ``*Pruning`` models below, chosen by ``method``:
+
+    {"method": "selfish", "sparsity": 0.67, "params": {"death": "magnitude", "deathRate": 0.5}}
+
+Conventions shared by every method:
+- Masks cover the weight matrices of the recurrent core only (input-to-hidden and hidden-to-hidden,
+  every layer; an RHN's transform and carry matrices). Biases, embeddings and the decoder stay dense.
+- ``sparsity`` is the fraction of those weights that are zero at the end of the method's schedule.
+- Masks are re-applied after every optimiser step, so pruned weights stay exactly zero.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from hyperprune.schema import Model
+
+Sparsity = Annotated[float, Field(ge=0.0, lt=1.0, description="fraction of prunable weights set to zero")]
+Scope = Literal["layer", "global"]
+InitDistribution = Literal["uniform", "er"]
+
+
+class MethodParams(Model):
+    """Base of every method's hyperparameters."""
+
+
+class NoParams(MethodParams):
+    pass
+
+
+class RandomParams(MethodParams):
+    distribution: InitDistribution = Field(
+        "uniform", description="per-layer sparsity: the same in every matrix, or Erdos-Renyi scaled"
+    )
+
+
+class MagnitudeParams(MethodParams):
+    scope: Scope = Field("layer", description="rank weights within each matrix or across all of them")
+    prune_epoch: int = Field(
+        1, ge=0, description="epochs of dense training before the one-shot prune (0 = prune at init)"
+    )
+
+
+class GradualMagnitudeParams(MethodParams):
+    scope: Scope = "layer"
+    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
+    start_epoch: int = Field(0, ge=0, description="epoch at which pruning starts")
+    end_fraction: float = Field(
+        0.5, gt=0.0, le=1.0, description="the final sparsity is reached after this fraction of training"
+    )
+    frequency: int = Field(100, ge=1, description="optimiser steps between two mask updates")
+
+
+class LotteryParams(MethodParams):
+    scope: Scope = "global"
+    rounds: int = Field(3, ge=1, description="prune-retrain rounds to reach the target sparsity")
+    round_epochs: int = Field(1, ge=1, description="epochs trained in each round before pruning")
+    rewind_epoch: int = Field(0, ge=0, description="weights are rewound to their values at this epoch")
+
+
+class SnipParams(MethodParams):
+    batches: int = Field(1, ge=1, description="batches used to estimate connection sensitivity at init")
+
+
+class SynflowParams(MethodParams):
+    iterations: int = Field(100, ge=1, description="iterative pruning steps at init (data-free)")
+
+
+class SetParams(MethodParams):
+    init: InitDistribution = "er"
+    zeta: float = Field(0.3, gt=0.0, lt=1.0, description="fraction of active weights replaced at each update")
+
+
+class RiglParams(MethodParams):
+    init: InitDistribution = "er"
+    drop_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    update_frequency: int = Field(100, ge=1, description="optimiser steps between topology updates")
+    end_fraction: float = Field(0.75, gt=0.0, le=1.0, description="no updates after this fraction of training")
+
+
+class SelfishParams(MethodParams):
+    init: InitDistribution = "uniform"
+    death: Literal["magnitude", "global_magnitude", "threshold", "set"] = "magnitude"
+    growth: Literal["random", "gradient"] = "random"
+    redistribution: Literal["none", "magnitude", "nonzeros"] = "none"
+    death_rate: float = Field(0.5, gt=0.0, lt=1.0, description="initial fraction of weights removed per update")
+    death_rate_schedule: Literal["cosine", "constant"] = "cosine"
+    threshold: float = Field(
+        1e-3, gt=0.0, description="absolute magnitude under which weights die (death=threshold)"
+    )
+
+
+class IssParams(MethodParams):
+    group_lasso: float = Field(1e-4, ge=0.0, description="group-lasso strength on each hidden unit's weights")
+    prune_epoch: int = Field(1, ge=0, description="epochs of regularised training before units are removed")
+
+
+class _Pruning(Model):
+    sparsity: Sparsity = 0.0
+
+
+class DensePruning(_Pruning):
+    method: Literal["none"] = "none"
+    params: NoParams = NoParams()
+
+    @model_validator(mode="after")
+    def _dense(self) -> "DensePruning":
+        if self.sparsity != 0.0:
+            raise ValueError("method 'none' (the dense model) needs sparsity 0")
+        return self
+
+
+class RandomPruning(_Pruning):
+    method: Literal["random"]
+    params: RandomParams = RandomParams()
+
+
+class MagnitudePruning(_Pruning):
+    method: Literal["magnitude"]
+    params: MagnitudeParams = MagnitudeParams()
+
+
+class GradualMagnitudePruning(_Pruning):
+    method: Literal["gmp"]
+    params: GradualMagnitudeParams = GradualMagnitudeParams()
+
+
+class LotteryPruning(_Pruning):
+    method: Literal["lottery"]
+    params: LotteryParams = LotteryParams()
+
+
+class SnipPruning(_Pruning):
+    method: Literal["snip"]
+    params: SnipParams = SnipParams()
+
+
+class SynflowPruning(_Pruning):
+    method: Literal["synflow"]
+    params: SynflowParams = SynflowParams()
+
+
+class SetPruning(_Pruning):
+    method: Literal["set"]
+    params: SetParams = SetParams()
+
+
+class RiglPruning(_Pruning):
+    method: Literal["rigl"]
+    params: RiglParams = RiglParams()
+
+
+class SelfishPruning(_Pruning):
+    method: Literal["selfish"]
+    params: SelfishParams = SelfishParams()
+
+
+class IssPruning(_Pruning):
+    method: Literal["iss"]
+    params: IssParams = IssParams()
+
+
+PruningConfig = Annotated[
+    Union[
+        DensePruning,
+        RandomPruning,
+        MagnitudePruning,
+        GradualMagnitudePruning,
+        LotteryPruning,
+        SnipPruning,
+        SynflowPruning,
+        SetPruning,
+        RiglPruning,
+        SelfishPruning,
+        IssPruning,
+    ],
+    Field(discriminator="method"),
+]
+
+# name -> (settings model, its params model, one-line description). The search spec validates a
+# method's search space against the params model; the docs and CLI list these descriptions.
+METHODS: dict[str, tuple[type[_Pruning], type[MethodParams], str]] = {
+    "none": (DensePruning, NoParams, "dense reference, no pruning"),
+    "random": (RandomPruning, RandomParams, "random mask fixed at initialisation"),
+    "magnitude": (MagnitudePruning, MagnitudeParams, "one-shot magnitude pruning, layer-wise or global"),
+    "gmp": (
+        GradualMagnitudePruning,
+        GradualMagnitudeParams,
+        "gradual magnitude pruning with the cubic schedule (Zhu & Gupta 2017)",
+    ),
+    "lottery": (LotteryPruning, LotteryParams, "lottery-ticket iterative magnitude pruning with rewinding"),
+    "snip": (SnipPruning, SnipParams, "SNIP connection sensitivity at initialisation"),
+    "synflow": (SynflowPruning, SynflowParams, "SynFlow iterative data-free pruning at initialisation"),
+    "set": (SetPruning, SetParams, "Sparse Evolutionary Training: magnitude death, random growth"),
+    "rigl": (RiglPruning, RiglParams, "RigL: magnitude death, gradient growth, cosine drop schedule"),
+    "selfish": (SelfishPruning, SelfishParams, "Selfish-RNN style dynamic sparse training"),
+    "iss": (IssPruning, IssParams, "ISS structured pruning: removes whole hidden units across all gates"),
+}
+
+
+def method_names() -> list[str]:
+    return list(METHODS)

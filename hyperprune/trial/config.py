@@ -1,0 +1,103 @@
+"""TrialConfig: everything one candidate needs to train, prune and report. Torch-free.
+
+A trial config is written by the search (local engine or operator) as JSON with camelCase keys and
+read by ``hyperprune trial --config TRIAL.json``. ``training.epochs`` is the full training length and
+the horizon of every schedule (learning rate, gradual pruning, death-rate annealing): a trial told to
+stop at an earlier epoch and continued later follows exactly the same trajectory as one run straight
+through.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from hyperprune.pruning.catalog import DensePruning, PruningConfig
+from hyperprune.schema import Model
+
+Corpus = Literal["synthetic", "ptb", "wikitext", "text", "digits"]
+Arch = Literal["rnn_tanh", "rnn_relu", "gru", "lstm", "rhn"]
+
+
+class DataConfig(Model):
+    """Where the data comes from. ``digits`` makes the task sequence classification; the rest are
+    language modelling at word or character level."""
+
+    corpus: Corpus = Field("synthetic", description="synthetic (built in), ptb, wikitext, text (any folder of .txt), digits")
+    level: Literal["word", "char"] = Field("word", description="tokenise into words or characters")
+    path: str | None = Field(None, description="data directory (required for ptb, wikitext, text)")
+    synthetic_tokens: PositiveInt = Field(60_000, description="size of the built-in synthetic corpus")
+    synthetic_vocab: PositiveInt = Field(200, description="vocabulary of the built-in synthetic corpus")
+
+    @model_validator(mode="after")
+    def _needs_path(self) -> "DataConfig":
+        if self.corpus in ("ptb", "wikitext", "text") and not self.path:
+            raise ValueError(f"corpus '{self.corpus}' needs a data directory in 'path'")
+        return self
+
+    @property
+    def task(self) -> Literal["language_model", "classification"]:
+        return "classification" if self.corpus == "digits" else "language_model"
+
+
+class ModelConfig(Model):
+    arch: Arch = Field("lstm", description="recurrent core")
+    hidden_size: PositiveInt = 64
+    num_layers: PositiveInt = Field(1, description="stacked recurrent layers")
+    embedding_size: PositiveInt | None = Field(None, description="defaults to hidden_size")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on embeddings, between layers and before the decoder")
+    tie_weights: bool = Field(False, description="share embedding and decoder weights (needs embedding_size == hidden_size)")
+    rhn_depth: PositiveInt = Field(3, description="micro-steps per time step (arch=rhn)")
+
+
+class TrainingConfig(Model):
+    epochs: PositiveInt = Field(10, description="full training length; horizon of every schedule")
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(1.0, gt=0.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    lr_schedule: Literal["constant", "cosine", "step"] = "constant"
+    lr_step_epochs: PositiveInt = Field(5, description="epochs between decays (lr_schedule=step)")
+    lr_gamma: float = Field(0.5, gt=0.0, le=1.0, description="decay factor (lr_schedule=step)")
+    batch_size: PositiveInt = 20
+    bptt: PositiveInt = Field(35, description="truncated back-propagation length (language models)")
+    clip: float | None = Field(0.25, gt=0.0, description="gradient-norm clipping; null to disable")
+    max_batches: PositiveInt | None = Field(None, description="cap on training batches per epoch (quick runs)")
+    eval_batch_size: PositiveInt = 10
+
+
+class LyapunovConfig(Model):
+    probe_length: PositiveInt = Field(35, description="time steps averaged into the exponents (after warm-up)")
+    warmup: int = Field(10, ge=0, description="time steps run before averaging starts")
+    k: PositiveInt | None = Field(None, description="number of leading exponents; null = the whole spectrum")
+    batch: PositiveInt = Field(4, description="probe sequences from the validation split; exponents are averaged over them")
+    state: Literal["full", "hidden"] = Field(
+        "full", description="LSTM state: full = (h, c), exact; hidden = h only with c held fixed (as published)"
+    )
+    dtype: Literal["float32", "float64"] = "float64"
+    epochs: list[PositiveInt] | None = Field(None, description="epochs at which to compute it; null = every epoch")
+
+
+class TrialConfig(Model):
+    trial_id: str = Field("trial", min_length=1)
+    seed: int = Field(0, ge=0, description="seeds weight init, data order, dropout and pruning")
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    pruning: PruningConfig = DensePruning()
+    lyapunov: LyapunovConfig = LyapunovConfig()
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available, else CPU")
+    evaluate_test: bool = Field(True, description="evaluate the test split after the last epoch")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrialConfig":
+        emb = self.model.embedding_size or self.model.hidden_size
+        if self.model.tie_weights and emb != self.model.hidden_size:
+            raise ValueError("model.tieWeights needs model.embeddingSize equal to model.hiddenSize")
+        if self.lyapunov.k is not None:
+            per_layer = 2 if (self.model.arch == "lstm" and self.lyapunov.state == "full") else 1
+            n = self.model.num_layers * self.model.hidden_size * per_layer
+            if self.lyapunov.k > n:
+                raise ValueError(f"lyapunov.k={self.lyapunov.k} exceeds the state size {n} of this model")
+        return self

@@ -1,0 +1,38 @@
+"""TrialReport: one line of ``reports.jsonl``, one status update of a HyperpruneTrial. Torch-free.
+
+A trial appends one report per epoch it finishes; the epochs in ``lyapunov.epochs`` also carry the
+spectrum. The last report of a run that reached ``training.epochs`` has status ``completed`` (and the
+test metric when asked); a run whose loss became NaN/inf ends with status ``diverged`` and a message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import Field
+
+from hyperprune.schema import Model
+
+ReportStatus = Literal["running", "completed", "diverged"]
+
+
+class TrialReport(Model):
+    trial_id: str
+    epoch: int = Field(ge=0, description="epochs completed")
+    status: ReportStatus = "running"
+    metric: Literal["perplexity", "accuracy"]
+    mode: Literal["min", "max"] = Field(description="min: lower is better (perplexity); max: higher is better")
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_metric: float | None = None
+    test_metric: float | None = None
+    sparsity: float = Field(0.0, description="realised fraction of zero weights over all prunable matrices")
+    sparsity_per_layer: dict[str, float] = Field(default_factory=dict)
+    lyapunov: list[float] | None = Field(None, description="exponents, descending, natural log per step")
+    lyapunov_seconds: float | None = None
+    epoch_seconds: float = 0.0
+    wall_seconds: float = Field(0.0, description="training time over all epochs so far, across resumes")
+    tokens_per_second: float | None = None
+    message: str | None = None
+    time: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
