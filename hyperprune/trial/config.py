@@ -20,6 +20,15 @@ Corpus = Literal["synthetic", "ptb", "wikitext", "text", "digits"]
 Arch = Literal["rnn_tanh", "rnn_relu", "gru", "lstm", "rhn"]
 
 
+class SplitFiles(Model):
+    """Explicit file names (relative to ``data.path``) for the splits, overriding the corpus layout.
+    A split without a file is cut from the end of the training text (see ``DataConfig.holdout``)."""
+
+    train: str = Field(min_length=1)
+    valid: str | None = None
+    test: str | None = None
+
+
 class DataConfig(Model):
     """Where the data comes from. ``digits`` makes the task sequence classification; the rest are
     language modelling at word or character level."""
@@ -27,13 +36,24 @@ class DataConfig(Model):
     corpus: Corpus = Field("synthetic", description="synthetic (built in), ptb, wikitext, text (any folder of .txt), digits")
     level: Literal["word", "char"] = Field("word", description="tokenise into words or characters")
     path: str | None = Field(None, description="data directory (required for ptb, wikitext, text)")
+    files: SplitFiles | None = Field(None, description="file per split inside 'path', overriding the corpus layout")
+    holdout: float = Field(
+        0.05, gt=0.0, lt=0.5, description="fraction of the training text cut from its end for each split without a file"
+    )
+    min_count: PositiveInt = Field(1, description="training-split tokens seen fewer times become <unk>")
+    max_vocab: PositiveInt | None = Field(None, description="keep only the most frequent tokens; the rest become <unk>")
     synthetic_tokens: PositiveInt = Field(60_000, description="size of the built-in synthetic corpus")
-    synthetic_vocab: PositiveInt = Field(200, description="vocabulary of the built-in synthetic corpus")
+    synthetic_vocab: int = Field(200, ge=8, description="vocabulary of the built-in synthetic corpus")
+    synthetic_seed: int = Field(
+        1234, ge=0, description="seed of the built-in corpus (fixed, so every trial of a search sees the same text)"
+    )
 
     @model_validator(mode="after")
     def _needs_path(self) -> "DataConfig":
         if self.corpus in ("ptb", "wikitext", "text") and not self.path:
             raise ValueError(f"corpus '{self.corpus}' needs a data directory in 'path'")
+        if self.corpus in ("synthetic", "digits") and (self.path or self.files):
+            raise ValueError(f"corpus '{self.corpus}' is built in and takes no 'path' or 'files'")
         return self
 
     @property
@@ -65,6 +85,9 @@ class TrainingConfig(Model):
     clip: float | None = Field(0.25, gt=0.0, description="gradient-norm clipping; null to disable")
     max_batches: PositiveInt | None = Field(None, description="cap on training batches per epoch (quick runs)")
     eval_batch_size: PositiveInt = 10
+    eval_max_batches: PositiveInt | None = Field(
+        None, description="cap on evaluation batches per split (quick runs); null = the whole split"
+    )
 
 
 class LyapunovConfig(Model):
@@ -95,6 +118,10 @@ class TrialConfig(Model):
         emb = self.model.embedding_size or self.model.hidden_size
         if self.model.tie_weights and emb != self.model.hidden_size:
             raise ValueError("model.tieWeights needs model.embeddingSize equal to model.hiddenSize")
+        if self.lyapunov.epochs is not None:
+            late = [e for e in self.lyapunov.epochs if e > self.training.epochs]
+            if late:
+                raise ValueError(f"lyapunov.epochs {late} are after the last epoch (training.epochs={self.training.epochs})")
         if self.lyapunov.k is not None:
             per_layer = 2 if (self.model.arch == "lstm" and self.lyapunov.state == "full") else 1
             n = self.model.num_layers * self.model.hidden_size * per_layer

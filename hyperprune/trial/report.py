@@ -27,6 +27,7 @@ class TrialReport(Model):
     val_loss: float | None = None
     val_metric: float | None = None
     test_metric: float | None = None
+    test_loss: float | None = None
     sparsity: float = Field(0.0, description="realised fraction of zero weights over all prunable matrices")
     sparsity_per_layer: dict[str, float] = Field(default_factory=dict)
     lyapunov: list[float] | None = Field(None, description="exponents, descending, natural log per step")
