@@ -17,11 +17,12 @@ Conventions shared by every method:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from hyperprune.schema import Model
+from hyperprune.pruning.errors import PruningConfigError
+from hyperprune.schema import Model, error_path
 
 Sparsity = Annotated[float, Field(ge=0.0, lt=1.0, description="fraction of prunable weights set to zero")]
 Scope = Literal["layer", "global"]
@@ -72,6 +73,9 @@ class SnipParams(MethodParams):
 
 class SynflowParams(MethodParams):
     iterations: int = Field(100, ge=1, description="iterative pruning steps at init (data-free)")
+    unroll_steps: int = Field(
+        10, ge=1, le=200, description="time steps the linearised core is unrolled for the synaptic flow"
+    )
 
 
 class SetParams(MethodParams):
@@ -208,3 +212,28 @@ METHODS: dict[str, tuple[type[_Pruning], type[MethodParams], str]] = {
 
 def method_names() -> list[str]:
     return list(METHODS)
+
+
+_PRUNING_ADAPTER: TypeAdapter = TypeAdapter(PruningConfig)
+
+
+def parse_pruning_config(data: Any, field: str = "pruning") -> _Pruning:
+    """A validated pruning setting from a dict (camelCase or snake_case keys) or an existing model.
+
+    Raises :class:`PruningConfigError` naming the first invalid field (``pruning.sparsity``,
+    ``pruning.method``, ``pruning.params.deathRate``) with every error in the message."""
+    if isinstance(data, _Pruning):
+        return data
+    try:
+        return _PRUNING_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if err["type"].startswith("union_tag"):
+                loc = ("method",)
+            elif loc and loc[0] in METHODS:
+                loc = loc[1:]  # the discriminator's tag, not a field
+            path = f"{field}.{error_path(loc)}" if loc else field
+            lines.append((path, err["msg"]))
+        raise PruningConfigError(lines[0][0], "; ".join(f"{p}: {m}" if i else m for i, (p, m) in enumerate(lines))) from None

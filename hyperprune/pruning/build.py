@@ -1,0 +1,53 @@
+"""``build_pruner``: a pruning setting from the catalogue -> the Pruner that implements it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from hyperprune.pruning.base import Pruner
+from hyperprune.pruning.catalog import METHODS, parse_pruning_config
+from hyperprune.pruning.dynamic import SelfishPruner, SetPruner
+from hyperprune.pruning.iss import IssPruner
+from hyperprune.pruning.magnitude import GradualMagnitudePruner, LotteryPruner, MagnitudePruner
+from hyperprune.pruning.rigl import RiglPruner
+from hyperprune.pruning.snip import SnipPruner
+from hyperprune.pruning.static import DensePruner, RandomPruner
+from hyperprune.pruning.synflow import SynflowPruner
+
+IMPLEMENTATIONS: dict[str, type[Pruner]] = {
+    cls.method: cls
+    for cls in (
+        DensePruner,
+        RandomPruner,
+        MagnitudePruner,
+        GradualMagnitudePruner,
+        LotteryPruner,
+        SnipPruner,
+        SynflowPruner,
+        SetPruner,
+        RiglPruner,
+        SelfishPruner,
+        IssPruner,
+    )
+}
+assert set(IMPLEMENTATIONS) == set(METHODS), "every catalogue method needs an implementation"
+
+
+def build_pruner(model: nn.Module, pruning_cfg: Any, *, steps_per_epoch: int, total_epochs: int, seed: int) -> Pruner:
+    """The pruner of ``pruning_cfg`` (a catalogue model or its dict) for ``model``'s core.
+
+    ``steps_per_epoch`` x ``total_epochs`` is the horizon of every step schedule; ``seed`` seeds the
+    pruner's own generator (random masks, random growth), never the global RNG. Raises
+    :class:`~hyperprune.pruning.errors.PruningConfigError` (a ValueError whose message starts with
+    the field, e.g. ``pruning.params.pruneEpoch: ...``) when the setting cannot run here.
+    """
+    config = parse_pruning_config(pruning_cfg)
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
+    if total_epochs < 1:
+        raise ValueError(f"total_epochs must be at least 1, got {total_epochs}")
+    return IMPLEMENTATIONS[config.method](
+        model, config, steps_per_epoch=steps_per_epoch, total_epochs=total_epochs, seed=seed
+    )

@@ -1,0 +1,208 @@
+"""ISS-style structured pruning (Wen et al. 2018, "Learning Intrinsic Sparse Structures within LSTMs").
+
+An Intrinsic Sparse Structure is everything tied to one hidden unit j of a recurrent layer l:
+
+- its rows in every gate of the layer's input matrix W_ih^l and recurrent matrix W_hh^l
+  (what computes the unit),
+- its column in W_hh^l (what it feeds back into every gate of its layer),
+- its column in the next layer's W_ih^{l+1} (what it feeds upwards);
+
+for an RHN: its candidate and transform rows in W and in every micro-step's R_d, and its column in
+every R_d. Training adds a group lasso, lambda * sum over units of the L2 norm of the unit's group,
+that pushes whole groups towards zero; after ``pruneEpoch`` epochs the units with the smallest group
+norm in each layer are removed (masks zero their groups) and the network is fine-tuned without the
+penalty. What stays: the unit's biases (so it keeps producing an input-independent signal) and
+its column in the decoder / classifier head, which then reads that signal as a learned constant-like
+input. Removing a unit therefore changes nothing that other units compute; physically deleting it
+needs its bias terms folded into the decoder bias.
+
+How many units each layer loses is fixed when the pruner is built: the counts whose exact weight
+sparsity is closest to the target, searched around an even split
+(every layer losing the same fraction of its units), each layer keeping at least one. If no such counts land within 0.5% of the target (a small layer, where one
+unit is a large share of the weights), the pruner refuses to be built.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hyperprune.models.rhn import RHN
+from hyperprune.pruning.base import Pruner
+from hyperprune.pruning.errors import PruningConfigError
+from hyperprune.pruning.targets import PrunableMatrix, core_of, total_weights
+
+SPARSITY_TOLERANCE = 0.005
+# Units per layer searched around the even split (kept small: (2n+1)^layers combinations).
+NEIGHBOURHOOD = 3
+
+
+@dataclass(frozen=True)
+class UnitLayer:
+    """Where the units of one recurrent layer live: matrices whose gate rows compute them and
+    matrices whose columns read them."""
+
+    hidden: int
+    row_matrices: list[PrunableMatrix]
+    column_matrices: list[PrunableMatrix]
+
+
+def unit_layers(matrices: list[PrunableMatrix], rhn: bool) -> list[UnitLayer]:
+    if rhn:
+        return [UnitLayer(matrices[0].hidden, list(matrices), [m for m in matrices if m.recurrent])]
+    layers = []
+    count = len(matrices) // 2
+    for l in range(count):
+        w_ih, w_hh = matrices[2 * l], matrices[2 * l + 1]
+        readers = [w_hh] + ([matrices[2 * (l + 1)]] if l + 1 < count else [])
+        layers.append(UnitLayer(w_hh.hidden, [w_ih, w_hh], readers))
+    return layers
+
+
+def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer], removed: list[Tensor]) -> dict[str, Tensor]:
+    """Masks that zero the groups of the units flagged in ``removed[l]`` (bool [H_l])."""
+    masks = {m.name: torch.ones_like(m.param, dtype=torch.bool) for m in matrices}
+    for layer, units in zip(layers, removed):
+        for m in layer.row_matrices:
+            masks[m.name].view(m.gates, m.hidden, -1)[:, units, :] = False
+        for m in layer.column_matrices:
+            masks[m.name][:, units] = False
+    return masks
+
+
+def pruned_weight_count(matrices: list[PrunableMatrix], layers: list[UnitLayer], counts: list[int]) -> int:
+    """Exact number of weights masked when layer l loses ``counts[l]`` units (which ones does not
+    matter): rows + columns - their overlap, per matrix."""
+    rows = {m.name: 0 for m in matrices}
+    cols = {m.name: 0 for m in matrices}
+    for layer, k in zip(layers, counts):
+        for m in layer.row_matrices:
+            rows[m.name] = k
+        for m in layer.column_matrices:
+            cols[m.name] = k
+    total = 0
+    for m in matrices:
+        r, c = rows[m.name] * m.gates, cols[m.name]
+        total += r * m.param.shape[1] + c * m.param.shape[0] - r * c
+    return total
+
+
+def units_to_remove(matrices: list[PrunableMatrix], layers: list[UnitLayer], sparsity: float) -> tuple[list[int], float]:
+    """Units removed per layer whose realised sparsity is closest to ``sparsity``: the same fraction
+    of every layer (bisection on it), then every combination within +-NEIGHBOURHOOD units of it per
+    layer (the closest wins; among equals, the most even split)."""
+    n = total_weights(matrices)
+
+    def realised(counts: list[int]) -> float:
+        return pruned_weight_count(matrices, layers, counts) / n
+
+    def at_fraction(f: float) -> list[int]:
+        return [min(round(f * layer.hidden), layer.hidden - 1) for layer in layers]
+
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if realised(at_fraction(mid)) < sparsity else (lo, mid)
+    base = at_fraction(lo)
+    ranges = [
+        range(max(0, k - NEIGHBOURHOOD), min(layer.hidden - 1, k + NEIGHBOURHOOD) + 1) for k, layer in zip(base, layers)
+    ]
+
+    def badness(counts: tuple[int, ...]) -> tuple[float, float]:
+        fractions = [k / layer.hidden for k, layer in zip(counts, layers)]
+        return abs(realised(list(counts)) - sparsity), max(fractions) - min(fractions)
+
+    best = list(min(itertools.product(*ranges), key=badness))
+    return best, realised(best)
+
+
+class IssPruner(Pruner):
+    """``iss``: see the module docstring."""
+
+    method = "iss"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.units_removed = False
+        super().__init__(*args, **kwargs)
+        self.layers = unit_layers(self.matrices, isinstance(core_of(self.model), RHN))
+        self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
+        if abs(self.planned_sparsity - self.target_sparsity) > SPARSITY_TOLERANCE:
+            sizes = ", ".join(str(layer.hidden) for layer in self.layers)
+            raise PruningConfigError(
+                "pruning.sparsity",
+                f"ISS removes whole hidden units; with hidden sizes [{sizes}] the nearest reachable sparsity is "
+                f"{self.planned_sparsity:.4f}, more than {SPARSITY_TOLERANCE} from {self.target_sparsity} "
+                "(each layer keeps at least one unit); use larger layers or a reachable sparsity",
+            )
+
+    @property
+    def final_sparsity_epoch(self) -> int:
+        return self.params.prune_epoch
+
+    def _check_schedule(self) -> None:
+        if self.params.prune_epoch >= self.total_epochs:
+            raise PruningConfigError(
+                "pruning.params.pruneEpoch",
+                f"removes units after epoch {self.params.prune_epoch} but training has {self.total_epochs} epochs; "
+                "it must be smaller so that the pruned model is fine-tuned",
+            )
+
+    def group_norms(self) -> list[Tensor]:
+        """L2 norm of every unit's group, per layer (each weight counted once)."""
+        return [self._group_squares(layer).clamp_min(0).sqrt() for layer in self.layers]
+
+    def _group_squares(self, layer: UnitLayer) -> Tensor:
+        total = 0
+        for m in layer.row_matrices:
+            total = total + m.param.pow(2).view(m.gates, m.hidden, -1).sum(dim=(0, 2))
+        for m in layer.column_matrices:
+            total = total + m.param.pow(2).sum(dim=0)
+        for m in layer.row_matrices:
+            if m in layer.column_matrices:  # entries (gate row of j, column j) were counted twice
+                diag = m.param.view(m.gates, m.hidden, m.hidden).diagonal(dim1=1, dim2=2)
+                total = total - diag.pow(2).sum(0)
+        return total
+
+    def regularization(self) -> Tensor | None:
+        if self.units_removed or self.params.group_lasso == 0.0:
+            return None
+        # sqrt(x + eps) keeps the gradient finite for a group that reached zero.
+        norms = [(self._group_squares(layer).clamp_min(0) + 1e-12).sqrt().sum() for layer in self.layers]
+        return self.params.group_lasso * torch.stack(norms).sum()
+
+    def _remove_units(self, optimizer: torch.optim.Optimizer | None) -> None:
+        removed = []
+        with torch.no_grad():
+            for layer, norms, k in zip(self.layers, self.group_norms(), self.removal_counts):
+                flags = torch.zeros(layer.hidden, dtype=torch.bool, device=norms.device)
+                if k:
+                    flags[torch.topk(norms, k, largest=False).indices] = True
+                removed.append(flags)
+        self._set_masks(unit_masks(self.matrices, self.layers, removed), optimizer)
+        self.units_removed = True
+
+    def removed_units(self) -> list[Tensor]:
+        """Per layer, bool [H]: True for units whose rows are masked."""
+        out = []
+        for layer in self.layers:
+            m = layer.row_matrices[-1]
+            out.append(~self._masks[m.name].view(m.gates, m.hidden, -1).any(dim=2).any(dim=0))
+        return out
+
+    def _at_start(self, batches, loss_fn) -> None:
+        if self.params.prune_epoch == 0:
+            self._remove_units(None)
+
+    def on_epoch_end(self, epoch, optimizer=None) -> None:
+        if epoch == self.params.prune_epoch:
+            self._remove_units(optimizer)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"units_removed": self.units_removed}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.units_removed = bool(state["units_removed"])

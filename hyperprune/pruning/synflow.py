@@ -1,0 +1,89 @@
+"""SynFlow (Tanaka et al. 2020) for recurrent cores: iterative, data-free pruning at initialisation.
+
+SynFlow scores a weight by the "synaptic flow" through it: with every weight replaced by |W| and an
+all-ones input, R = 1^T f(1) and score(w) = |w * dR/dw|. That needs a network that is linear in its
+positive weights; a recurrent cell is not (sigmoid and tanh gates, multiplicative gating), so the
+score is computed on the cell's *linearised unrolled graph*:
+
+- every gate row is a neuron whose pre-activation is |W_ih| u_t + |W_hh| h_{t-1} (biases dropped);
+- a hidden unit sums its gates' neurons (the multiplicative gate interactions become sums, the
+  nonlinearities identity): h_t = sum_g (|W_ih^g| u_t + |W_hh^g| h_{t-1});
+- weight-free paths (an LSTM's cell carry, an RHN's carry) are left out: they carry no weight;
+- layer l's input u_t is layer l-1's h_t; the first layer's input is all ones; h_0 = 0;
+- an RHN step chains its micro-steps: s_0 = sum_g (|W^g| 1 + |R_0^g| s_prev),
+  s_d = sum_g |R_d^g| s_{d-1};
+- R sums the top layer's outputs over ``unrollSteps`` time steps (what a decoder reads).
+
+It runs in float64. The scores are recomputed ``iterations`` times while the kept fraction shrinks
+exponentially, (1 - s)^(k / iterations) at iteration k, over one global ranking, as published.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from hyperprune.models.rhn import RHN
+from hyperprune.pruning.base import Pruner
+from hyperprune.pruning.selection import keep_top
+from hyperprune.pruning.targets import PrunableMatrix, core_of
+
+
+def _gate_sum(matrix: PrunableMatrix, weight: Tensor) -> Tensor:
+    """[G*H, C] -> [H, C]: the gate rows of each unit added together."""
+    return weight.view(matrix.gates, matrix.hidden, -1).sum(0)
+
+
+def synaptic_flow(matrices: list[PrunableMatrix], weights: list[Tensor], *, unroll_steps: int, rhn: bool) -> Tensor:
+    """R for the linearised unrolled core whose (non-negative) matrices are ``weights``."""
+    summed = [_gate_sum(m, w) for m, w in zip(matrices, weights)]
+    ones = torch.ones(matrices[0].param.shape[1], dtype=weights[0].dtype, device=weights[0].device)
+    total = weights[0].new_zeros(())
+    if rhn:
+        w_in, recurrent = summed[0], summed[1:]
+        s = ones.new_zeros(w_in.shape[0])
+        drive = w_in @ ones
+        for _ in range(unroll_steps):
+            for d, r in enumerate(recurrent):
+                s = r @ s + (drive if d == 0 else 0.0)
+            total = total + s.sum()
+        return total
+    layers = len(matrices) // 2
+    hidden = [ones.new_zeros(summed[2 * l].shape[0]) for l in range(layers)]
+    for _ in range(unroll_steps):
+        u = ones
+        for l in range(layers):
+            hidden[l] = summed[2 * l] @ u + summed[2 * l + 1] @ hidden[l]
+            u = hidden[l]
+        total = total + u.sum()
+    return total
+
+
+def synflow_scores(matrices: list[PrunableMatrix], masks: dict[str, Tensor], *, unroll_steps: int, rhn: bool) -> dict[str, Tensor]:
+    """score(w) = |w * dR/dw| with the masked |W| (pruned weights score 0)."""
+    weights = [
+        (m.param.detach().abs() * masks[m.name]).to(torch.float64).requires_grad_(True) for m in matrices
+    ]
+    flow = synaptic_flow(matrices, weights, unroll_steps=unroll_steps, rhn=rhn)
+    if not torch.isfinite(flow):
+        raise FloatingPointError(
+            f"the synaptic flow overflowed float64 over {unroll_steps} unrolled steps; lower pruning.params.unrollSteps"
+        )
+    grads = torch.autograd.grad(flow, weights)
+    return {m.name: (w * g).detach().abs() for m, w, g in zip(matrices, weights, grads)}
+
+
+class SynflowPruner(Pruner):
+    """``synflow``: see the module docstring."""
+
+    method = "synflow"
+
+    def _at_start(self, batches, loss_fn) -> None:
+        rhn = isinstance(core_of(self.model), RHN)
+        n = self.params.iterations
+        for k in range(1, n + 1):
+            sparsity = 1.0 - (1.0 - self.target_sparsity) ** (k / n)
+            scores = synflow_scores(self.matrices, self._masks, unroll_steps=self.params.unroll_steps, rhn=rhn)
+            # Pruned weights score 0; put them below any kept weight whose flow is also 0.
+            scores = {name: torch.where(self._masks[name], s, torch.full_like(s, -1.0)) for name, s in scores.items()}
+            self._set_masks(keep_top(self.matrices, scores, sparsity, scope="global"))
