@@ -1,0 +1,75 @@
+"""Fixtures for tests against a real control plane (``scripts/control-plane``), shared per session.
+
+    kube_cluster    one cluster per test session (etcd, apiserver, controller-manager, scheduler), in a
+                    tmp dir; always torn down, and also when the test process dies (--owner-pid watchdog)
+    kube_api        an admin ``kubernetes.client.ApiClient`` for it
+    kube_node       a registered Node with 2 ``nvidia.com/gpu`` plus a running NodeAgent that runs the
+                    pods bound to it as local processes (tests/kube/node_agent.py)
+    kube_namespace  a fresh namespace per test whose ``default`` ServiceAccount has its token
+                    (pods are rejected until it does); deleted after the test
+
+Tests that need a cluster live under tests/kube/ (these fixtures are visible there) and are marked
+``@pytest.mark.kube``. The cluster is started lazily: a run that selects no kube test starts nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from .cluster import Cluster, register_node, service_account_token, start_cluster
+from .node_agent import NodeAgent
+
+TEST_NODE = "hyperprune-test-node"
+TEST_NODE_GPUS = 2
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory) -> Cluster:
+    cluster = start_cluster(tmp_path_factory.mktemp("kube-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube_cluster):
+    api = kube_cluster.api_client()
+    yield api
+    api.close()
+
+
+def require_component(cluster: Cluster, component: str) -> None:
+    """Skip, naming what does not work, when the cluster runs without ``component`` (only when the
+    user supplied binaries without it, e.g. KUBEBUILDER_ASSETS; the Debian build has all of them)."""
+    if not cluster.has(component):
+        pytest.skip(cluster.missing.get(component, f"{component} is not running"))
+
+
+@pytest.fixture(scope="session")
+def kube_node(kube_cluster, kube_api, tmp_path_factory) -> NodeAgent:
+    require_component(kube_cluster, "kube-scheduler")
+    require_component(kube_cluster, "kube-controller-manager")  # pods need service-account tokens
+    register_node(kube_api, TEST_NODE, gpus=TEST_NODE_GPUS)
+    agent = NodeAgent(kube_cluster.kubeconfig, TEST_NODE, tmp_path_factory.mktemp("node-agent"))
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster, kube_api) -> str:
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube_api)
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"hyperprune.dev/test": "true"}}})
+    if kube_cluster.has("kube-controller-manager"):
+        service_account_token(core, name, "default")
+    yield name
+    # Not waited for: the namespace controller (and the node agent, for pods) finish it in the background.
+    core.delete_namespace(name)
