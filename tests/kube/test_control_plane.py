@@ -94,6 +94,15 @@ def forbidden(call) -> str:
     return err.value.body
 
 
+def gone(read, namespace: str, name: str) -> bool:
+    """Whether ``read(name, namespace)`` (a read_namespaced_* method) answers 404."""
+    try:
+        read(name, namespace)
+    except ApiException as exc:
+        return exc.status == 404
+    return False
+
+
 def wait_for_phase(core, agent, namespace: str, name: str, phases: tuple[str, ...], timeout: float = 60):
     def phase_reached():
         pod = core.read_namespaced_pod(name, namespace)
@@ -234,14 +243,8 @@ def test_garbage_collector_deletes_dependents(kube_cluster, kube_api, kube_names
 
     core.delete_namespaced_config_map("owner", ns)
 
-    def child_gone():
-        try:
-            core.read_namespaced_config_map("child", ns)
-        except ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_until(child_gone, 30, "the garbage collector to delete the dependent ConfigMap")
+    wait_until(lambda: gone(core.read_namespaced_config_map, ns, "child"), 30,
+               "the garbage collector to delete the dependent ConfigMap")
     assert core.read_namespaced_config_map("bystander", ns).metadata.name == "bystander"
 
 
@@ -302,14 +305,6 @@ def test_failing_and_unstartable_pods_end_failed(kube_api, kube_node, kube_names
     assert pod.status.container_statuses[0].state.terminated.reason == "StartError"
 
 
-def pod_gone(core, namespace: str, name: str) -> bool:
-    try:
-        core.read_namespaced_pod(name, namespace)
-    except ApiException as exc:
-        return exc.status == 404
-    return False
-
-
 @pytest.mark.parametrize("ignores_sigterm", [False, True], ids=["sigterm", "sigkill-after-grace"])
 def test_deleting_a_running_pod_kills_its_process(kube_api, kube_node, kube_namespace, ignores_sigterm):
     core, ns = client.CoreV1Api(kube_api), kube_namespace
@@ -332,7 +327,7 @@ def test_deleting_a_running_pod_kills_its_process(kube_api, kube_node, kube_name
 
     started = time.monotonic()
     core.delete_namespaced_pod("sleeper", ns)  # a graceful delete: the agent sends SIGTERM first
-    wait_until(lambda: pod_gone(core, ns, "sleeper"), 20, "the deleted pod to disappear")
+    wait_until(lambda: gone(core.read_namespaced_pod, ns, "sleeper"), 20, "the deleted pod to disappear")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     if ignores_sigterm:  # SIGKILL came only once the pod's 1 s grace period was over
