@@ -1,0 +1,95 @@
+"""Train one candidate and report its metric and Lyapunov spectrum, epoch by epoch.
+
+    hyperprune trial --config TRIAL.json --workdir DIR [--until-epoch E] [--reporter NAME]
+
+Trains up to epoch E (default: training.epochs), appending one JSON line per epoch to
+DIR/reports.jsonl and checkpointing DIR/checkpoint.pt after each. Run again on the same DIR to
+continue from the checkpoint; the result is the same as one uninterrupted run.
+
+Exit codes: 0 reached E (or the trial diverged: see the last report); 2 bad config (nothing was
+trained; the message names the field); 143 stopped by SIGTERM (the last checkpoint is usable);
+anything else: a crash (see DIR/trial.log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+BAD_CONFIG = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, metavar="TRIAL.json", help="the trial config (TrialConfig, JSON)")
+    parser.add_argument("--workdir", required=True, type=Path, metavar="DIR", help="reports, checkpoint and final model go here")
+    parser.add_argument(
+        "--until-epoch",
+        type=int,
+        metavar="E",
+        help="stop after epoch E with a checkpoint (default: training.epochs); a later run continues from it",
+    )
+    parser.add_argument(
+        "--reporter",
+        metavar="NAME",
+        help="an extra reporter besides DIR/reports.jsonl: a registered name (e.g. kube) or module:factory",
+    )
+
+
+def _error(what: str, todo: str) -> None:
+    print(f"error: {what} — {todo}", file=sys.stderr)
+
+
+def read_config(path: Path):  # -> TrialConfig | list[str]
+    """The config, or the error lines that name what is wrong with it."""
+    from pydantic import ValidationError
+
+    from hyperprune.schema import format_validation_error
+    from hyperprune.trial.config import TrialConfig
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [f"{path}: cannot read ({exc.strerror or exc})"]
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"]
+    try:
+        return TrialConfig.model_validate(raw)
+    except ValidationError as exc:
+        return format_validation_error(exc)
+
+
+def main(args: argparse.Namespace) -> int:
+    import logging
+
+    config = read_config(args.config)
+    if isinstance(config, list):
+        for line in config:
+            _error(line, f"fix {args.config}")
+        return BAD_CONFIG
+    epochs = config.training.epochs
+    if args.until_epoch is not None and not 1 <= args.until_epoch <= epochs:
+        _error(f"--until-epoch: {args.until_epoch} is outside 1..{epochs} (training.epochs)", "pass an epoch in range")
+        return BAD_CONFIG
+
+    # Heavy imports only now: validation errors above come back fast and without torch.
+    from hyperprune.trial.device import configure_threads
+    from hyperprune.trial.runtime import TrialSetupError, run_trial
+    from hyperprune.trial.stopping import StopFlag, StopOnSignal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    configure_threads()
+    try:
+        with StopOnSignal(StopFlag()) as stop:
+            outcome = run_trial(
+                config, args.workdir, until_epoch=args.until_epoch, reporter=args.reporter, stop=stop
+            )
+    except TrialSetupError as exc:
+        for line in exc.lines:
+            _error(line, "nothing was trained; fix the config or the command line")
+        return BAD_CONFIG
+    print(f"{config.trial_id}: {outcome.status} — {outcome.message}", file=sys.stderr)
+    return outcome.exit_code
