@@ -107,7 +107,14 @@ class Pruner:
     @torch.no_grad()
     def apply_masks(self) -> None:
         for m in self.matrices:
-            m.param.masked_fill_(~self._masks[m.name], 0.0)
+            m.param.masked_fill_(~self._mask_on_device(m), 0.0)
+
+    def _mask_on_device(self, m: PrunableMatrix) -> Tensor:
+        """The mask of ``m`` on its parameter's device (the model may have moved since)."""
+        mask = self._masks[m.name]
+        if mask.device != m.param.device:
+            mask = self._masks[m.name] = mask.to(m.param.device)
+        return mask
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -148,22 +155,33 @@ class Pruner:
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         pass
 
-    def _set_masks(self, masks: dict[str, Tensor], optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Install new masks, zero the weights they prune, and clear the optimiser state of every
-        position whose mask changed (a regrown weight starts from zero without stale momentum)."""
-        for m in self.matrices:
-            new = masks[m.name].to(device=m.param.device, dtype=torch.bool)
-            changed = new != self._masks[m.name]
-            if optimizer is not None and changed.any():
-                _clear_optimizer_state(optimizer, m.param, changed)
-            self._masks[m.name] = new
+    def _set_masks(
+        self,
+        masks: dict[str, Tensor],
+        optimizer: torch.optim.Optimizer | None = None,
+        restarted: dict[str, Tensor] | None = None,
+    ) -> None:
+        """Install new masks and zero the weights they prune. Every position whose mask changed, and
+        every position in ``restarted`` (dropped and regrown in one update), is zeroed in the
+        weights and in the optimiser state, so a regrown weight starts from zero without stale
+        momentum or Adam moments."""
+        with torch.no_grad():
+            for m in self.matrices:
+                new = masks[m.name].to(device=m.param.device, dtype=torch.bool)
+                reset = new != self._mask_on_device(m)
+                if restarted is not None:
+                    reset |= restarted[m.name].to(m.param.device)
+                m.param.masked_fill_(reset, 0.0)
+                if optimizer is not None and reset.any():
+                    _clear_optimizer_state(optimizer, m.param, reset)
+                self._masks[m.name] = new
         self.apply_masks()
 
     @torch.no_grad()
     def _mask_gradients(self) -> None:
         for m in self.matrices:
             if m.param.grad is not None:
-                m.param.grad.masked_fill_(~self._masks[m.name], 0.0)
+                m.param.grad.masked_fill_(~self._mask_on_device(m), 0.0)
 
 
 def _clear_optimizer_state(optimizer: torch.optim.Optimizer, param: nn.Parameter, positions: Tensor) -> None:

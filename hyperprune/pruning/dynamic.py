@@ -87,16 +87,15 @@ class DynamicSparsePruner(Pruner):
                 blocks[g] |= topology.grow(blocks[g], regrow[i], scores[g])
                 i += 1
             new_masks[m.name] = mask
-            m.param.masked_fill_(died[m.name], 0.0)  # a weight that dies and regrows restarts at 0
         self._dense_grads.clear()
-        self._set_masks(new_masks, optimizer)
+        self._set_masks(new_masks, optimizer, restarted=died)
 
     def _death(self, rate: float) -> dict[str, Tensor]:
         s = self.settings
         if s.death == "global_magnitude":
             active = sum(int(mask.sum()) for mask in self._masks.values())
             scores = {
-                m.name: torch.where(self._masks[m.name], -m.param.detach().abs().to(torch.float64), float("-inf"))
+                m.name: torch.where(self._masks[m.name], -m.param.detach().abs(), float("-inf"))
                 for m in self.matrices
             }
             return keep_global(self.matrices, scores, math.ceil(rate * active))

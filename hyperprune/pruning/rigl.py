@@ -53,7 +53,7 @@ class RiglPruner(Pruner):
     @torch.no_grad()
     def update_topology(self, step: int, optimizer: torch.optim.Optimizer | None = None) -> None:
         fraction = self.drop_fraction(step)
-        new_masks = {}
+        new_masks, restarted = {}, {}
         for m in self.matrices:
             if m.param.grad is None:
                 raise RuntimeError(f"RigL grows by gradient but {m.name} has none: call before_step after backward")
@@ -65,6 +65,5 @@ class RiglPruner(Pruner):
                 m.blocks(dropped)[g] = topology.drop_smallest(weights[g], blocks[g], k)
                 blocks[g] &= ~m.blocks(dropped)[g]
                 blocks[g] |= topology.grow(blocks[g], k, grads[g])
-            m.param.masked_fill_(dropped, 0.0)  # a weight dropped and regrown restarts at 0
-            new_masks[m.name] = mask
-        self._set_masks(new_masks, optimizer)
+            new_masks[m.name], restarted[m.name] = mask, dropped
+        self._set_masks(new_masks, optimizer, restarted=restarted)

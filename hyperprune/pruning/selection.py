@@ -35,7 +35,9 @@ def keep_per_block(matrices: list[PrunableMatrix], scores: dict[str, Tensor], co
 
 def keep_global(matrices: list[PrunableMatrix], scores: dict[str, Tensor], k: int) -> dict[str, Tensor]:
     """Masks keeping the ``k`` top-scoring weights across all matrices together."""
-    flat = torch.cat([scores[m.name].reshape(-1).to(torch.float64) for m in matrices])
+    dtype = torch.float64 if any(scores[m.name].dtype == torch.float64 for m in matrices) else torch.float32
+    device = scores[matrices[0].name].device
+    flat = torch.cat([scores[m.name].reshape(-1).to(device=device, dtype=dtype) for m in matrices])
     keep = top_k_mask(flat, k)
     masks, start = {}, 0
     for m in matrices:

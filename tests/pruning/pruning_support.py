@@ -9,6 +9,8 @@ from torch import nn
 
 from hyperprune.models import build_model
 from hyperprune.pruning import build_pruner
+from hyperprune.pruning.iss import pruned_weight_count, unit_layers
+from hyperprune.pruning.targets import prunable_matrices, total_weights
 from hyperprune.trial.config import ModelConfig
 
 VOCAB = 20
@@ -101,3 +103,10 @@ def assert_masked_weights_zero(pruner) -> None:
     for name, mask in pruner.masks().items():
         pruned = params[name].detach()[~mask]
         assert torch.count_nonzero(pruned) == 0, f"{name}: {torch.count_nonzero(pruned)} pruned weights are not zero"
+
+
+def iss_case(arch: str, hidden: int, layers: int, units: list[int]) -> dict:
+    """An ISS setting whose target is exactly reachable by removing ``units`` per layer."""
+    matrices = prunable_matrices(tiny_lm(arch, hidden, layers))
+    removed = pruned_weight_count(matrices, unit_layers(matrices, arch == "rhn"), units)
+    return {"method": "iss", "sparsity": round(removed / total_weights(matrices), 4), "params": {"pruneEpoch": 1, "groupLasso": 1e-3}}

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hyperprune.pruning.iss import pruned_weight_count, unit_layers
-from pruning_support import new_run
+from pruning_support import iss_case, new_run
 
 EPOCHS = 4
 TOLERANCE = 0.005
@@ -45,16 +44,6 @@ CASES = {
     },
 }
 GENERIC = ["random-er", "magnitude-layer", "gmp-layer", "lottery", "snip", "synflow", "set", "rigl", "selfish-er-global-gradient"]
-
-
-def iss_case(arch: str, hidden: int, layers: int, units: list[int]) -> dict:
-    """An ISS setting whose target is exactly reachable by removing ``units`` per layer."""
-    from pruning_support import tiny_lm
-    from hyperprune.pruning.targets import prunable_matrices, total_weights
-
-    matrices = prunable_matrices(tiny_lm(arch, hidden, layers))
-    removed = pruned_weight_count(matrices, unit_layers(matrices, arch == "rhn"), units)
-    return {"method": "iss", "sparsity": round(removed / total_weights(matrices), 4), "params": {"pruneEpoch": 1, "groupLasso": 1e-3}}
 
 
 def check_run(cfg: dict, **run_kw) -> None:
