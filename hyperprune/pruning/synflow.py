@@ -34,11 +34,11 @@ def _gate_sum(matrix: PrunableMatrix, weight: Tensor) -> Tensor:
     return weight.view(matrix.gates, matrix.hidden, -1).sum(0)
 
 
-def synaptic_flow(matrices: list[PrunableMatrix], weights: list[Tensor], *, unroll_steps: int, rhn: bool) -> Tensor:
-    """R for the linearised unrolled core whose (non-negative) matrices are ``weights``."""
-    summed = [_gate_sum(m, w) for m, w in zip(matrices, weights)]
-    ones = torch.ones(matrices[0].param.shape[1], dtype=weights[0].dtype, device=weights[0].device)
-    total = weights[0].new_zeros(())
+def synaptic_flow(summed: list[Tensor], *, unroll_steps: int, rhn: bool) -> Tensor:
+    """R for the linearised unrolled core whose gate-summed (non-negative) matrices are ``summed``
+    (in the order of :func:`prunable_matrices`)."""
+    ones = summed[0].new_ones(summed[0].shape[1])
+    total = summed[0].new_zeros(())
     if rhn:
         w_in, recurrent = summed[0], summed[1:]
         s = ones.new_zeros(w_in.shape[0])
@@ -48,7 +48,7 @@ def synaptic_flow(matrices: list[PrunableMatrix], weights: list[Tensor], *, unro
                 s = r @ s + (drive if d == 0 else 0.0)
             total = total + s.sum()
         return total
-    layers = len(matrices) // 2
+    layers = len(summed) // 2
     hidden = [ones.new_zeros(summed[2 * l].shape[0]) for l in range(layers)]
     for _ in range(unroll_steps):
         u = ones
@@ -60,17 +60,23 @@ def synaptic_flow(matrices: list[PrunableMatrix], weights: list[Tensor], *, unro
 
 
 def synflow_scores(matrices: list[PrunableMatrix], masks: dict[str, Tensor], *, unroll_steps: int, rhn: bool) -> dict[str, Tensor]:
-    """score(w) = |w * dR/dw| with the masked |W| (pruned weights score 0)."""
-    weights = [
-        (m.param.detach().abs() * masks[m.name]).to(torch.float64).requires_grad_(True) for m in matrices
-    ]
-    flow = synaptic_flow(matrices, weights, unroll_steps=unroll_steps, rhn=rhn)
+    """score(w) = |w| * dR/d|w| with the masked |W|; pruned weights score -1 (below every kept one).
+
+    Every gate row of a unit enters R only through the gate sum A = sum_g |W^g|, so dR/d|W^g| =
+    dR/dA: the gradient is taken on the (G times smaller) summed matrices and broadcast back."""
+    kept = [(m.param.detach().abs() * masks[m.name]).to(torch.float64) for m in matrices]
+    summed = [_gate_sum(m, w).requires_grad_(True) for m, w in zip(matrices, kept)]
+    flow = synaptic_flow(summed, unroll_steps=unroll_steps, rhn=rhn)
     if not torch.isfinite(flow):
         raise FloatingPointError(
             f"the synaptic flow overflowed float64 over {unroll_steps} unrolled steps; lower pruning.params.unrollSteps"
         )
-    grads = torch.autograd.grad(flow, weights)
-    return {m.name: (w * g).detach().abs() for m, w, g in zip(matrices, weights, grads)}
+    grads = torch.autograd.grad(flow, summed)
+    scores = {}
+    for m, w, g in zip(matrices, kept, grads):
+        score = w.view(m.gates, m.hidden, -1).mul_(g.unsqueeze(0)).view_as(w)
+        scores[m.name] = score.masked_fill_(~masks[m.name], -1.0)
+    return scores
 
 
 class SynflowPruner(Pruner):
@@ -84,6 +90,4 @@ class SynflowPruner(Pruner):
         for k in range(1, n + 1):
             sparsity = 1.0 - (1.0 - self.target_sparsity) ** (k / n)
             scores = synflow_scores(self.matrices, self._masks, unroll_steps=self.params.unroll_steps, rhn=rhn)
-            # Pruned weights score 0; put them below any kept weight whose flow is also 0.
-            scores = {name: torch.where(self._masks[name], s, torch.full_like(s, -1.0)) for name, s in scores.items()}
             self._set_masks(keep_top(self.matrices, scores, sparsity, scope="global"))
