@@ -1,6 +1,8 @@
 """Train one candidate and report its metric and Lyapunov spectrum, epoch by epoch.
 
     hyperprune trial --config TRIAL.json --workdir DIR [--until-epoch E] [--reporter NAME]
+    hyperprune trial --config-env VAR ...    (the config JSON in environment variable VAR: how the
+                                              operator hands it to a trial pod, which needs no API access)
 
 Trains up to epoch E (default: training.epochs), appending one JSON line per epoch to
 DIR/reports.jsonl and checkpointing DIR/checkpoint.pt after each. Run again on the same DIR to
@@ -22,7 +24,11 @@ BAD_CONFIG = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, metavar="TRIAL.json", help="the trial config (TrialConfig, JSON)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, metavar="TRIAL.json", help="the trial config (TrialConfig, JSON)")
+    source.add_argument(
+        "--config-env", metavar="VAR", help="read the trial config (JSON) from environment variable VAR instead of a file"
+    )
     parser.add_argument("--workdir", required=True, type=Path, metavar="DIR", help="reports, checkpoint and final model go here")
     parser.add_argument(
         "--until-epoch",
@@ -43,15 +49,29 @@ def _error(what: str, todo: str) -> None:
 
 def read_config(path: Path):  # -> TrialConfig | list[str]
     """The config, or the error lines that name what is wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return [f"{path}: cannot read ({exc.strerror or exc})"]
+    return parse_config(text, path)
+
+
+def read_config_env(var: str):  # -> TrialConfig | list[str]
+    """The config from environment variable ``var``, or the error lines."""
+    import os
+
+    text = os.environ.get(var)
+    if text is None:
+        return [f"environment variable {var} is not set"]
+    return parse_config(text, f"${var}")
+
+
+def parse_config(text: str, path):  # -> TrialConfig | list[str]
     from pydantic import ValidationError
 
     from hyperprune.schema import format_validation_error
     from hyperprune.trial.config import TrialConfig
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return [f"{path}: cannot read ({exc.strerror or exc})"]
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -65,10 +85,11 @@ def read_config(path: Path):  # -> TrialConfig | list[str]
 def main(args: argparse.Namespace) -> int:
     import logging
 
-    config = read_config(args.config)
+    config = read_config(args.config) if args.config is not None else read_config_env(args.config_env)
     if isinstance(config, list):
         for line in config:
-            _error(line, f"fix {args.config}")
+            where = f"fix {args.config}" if args.config is not None else f"set {args.config_env} to a TrialConfig JSON document"
+            _error(line, where)
         return BAD_CONFIG
     epochs = config.training.epochs
     if args.until_epoch is not None and not 1 <= args.until_epoch <= epochs:

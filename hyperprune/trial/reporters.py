@@ -72,7 +72,14 @@ class FileReporter:
         self._file.close()
 
 
-_REGISTRY: dict[str, ReporterFactory] = {"file": FileReporter.from_context}
+def _kube_reporter(context: ReporterContext) -> Reporter:
+    # Imported on use: only trial pods need the kubernetes client (hyperprune/trial/kube_reporter.py).
+    from hyperprune.trial.kube_reporter import KubeReporter
+
+    return KubeReporter.from_context(context)
+
+
+_REGISTRY: dict[str, ReporterFactory] = {"file": FileReporter.from_context, "kube": _kube_reporter}
 
 
 def register_reporter(name: str, factory: ReporterFactory) -> None:
