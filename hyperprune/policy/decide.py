@@ -1,0 +1,262 @@
+"""``decide(spec, state) -> [Action]``: the one decision function both engines call.
+
+Level-triggered and pure: the actions depend only on the spec (with its seed) and the state, never on
+when or how often it is called. Calling it again on the state that results from applying its actions
+returns nothing new, and no call lets more than ``budget.parallelism`` trials hold a worker.
+
+One call, in order:
+1. spectra that cannot be compared with the dense reference's fail their trial;
+2. errored trials past ``budget.retries`` fail; more than ``budget.maxFailedTrials`` failed trials,
+   or (lsh, lsh-sync) a dense reference that failed, diverged or skipped a rung's spectrum, end the
+   search as failed;
+3. the dense reference starts first; errored trials resume from their checkpoints;
+4. the strategy stops and continues trials at its rungs (or by the median rule);
+5. free workers get new candidates (TPE or random, never duplicates) until ``maxTrials``;
+6. when nothing is left to train, the best completed candidate by validation metric is promoted.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.distance import SpectrumMismatch, ls_distance
+from hyperprune.policy.generation import Evaluated, propose
+from hyperprune.policy.halving import halving_step
+from hyperprune.policy.median import median_step
+from hyperprune.policy.plan import Plan
+from hyperprune.policy.rounds import rounds_step
+from hyperprune.policy.rungs import LsDistance, RandomDraw, ValidationMetric, diverged_by
+from hyperprune.policy.scoring import final_observation, oriented, reference_spectrum
+from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
+from hyperprune.spec.space import DENSE_POINT, describe_point
+
+
+def metric_name(spec: Any) -> str:
+    return "accuracy" if spec.metric_mode == "max" else "perplexity"
+
+
+STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
+    "lsh": lambda plan: halving_step(plan, LsDistance(plan.dense)),
+    "lsh-sync": rounds_step,
+    "asha-loss": lambda plan: halving_step(plan, ValidationMetric(metric_name(plan.spec))),
+    "random": lambda plan: halving_step(plan, RandomDraw(plan.spec.seed)),
+    "median": median_step,
+    "full": lambda plan: None,  # every candidate trains to the end
+}
+
+
+def decide(spec: Any, state: SearchState) -> list[Action]:
+    if state.outcome is not None:
+        return []
+    plan = Plan(spec, state)
+    if state.promoted is not None:  # promoted, but the engine stopped before recording the finish
+        plan.emit(Finish("succeeded", f"promoted {state.promoted}"))
+        return plan.actions
+    _fail_incomparable_spectra(plan)
+    _give_up_on_errored(plan)
+    if _too_many_failures(plan) or _reference_lost(plan):
+        return plan.actions
+    _start_dense(plan)
+    _retry_errored(plan)
+    STRATEGY_STEPS[spec.strategy.name](plan)
+    _start_candidates(plan)
+    _finish_when_done(plan)
+    return plan.actions
+
+
+# ---- failures ------------------------------------------------------------------------------------
+
+
+def _fail_incomparable_spectra(plan: Plan) -> None:
+    if not plan.spec.strategy.uses_spectra or plan.dense is None:
+        return
+    references = {e: r for e in plan.rungs if (r := reference_spectrum(plan.dense, e)) is not None}
+    for trial in plan.candidates:
+        if not plan.active(trial):
+            continue
+        for epoch, reference in references.items():
+            obs = trial.observations.get(epoch)
+            if obs is not None and obs.spectrum is not None and obs.spectrum.shape != reference.shape:
+                try:
+                    ls_distance(obs.spectrum, reference)
+                except SpectrumMismatch as exc:
+                    plan.emit(Fail(trial.id, f"epoch {epoch}: {exc}"))
+                break
+
+
+def _give_up_on_errored(plan: Plan) -> None:
+    retries = plan.spec.budget.retries
+    for trial in plan.state.trials:
+        if plan.status[trial.id] == "errored" and trial.failures > retries:
+            plan.emit(
+                Fail(trial.id, f"crashed {trial.failures} times (budget.retries = {retries}); last error: {trial.message}")
+            )
+
+
+def _reason(plan: Plan, trial_id: str) -> str:
+    for action in reversed(plan.actions):
+        if isinstance(action, (Fail, Stop)) and action.trial_id == trial_id:
+            return action.reason
+    trial = plan.state.trial(trial_id)
+    return trial.stop_reason or trial.message or "no reason recorded"
+
+
+def _end(plan: Plan, message: str) -> None:
+    """Stop everything still active and finish the search as failed."""
+    for trial in plan.state.trials:
+        if plan.active(trial):
+            plan.emit(Stop(trial.id, f"search failed: {message}"))
+    plan.emit(Finish("failed", message))
+
+
+def _too_many_failures(plan: Plan) -> bool:
+    failed = [t for t in plan.state.trials if plan.status[t.id] == "failed"]
+    limit = plan.spec.budget.max_failed_trials
+    if len(failed) <= limit:
+        return False
+    last = failed[-1].id
+    _end(plan, f"{len(failed)} trials failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
+    return True
+
+
+def _reference_lost(plan: Plan) -> bool:
+    """lsh and lsh-sync rank by distance to the dense spectra: without them they cannot go on."""
+    spec, dense = plan.spec, plan.dense
+    if not spec.strategy.uses_spectra or dense is None:
+        return False
+    name = spec.strategy.name
+    status = plan.status[dense.id]
+    if status in ("failed", "diverged", "stopped"):
+        what = {"failed": "failed", "diverged": "diverged", "stopped": "was stopped"}[status]
+        _end(plan, f"the dense reference {what} ({_reason(plan, dense.id)}); {name} ranks candidates by LS "
+                   "distance to its spectra and cannot continue")
+        return True
+    for epoch in plan.rungs:
+        if epoch > dense.last_epoch:
+            break
+        spectrum = reference_spectrum(dense, epoch)
+        if spectrum is None or not np.isfinite(spectrum).all():
+            problem = "no Lyapunov spectrum" if spectrum is None else "a spectrum that is not finite"
+            _end(plan, f"the dense reference reported {problem} at rung epoch {epoch}; {name} cannot rank candidates there")
+            return True
+    return False
+
+
+# ---- starting and resuming -------------------------------------------------------------------------
+
+
+def _start_dense(plan: Plan) -> None:
+    if plan.spec.dense.enabled and plan.dense is None and plan.slots > 0:
+        plan.emit(Start(DENSE_ID, "dense", dict(DENSE_POINT), plan.spec.final_epoch))
+
+
+def _retry_errored(plan: Plan) -> None:
+    retries = plan.spec.budget.retries
+    for trial in plan.state.trials:
+        if plan.status[trial.id] == "errored" and plan.slots > 0:
+            plan.emit(
+                Continue(
+                    trial.id,
+                    trial.target_epoch,
+                    reason=f"retry {trial.failures} of {retries}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
+                )
+            )
+
+
+def first_target(spec: Any, rungs: list[int] | None = None) -> int:
+    """Where a new candidate trains to: the first rung, or the end when the strategy has none."""
+    rungs = spec.rung_epochs() if rungs is None else rungs
+    return rungs[0] if rungs else spec.final_epoch
+
+
+def generator_history(plan: Plan) -> list[Evaluated]:
+    """The existing candidates as TPE sees them: the objective is the LS distance at the first rung."""
+    spec = plan.spec
+    if spec.strategy.sampler != "tpe":
+        return [Evaluated(t.params) for t in plan.candidates]
+    epoch = first_target(spec, plan.rungs)
+    scorer = LsDistance(plan.dense)
+    ready = scorer.ready(epoch)
+    items: list[tuple[TrialState, float | None]] = []
+    for t in plan.candidates:
+        value = None
+        if ready and epoch in t.observations and not diverged_by(t, epoch):
+            value = scorer.score(t, epoch)
+        items.append((t, value))
+    finite = [v for _, v in items if v is not None and math.isfinite(v)]
+    worst = max(finite, default=None)  # a diverged candidate counts as the worst seen
+    history = []
+    for t, value in items:
+        if plan.status[t.id] == "failed":
+            history.append(Evaluated(t.params, failed=True))
+        elif t.status == "diverged" or (value is not None and not math.isfinite(value)):
+            history.append(Evaluated(t.params, value=worst, failed=worst is None))
+        else:
+            history.append(Evaluated(t.params, value=value))
+    return history
+
+
+def _start_candidates(plan: Plan) -> None:
+    if plan.spec.dense.enabled and DENSE_ID not in plan.status:
+        return  # the dense reference starts first
+    count = min(plan.slots, plan.spec.max_candidates() - plan.n_candidates())
+    if count <= 0:
+        return
+    history = generator_history(plan)
+    until = first_target(plan.spec, plan.rungs)
+    for _ in range(count):
+        index = plan.n_candidates()
+        point = propose(plan.spec, history, index)
+        plan.emit(Start(candidate_id(index), "candidate", point, until))
+        history.append(Evaluated(point))
+
+
+# ---- finishing ------------------------------------------------------------------------------------
+
+
+def final_metric(trial: TrialState) -> float | None:
+    obs = final_observation(trial)
+    return None if obs is None else obs.metric
+
+
+def best_candidate(plan: Plan) -> TrialState | None:
+    """The completed candidate with the best final validation metric; ties by creation order.
+    Diverged trials never complete, so they are never promoted."""
+    completed = [
+        t for t in plan.candidates if t.status == "completed" and final_metric(t) is not None
+    ]
+    if not completed:
+        return None
+    return min(completed, key=lambda t: (oriented(final_metric(t), plan.spec.metric_mode), plan.sort_key(t)))
+
+
+def _finish_when_done(plan: Plan) -> None:
+    if plan.anything_active() or plan.can_create():
+        return
+    spec, name = plan.spec, metric_name(plan.spec)
+    best = best_candidate(plan)
+    if best is None:
+        counts: dict[str, int] = {}
+        for t in plan.candidates:
+            counts[plan.status[t.id]] = counts.get(plan.status[t.id], 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        last = next((t for t in reversed(plan.candidates) if t.message or t.stop_reason), None)
+        detail = f"; last problem: {last.id}: {last.message or last.stop_reason}" if last else ""
+        plan.emit(Finish("failed", f"no candidate completed ({summary or 'none created'}){detail}"))
+        return
+    value = final_metric(best)
+    completed = sum(1 for t in plan.candidates if t.status == "completed")
+    dense_value = final_metric(plan.dense) if plan.dense is not None and plan.dense.status == "completed" else None
+    versus = f"; dense reference {dense_value:.4g}" if dense_value is not None else ""
+    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {completed} completed candidates{versus}"))
+    plan.emit(
+        Finish(
+            "succeeded",
+            f"promoted {best.id} ({describe_point(best.params)}): validation {name} {value:.4g}{versus}; "
+            f"{plan.state.trial_epochs} trial-epochs",
+        )
+    )

@@ -1,0 +1,315 @@
+"""New candidates as workers free up: Optuna's TPE (the published generation-and-insertion step) or
+uniform random draws. Never a duplicate of an existing candidate.
+
+TPE's objective is the LS distance at the first rung (lower is better); trials still training count
+as running (Optuna's constant liar keeps parallel proposals apart), failed ones as failed. The
+sampler is seeded from the spec seed, the candidate's index and the attempt, so a proposal depends
+only on the state: a restarted engine proposes the same candidate.
+
+With an explicit pool (spec.candidates), proposals are drawn in the space the pool spans and
+snapped to the nearest pool point not used yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState as OptunaTrialState
+from optuna.trial import create_trial
+
+from hyperprune.policy.scoring import derive_seed
+from hyperprune.spec.space import (
+    Range,
+    SearchSpace,
+    field_kind,
+    field_name,
+    make_point,
+    params_model,
+    point_key,
+)
+from hyperprune.trial.config import ModelConfig, TrainingConfig
+
+# Finite spaces up to this size are listed to find an unused point when proposals keep duplicating.
+_LISTABLE = 100_000
+
+
+class SpaceExhausted(RuntimeError):
+    """Every point of the space (or pool) is already a candidate."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """An existing candidate as the generator sees it."""
+
+    point: dict[str, Any]
+    value: float | None = None  # objective, lower is better; None: not known yet (still training)
+    failed: bool = False
+
+
+# ---- the space as Optuna distributions ---------------------------------------------------------
+
+
+def _distribution(domain: Any, kind: str) -> BaseDistribution | None:
+    """None for a fixed value (nothing to sample)."""
+    if isinstance(domain, Range):
+        if kind == "int":
+            return IntDistribution(int(domain.low), int(domain.high), log=domain.log, step=int(domain.step or 1))
+        return FloatDistribution(float(domain.low), float(domain.high), log=domain.log, step=domain.step)
+    if isinstance(domain, list):
+        return CategoricalDistribution(domain)
+    return None
+
+
+class Encoding:
+    """A search space as named Optuna distributions; a method's parameters exist only when that
+    method is drawn (conditional parameters, which TPE handles per parameter)."""
+
+    def __init__(self, space: SearchSpace):
+        methods = [m.method for m in space.methods]
+        self.labels = [m if methods.count(m) == 1 else f"{m}#{i}" for i, m in enumerate(methods)]
+        self.entries = list(space.methods)
+        self.space = space
+
+    def _shared(self) -> Iterator[tuple[str, str, Any, str]]:
+        """(section, key, domain, kind) of the settings every point has."""
+        yield "sparsity", "", self.space.sparsity, "float"
+        for section, model, domains in (("training", TrainingConfig, self.space.training), ("model", ModelConfig, self.space.model)):
+            for key, domain in domains.items():
+                yield section, key, domain, field_kind(model, field_name(model, key))
+
+    def _own(self, index: int) -> Iterator[tuple[str, Any, str]]:
+        model = params_model(self.entries[index].method)
+        for key, domain in self.entries[index].params.items():
+            yield key, domain, field_kind(model, field_name(model, key))
+
+    @staticmethod
+    def _name(section: str, key: str) -> str:
+        return section if section == "sparsity" else f"{section}.{key}"
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Draw one point with an Optuna trial (define-by-run)."""
+        label = trial.suggest_categorical("method", self.labels)
+        index = self.labels.index(label)
+        params = {key: self._draw(trial, f"{label}.{key}", domain, kind) for key, domain, kind in self._own(index)}
+        shared: dict[str, dict[str, Any]] = {"training": {}, "model": {}}
+        sparsity = 0.0
+        for section, key, domain, kind in self._shared():
+            value = self._draw(trial, self._name(section, key), domain, kind)
+            if section == "sparsity":
+                sparsity = value
+            else:
+                shared[section][key] = value
+        return make_point(self.entries[index].method, sparsity, params, shared["training"], shared["model"])
+
+    @staticmethod
+    def _draw(trial: optuna.Trial, name: str, domain: Any, kind: str) -> Any:
+        dist = _distribution(domain, kind)
+        if isinstance(dist, IntDistribution):
+            return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        if isinstance(dist, FloatDistribution):
+            return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        if isinstance(dist, CategoricalDistribution):
+            return trial.suggest_categorical(name, list(dist.choices))
+        return domain
+
+    def encode(self, point: dict[str, Any]) -> tuple[dict[str, Any], dict[str, BaseDistribution]] | None:
+        """Optuna params and distributions of an existing point; None if it lies outside the space."""
+        for index, entry in enumerate(self.entries):
+            if entry.method != point["method"]:
+                continue
+            params: dict[str, Any] = {"method": self.labels[index]}
+            dists: dict[str, BaseDistribution] = {"method": CategoricalDistribution(self.labels)}
+            values = [(f"{self.labels[index]}.{k}", point["params"].get(k), d, kind) for k, d, kind in self._own(index)]
+            values += [
+                (self._name(s, k), point["sparsity"] if s == "sparsity" else point[s].get(k), d, kind)
+                for s, k, d, kind in self._shared()
+            ]
+            if all(_contains(d, v, kind) for _, v, d, kind in values):
+                for name, value, domain, kind in values:
+                    dist = _distribution(domain, kind)
+                    if dist is not None:
+                        params[name] = value
+                        dists[name] = dist
+                return params, dists
+        return None
+
+
+def _contains(domain: Any, value: Any, kind: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(domain, Range):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return domain.low <= value <= domain.high and (kind != "int" or float(value).is_integer())
+    if isinstance(domain, list):
+        return value in domain
+    return value == domain
+
+
+# ---- the pool's space and snapping -------------------------------------------------------------
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _domain_of(values: list[Any]) -> Any:
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) == 1:
+        return distinct[0]
+    if all(_is_number(v) for v in distinct):
+        if all(isinstance(v, int) for v in distinct):
+            return Range(low=min(distinct), high=max(distinct))
+        return Range(low=float(min(distinct)), high=float(max(distinct)))
+    return distinct
+
+
+def pool_space(pool: Sequence[dict[str, Any]]) -> SearchSpace:
+    """The smallest space of this module's kind that contains every pool point."""
+    methods: dict[str, dict[str, list[Any]]] = {}
+    shared: dict[str, dict[str, list[Any]]] = {"training": {}, "model": {}}
+    for point in pool:
+        own = methods.setdefault(point["method"], {})
+        for key, value in point["params"].items():
+            own.setdefault(key, []).append(value)
+        for section in shared:
+            for key, value in point[section].items():
+                shared[section].setdefault(key, []).append(value)
+    return SearchSpace(
+        methods=[{"method": m, "params": {k: _domain_of(v) for k, v in own.items()}} for m, own in methods.items()],
+        sparsity=_domain_of([p["sparsity"] for p in pool]),
+        training={k: _domain_of(v) for k, v in shared["training"].items()},
+        model={k: _domain_of(v) for k, v in shared["model"].items()},
+    )
+
+
+def _coordinates(point: dict[str, Any]) -> dict[str, Any]:
+    out = {"sparsity": point["sparsity"]}
+    for section in ("params", "training", "model"):
+        out.update({f"{section}.{k}": v for k, v in point[section].items()})
+    return out
+
+
+def nearest(point: dict[str, Any], choices: Sequence[dict[str, Any]], pool: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The choice closest to a proposal: same method first, then the sum over settings of the
+    numeric difference scaled by the pool's spread (1 for a different or missing value); ties go to
+    the earlier choice."""
+    spans: dict[str, float] = {}
+    for p in pool:
+        for name, value in _coordinates(p).items():
+            if _is_number(value):
+                lo, hi = spans.get(name + "<", value), spans.get(name + ">", value)
+                spans[name + "<"], spans[name + ">"] = min(lo, value), max(hi, value)
+    target = _coordinates(point)
+
+    def distance(choice: dict[str, Any]) -> tuple[int, float]:
+        coords = _coordinates(choice)
+        total = 0.0
+        for name in set(coords) | set(target):
+            a, b = coords.get(name), target.get(name)
+            if _is_number(a) and _is_number(b):
+                span = spans.get(name + ">", 0.0) - spans.get(name + "<", 0.0)
+                total += abs(a - b) / span if span > 0 else float(a != b)
+            else:
+                total += float(a != b)
+        return (0 if choice["method"] == point["method"] else 1, total)
+
+    return min(enumerate(choices), key=lambda ic: (distance(ic[1]), ic[0]))[1]
+
+
+# ---- proposing -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _history_trials(encoding: Encoding, history: Sequence[Evaluated]) -> list[optuna.trial.FrozenTrial]:
+    trials = []
+    for item in history:
+        encoded = encoding.encode(item.point)
+        if encoded is None:  # outside the space (edited spec): it cannot inform TPE
+            continue
+        params, dists = encoded
+        if item.failed:
+            trials.append(create_trial(state=OptunaTrialState.FAIL, params=params, distributions=dists))
+        elif item.value is not None and math.isfinite(item.value):
+            trials.append(create_trial(value=item.value, params=params, distributions=dists))
+        else:
+            trials.append(create_trial(state=OptunaTrialState.RUNNING, params=params, distributions=dists))
+    return trials
+
+
+def sample(spec: Any, space: SearchSpace, history: Sequence[Evaluated], seed: int, sampler: str) -> dict[str, Any]:
+    """One point drawn by TPE (conditioned on the history) or uniformly."""
+    encoding = Encoding(space)
+    generation = spec.strategy.generation
+    with _quiet_optuna():
+        if sampler == "tpe":
+            chosen: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=generation.startup_trials,
+                n_ei_candidates=generation.ei_candidates,
+                multivariate=generation.multivariate,
+                group=generation.multivariate,  # conditional parameters need groups when modelled jointly
+                constant_liar=True,
+            )
+            study = optuna.create_study(sampler=chosen, direction="minimize")
+            study.add_trials(_history_trials(encoding, history))
+        else:
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="minimize")
+        return encoding.suggest(study.ask())
+
+
+def propose(spec: Any, history: Sequence[Evaluated], index: int) -> dict[str, Any]:
+    """The point of candidate number ``index``: new (not in ``history``), from the space or the pool."""
+    taken = {point_key(item.point) for item in history}
+    pool = spec.pool()
+    if pool is not None:
+        unused = [p for p in pool if point_key(p) not in taken]
+        if not unused:
+            raise SpaceExhausted(f"all {len(pool)} pool candidates are in use")
+        seed = derive_seed(spec.seed, "propose", index, 0)
+        if spec.strategy.sampler == "random":
+            return unused[int(np.random.default_rng(seed).integers(len(unused)))]
+        return nearest(sample(spec, pool_space(pool), history, seed, "tpe"), unused, pool)
+
+    space = spec.space
+    for attempt in range(spec.strategy.generation.proposal_attempts):
+        seed = derive_seed(spec.seed, "propose", index, attempt)
+        point = sample(spec, space, history, seed, spec.strategy.sampler)
+        if point_key(point) not in taken:
+            return point
+    return _unused_point(spec, space, taken, derive_seed(spec.seed, "propose-fallback", index))
+
+
+def _unused_point(spec: Any, space: SearchSpace, taken: set[str], seed: int) -> dict[str, Any]:
+    """Proposals kept duplicating: pick uniformly among the points not used yet."""
+    size = space.size()
+    rng = np.random.default_rng(seed)
+    if size is not None and size <= _LISTABLE:
+        unused = [p for p in space.points() if point_key(p) not in taken]
+        if not unused:
+            raise SpaceExhausted(f"all {size} points of the space are in use")
+        return unused[int(rng.integers(len(unused)))]
+    for _ in range(100):
+        point = sample(spec, space, (), int(rng.integers(2**32)), "random")
+        if point_key(point) not in taken:
+            return point
+    raise SpaceExhausted("100 random draws all duplicated existing candidates; widen the space")

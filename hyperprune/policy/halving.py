@@ -1,0 +1,56 @@
+"""Asynchronous successive halving (ASHA, Li et al. 2020) with a pluggable score: ``lsh`` ranks by LS
+distance to the dense reference, ``asha-loss`` by the validation metric, ``random`` by a seeded draw.
+
+A candidate trains to the first rung and pauses. At each rung epoch e, the n trials seen there are
+ranked; a paused trial continues, from its checkpoint, to the next rung (or to the end after the last
+rung) as soon as it ranks within floor(keepFraction * n). Later arrivals can still promote a waiting
+trial. A rung closes when no trial can arrive there any more (no candidate left to create, none
+still training towards it, none waiting below it that could be promoted); the trials still waiting at
+a closed rung are stopped with their rank, except the best max(1, floor(keepFraction * n)).
+"""
+
+from __future__ import annotations
+
+import math
+
+from hyperprune.policy.actions import Continue, Stop
+from hyperprune.policy.plan import Plan
+from hyperprune.policy.rungs import Scorer, ranking, reached, verdict
+
+
+def keep_count(keep_fraction: float, seen: int, closed: bool) -> int:
+    # The epsilon keeps 0.29 * 100 at 29, not 28.999...; a closed rung always lets its best through.
+    kept = int(math.floor(keep_fraction * seen + 1e-9))
+    return max(kept, 1) if closed else kept
+
+
+def halving_step(plan: Plan, scorer: Scorer) -> None:
+    spec = plan.spec
+    rungs = plan.rungs
+    keep_fraction = spec.strategy.rungs.keep_fraction
+    promotable = []
+    for k, epoch in enumerate(rungs):
+        following = rungs[k + 1] if k + 1 < len(rungs) else spec.final_epoch
+        if not scorer.ready(epoch):
+            continue  # waiting trials wait for the dense reference to report this epoch
+        closed = not plan.can_create() and not any(
+            plan.active(t) and not reached(t, epoch) for t in plan.candidates
+        )
+        ranked = ranking(plan, scorer, epoch, plan.candidates)
+        keep = keep_count(keep_fraction, len(ranked), closed)
+        for rank, (trial, score) in enumerate(ranked, 1):
+            if plan.status[trial.id] != "paused" or plan.target[trial.id] != epoch:
+                continue
+            if rank <= keep and math.isfinite(score):
+                promotable.append((k, rank, trial, following, verdict(scorer, score, rank, len(ranked), epoch, keep)))
+            elif closed:
+                why = verdict(scorer, score, rank, len(ranked), epoch, keep)
+                plan.emit(
+                    Stop(trial.id, why, rank=rank, of=len(ranked), score=score if math.isfinite(score) else None,
+                         rung_epoch=epoch, keep=keep)
+                )
+    # Workers go to the trials closest to the end first, then by rank (as ASHA does).
+    for _, _, trial, following, why in sorted(promotable, key=lambda p: (-p[0], p[1])):
+        if plan.slots <= 0:
+            break
+        plan.emit(Continue(trial.id, following, reason=why))

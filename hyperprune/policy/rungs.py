@@ -1,0 +1,107 @@
+"""Ranking candidates at a rung: who has reached it, what they are ranked by, in which order."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hyperprune.policy.distance import SpectrumMismatch
+from hyperprune.policy.plan import Plan
+from hyperprune.policy.scoring import INF, ls_score, metric_score, random_score, reference_spectrum
+from hyperprune.policy.state import TrialState
+
+
+def reached(trial: TrialState, epoch: int) -> bool:
+    """It reported this epoch, or diverged on its way there (a diverged trial ranks last where it stopped)."""
+    return epoch in trial.observations or (trial.status == "diverged" and trial.target_epoch == epoch)
+
+
+def diverged_by(trial: TrialState, epoch: int) -> bool:
+    return trial.status == "diverged" and epoch >= trial.last_epoch
+
+
+class Scorer(Protocol):
+    def ready(self, epoch: int) -> bool:
+        """Whether trials can be ranked at this epoch now."""
+
+    def score(self, trial: TrialState, epoch: int) -> float:
+        """Lower is better; inf ranks last."""
+
+    def describe(self, score: float) -> str:
+        """What the score is, for stop and continue reasons."""
+
+
+@dataclass
+class LsDistance:
+    """LS distance to the dense reference at the same epoch (lsh, lsh-sync)."""
+
+    dense: TrialState | None
+
+    def reference(self, epoch: int) -> np.ndarray | None:
+        return reference_spectrum(self.dense, epoch)
+
+    def ready(self, epoch: int) -> bool:
+        return self.reference(epoch) is not None
+
+    def score(self, trial: TrialState, epoch: int) -> float:
+        reference = self.reference(epoch)
+        if reference is None:
+            return INF
+        try:
+            return ls_score(trial, epoch, reference)
+        except SpectrumMismatch:  # its trial was failed for it (decide, step 1); it ranks last
+            return INF
+
+    def describe(self, score: float) -> str:
+        return f"LS distance {score:.4g}" if math.isfinite(score) else "no finite LS distance (diverged or no spectrum)"
+
+
+@dataclass
+class ValidationMetric:
+    """The validation metric at the rung (asha-loss)."""
+
+    name: str  # perplexity or accuracy
+
+    def ready(self, epoch: int) -> bool:
+        return True
+
+    def score(self, trial: TrialState, epoch: int) -> float:
+        return metric_score(trial, epoch)
+
+    def describe(self, score: float) -> str:
+        if not math.isfinite(score):
+            return f"no finite validation {self.name}"
+        return f"validation {self.name} {abs(score):.4g}"
+
+
+@dataclass
+class RandomDraw:
+    """A seeded uniform draw per trial and rung (the random baseline)."""
+
+    seed: int
+
+    def ready(self, epoch: int) -> bool:
+        return True
+
+    def score(self, trial: TrialState, epoch: int) -> float:
+        return random_score(self.seed, trial.id, epoch)
+
+    def describe(self, score: float) -> str:
+        return f"random draw {score:.3f}"
+
+
+def ranking(plan: Plan, scorer: Scorer, epoch: int, members: list[TrialState]) -> list[tuple[TrialState, float]]:
+    """The members that reached the rung, best first; ties by creation order."""
+    scored = [
+        (t, INF if diverged_by(t, epoch) else scorer.score(t, epoch)) for t in members if reached(t, epoch)
+    ]
+    scored.sort(key=lambda ts: (ts[1], plan.sort_key(ts[0])))
+    return scored
+
+
+def verdict(scorer: Scorer, score: float, rank: int, of: int, epoch: int, keep: int) -> str:
+    """``LS distance 0.42 ranked 5 of 8 at epoch 3; keeping 4``."""
+    return f"{scorer.describe(score)} ranked {rank} of {of} at epoch {epoch}; keeping {keep}"

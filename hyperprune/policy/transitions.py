@@ -1,0 +1,123 @@
+"""How facts and actions change the search state: the reducers every engine (and the simulator) uses.
+
+Keeping them here keeps the engines thin and the state consistent between the local engine, the
+operator and the tests:
+
+    actions = decide(spec, state)
+    for action in actions: apply(state, action)        # then carry them out and persist the state
+    ... a trial reports an epoch ...      -> record_report(state, ...)
+    ... a trial crashes or loses its pod -> record_error(state, trial_id, message)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.state import TERMINAL, Mode, Observation, SearchState, TrialState
+
+
+def apply(state: SearchState, action: Action) -> None:
+    """Record that an action was taken (before or while the engine carries it out)."""
+    if isinstance(action, Start):
+        if state.find(action.trial_id) is None:
+            state.trials.append(
+                TrialState(
+                    id=action.trial_id,
+                    role=action.role,
+                    params=dict(action.params),
+                    status="pending",
+                    target_epoch=action.until_epoch,
+                )
+            )
+    elif isinstance(action, Continue):
+        t = state.trial(action.trial_id)
+        t.status = "running"
+        t.target_epoch = action.until_epoch
+        if action.from_scratch:
+            t.epoch = 0  # its checkpoint is discarded; reports restart at epoch 1
+    elif isinstance(action, Stop):
+        t = state.trial(action.trial_id)
+        t.status = "stopped"
+        t.stop_reason = action.reason
+    elif isinstance(action, Fail):
+        t = state.trial(action.trial_id)
+        t.status = "failed"
+        t.stop_reason = action.reason
+    elif isinstance(action, Promote):
+        state.promoted = action.trial_id
+    elif isinstance(action, Finish):
+        state.outcome = action.outcome
+        state.message = action.message
+    else:  # pragma: no cover - the Action union is closed
+        raise TypeError(f"not an action: {action!r}")
+
+
+def mark_running(state: SearchState, trial_id: str) -> None:
+    """The engine started a pending trial's process or pod."""
+    t = state.trial(trial_id)
+    if t.status == "pending":
+        t.status = "running"
+
+
+def record_report(
+    state: SearchState,
+    trial_id: str,
+    *,
+    epoch: int,
+    metric: float | None,
+    mode: Mode,
+    spectrum: Sequence[float] | np.ndarray | None = None,
+    status: str = "running",
+    message: str | None = None,
+) -> bool:
+    """Record one epoch's report. Returns False (and changes nothing) for an unknown trial, a trial
+    that has ended, or an epoch its current run already reported (a duplicate)."""
+    t = state.find(trial_id)
+    if t is None or t.status in TERMINAL or (epoch <= t.epoch and status == "running"):
+        return False
+    t.observations[epoch] = Observation(
+        epoch=epoch,
+        metric=None if metric is None else float(metric),
+        mode=mode,
+        spectrum=None if spectrum is None else np.asarray(spectrum, dtype=np.float64),
+    )
+    if epoch > t.epoch:
+        t.epochs_spent += epoch - t.epoch
+        t.epoch = epoch
+    if status == "diverged":
+        t.status = "diverged"
+        t.message = message or f"diverged at epoch {epoch}"
+    elif status == "completed":
+        t.status = "completed"
+    elif t.status != "errored":
+        t.status = "paused" if epoch >= t.target_epoch else "running"
+    return True
+
+
+def record_trial_report(state: SearchState, report: Any) -> bool:
+    """``record_report`` from a ``hyperprune.trial.report.TrialReport``."""
+    return record_report(
+        state,
+        report.trial_id,
+        epoch=report.epoch,
+        metric=report.val_metric,
+        mode=report.mode,
+        spectrum=report.lyapunov,
+        status=report.status,
+        message=report.message,
+    )
+
+
+def record_error(state: SearchState, trial_id: str, message: str) -> bool:
+    """The trial's process crashed or its pod was lost; the policy decides to retry or fail it.
+    It resumes from its checkpoint, i.e. from ``epoch``, the last epoch it reported."""
+    t = state.find(trial_id)
+    if t is None or t.status in TERMINAL:
+        return False
+    t.status = "errored"
+    t.failures += 1
+    t.message = message
+    return True

@@ -1,0 +1,88 @@
+"""How the operator runs a trial pod. Ignored by the local engine. Torch-free.
+
+Kubernetes objects that users copy from other manifests (resources, tolerations, affinity) are kept
+free-form: the API server and the pod validate them, not this schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from hyperprune import __version__
+from hyperprune.schema import Model
+
+DEFAULT_TRIAL_IMAGE = f"hyperprune-trial:{__version__}"
+DEFAULT_MOUNT_PATH = "/var/lib/hyperprune"
+
+
+class LocalObjectReference(Model):
+    name: str = Field(min_length=1)
+
+
+class EnvVar(Model):
+    name: str = Field(min_length=1)
+    value: str | None = None
+    value_from: dict[str, Any] | None = Field(None, description="a Kubernetes EnvVarSource (secretKeyRef, ...)")
+
+
+class PersistentVolumeClaimSource(Model):
+    claim_name: str = Field(min_length=1)
+    read_only: bool = False
+
+
+class HostPathSource(Model):
+    path: str = Field(pattern=r"^/", description="absolute directory on the node")
+    type: Literal["", "DirectoryOrCreate", "Directory"] = "DirectoryOrCreate"
+
+
+class EmptyDirSource(Model):
+    medium: Literal["", "Memory"] = ""
+    size_limit: str | None = Field(None, description="a quantity, e.g. 10Gi")
+
+
+class TrialVolume(Model):
+    """Where trials keep checkpoints and artifacts; exactly one source. A trial that is stopped and
+    continued gets a new pod, which resumes from this volume: with emptyDir it retrains instead."""
+
+    mount_path: str = Field(DEFAULT_MOUNT_PATH, pattern=r"^/", description="mount point in the trial container")
+    persistent_volume_claim: PersistentVolumeClaimSource | None = None
+    host_path: HostPathSource | None = None
+    empty_dir: EmptyDirSource | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TrialVolume":
+        given = [s for s in (self.persistent_volume_claim, self.host_path, self.empty_dir) if s is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of persistentVolumeClaim, hostPath, emptyDir")
+        return self
+
+
+def _default_volume() -> TrialVolume:
+    return TrialVolume(host_path=HostPathSource(path=DEFAULT_MOUNT_PATH))
+
+
+class TrialTemplate(Model):
+    """The pod each trial runs in (cluster only)."""
+
+    image: str = Field(DEFAULT_TRIAL_IMAGE, min_length=1, description="trial image (built from trial-image/)")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    resources: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Kubernetes ResourceRequirements, e.g. {limits: {nvidia.com/gpu: 1}}",
+    )
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list, description="Kubernetes Tolerations")
+    affinity: dict[str, Any] | None = Field(None, description="a Kubernetes Affinity")
+    service_account_name: str = Field(
+        "hyperprune-trial", min_length=1, description="may patch hyperprunetrials/status only"
+    )
+    image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
+    volume: TrialVolume = Field(
+        default_factory=_default_volume,
+        description="checkpoints and artifacts; default hostPath /var/lib/hyperprune (single-node clusters)",
+    )
+    env: list[EnvVar] = Field(default_factory=list, description="extra environment variables")
+    labels: dict[str, str] = Field(default_factory=dict, description="extra pod labels")
+    annotations: dict[str, str] = Field(default_factory=dict, description="extra pod annotations")

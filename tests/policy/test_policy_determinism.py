@@ -1,0 +1,86 @@
+"""Same spec and state, same decisions: across reruns, and after a restart from the saved JSON state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from policy_support import make_spec
+
+from hyperprune.policy import SearchState, action_to_json, decide
+from hyperprune.policy.simulate import Simulation, Trajectory, latent_trajectories
+
+STRATEGIES = ["lsh", "lsh-sync", "full", "asha-loss", "median", "random"]
+
+
+def spec_for(name: str):
+    return make_spec(
+        training={"epochs": 8},
+        budget={"maxTrials": 10, "parallelism": 3, "maxFailedTrials": 3, "retries": 1},
+        strategy={"name": name, "rungs": {"first": 2, "step": 2, "count": None}, "median": {"minTrials": 2}},
+    )
+
+
+def crashing(seed: int):
+    """Latent trajectories with varied epoch lengths, a crash and a divergence."""
+    base = latent_trajectories(seed=seed)
+
+    def make(trial_id, point):
+        path = base(trial_id, point)
+        number = int(trial_id[1:]) if trial_id.startswith("t") else 0
+        return Trajectory(
+            metric=path.metric,
+            spectrum=path.spectrum,
+            epoch_seconds=1.0 + (number % 3) * 0.37,
+            crash_at=((0, 2),) if trial_id == "t002" else (),
+            diverge_at=1 if trial_id == "t005" else None,
+        )
+
+    return make
+
+
+def transcript(sim: Simulation) -> list[tuple[float, dict]]:
+    return [(time, action_to_json(action)) for time, action in sim.log]
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_reruns_make_identical_decisions(name):
+    first = Simulation(spec_for(name), crashing(4)).run()
+    second = Simulation(spec_for(name), crashing(4)).run()
+    assert first.state.outcome == "succeeded"
+    assert transcript(first) == transcript(second)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_a_restart_from_the_saved_state_continues_with_the_same_decisions(name):
+    spec = spec_for(name)
+    straight = Simulation(spec, crashing(5)).run()
+    cut = max(2, straight.decisions // 2)
+    restarted = Simulation(spec, crashing(5)).run(max_decisions=cut)
+    saved = json.dumps(restarted.state.to_json(), allow_nan=False)
+    # The engine process dies after recording a report, before deciding on it; a new one loads
+    # the state and decides.
+    restarted.state = SearchState.from_json(json.loads(saved))
+    restarted.run()
+    assert transcript(restarted) == transcript(straight)
+    assert restarted.state.promoted == straight.state.promoted
+
+
+def test_decisions_on_a_reloaded_state_equal_decisions_on_the_original():
+    spec = spec_for("lsh")
+    sim = Simulation(spec, crashing(6))
+    while sim.state.outcome is None:
+        reloaded = SearchState.from_json(json.loads(json.dumps(sim.state.to_json())))
+        assert decide(spec, reloaded) == decide(spec, sim.state)
+        sim.decide()
+        if sim.state.outcome is None and not sim.advance():
+            break
+    assert sim.state.outcome == "succeeded"
+
+
+def test_crashes_are_retried_and_divergence_is_recorded():
+    sim = Simulation(spec_for("lsh"), crashing(4)).run()
+    assert sim.state.trial("t002").failures == 1
+    assert sim.state.trial("t002").status != "failed"
+    assert sim.state.trial("t005").status == "diverged"
+    assert sim.state.promoted not in ("t005",)

@@ -1,0 +1,62 @@
+"""`hyperprune validate` and `hyperprune crd`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from hyperprune.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_validate_prints_ok_and_a_summary(capsys):
+    assert main(["validate", str(REPO / "examples" / "quickstart.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"OK: {REPO / 'examples' / 'quickstart.yaml'}\n")
+    assert "HyperpruneSearch quickstart: strategy lsh" in out
+    assert "rungs at epochs 2, 4, 6 of 8; keep 0.5 of each rung" in out
+    assert "candidates: 10 drawn by tpe from magnitude, set, selfish, random" in out
+
+
+def test_validate_names_every_invalid_field_and_exits_non_zero(tmp_path, capsys):
+    document = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    document["spec"]["space"]["methods"][2]["params"]["deathRate"] = {"low": 0.3, "high": 1.7}
+    document["spec"]["strategy"]["rungs"]["first"] = 8
+    document["spec"]["budget"]["parallelism"] = 0
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document))
+    assert main(["validate", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"error: {path} is not a valid HyperpruneSearch — fix these fields:",
+        "  spec.budget.parallelism: Input should be greater than 0",
+        "  spec.space.methods[2].params.deathRate.high: Input should be less than 1",
+        "  spec.strategy.rungs.first: the first rung (epoch 8) must come before the end of training (spec.training.epochs = 8)",
+    ]
+
+
+def test_validate_warns_about_a_data_directory_missing_here(capsys):
+    assert main(["validate", str(REPO / "examples" / "ptb-lsh-sync.yaml")]) == 0
+    assert "warning: spec.data.path: /data/ptb: no such directory on this machine" in capsys.readouterr().out
+
+
+def test_validate_quiet(capsys):
+    assert main(["validate", "-q", str(REPO / "examples" / "quickstart.yaml")]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_crd_prints_the_definitions(capsys):
+    assert main(["crd"]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in documents] == ["CustomResourceDefinition"]
+    assert documents[0]["spec"]["names"]["kind"] == "HyperpruneSearch"
+
+
+def test_crd_writes_one_file_per_definition(tmp_path, capsys):
+    assert main(["crd", "--output", str(tmp_path / "crds")]) == 0
+    written = tmp_path / "crds" / "hyperprunesearches.hyperprune.io.yaml"
+    assert capsys.readouterr().out.strip() == str(written)
+    assert yaml.safe_load(written.read_text())["metadata"]["name"] == "hyperprunesearches.hyperprune.io"
