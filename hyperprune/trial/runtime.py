@@ -126,20 +126,29 @@ def run_trial(
         )
     workdir.mkdir(parents=True, exist_ok=True)
     with _exclusive(workdir), _log_to(workdir / LOG_FILE):
-        _check_same_config(workdir, config)
         try:
-            device = resolve_device(config.device)
-        except ValueError as exc:
-            raise TrialSetupError([str(exc)]) from exc
-        cuda = [device.index or 0] if device.type == "cuda" else []
-        # The loop seeds the global generators per epoch; keep the caller's streams untouched.
-        with torch.random.fork_rng(devices=cuda):
-            trial = _prepare(config, workdir, device, until, reporter)
-            try:
-                return _run(trial, stop or StopFlag())
-            finally:
-                for _, r in trial.reporters or trial.extra_reporters:
-                    r.close()
+            _check_same_config(workdir, config)
+            device = _device(config)
+            cuda = [device.index or 0] if device.type == "cuda" else []
+            # The loop seeds the global generators per epoch; keep the caller's streams untouched.
+            with torch.random.fork_rng(devices=cuda):
+                trial = _prepare(config, workdir, device, until, reporter)
+                try:
+                    return _run(trial, stop or StopFlag())
+                finally:
+                    for _, r in trial.reporters or trial.extra_reporters:
+                        r.close()
+        except TrialSetupError as exc:
+            for line in exc.lines:
+                log.error("bad config, nothing trained: %s", line)
+            raise
+
+
+def _device(config: TrialConfig) -> torch.device:
+    try:
+        return resolve_device(config.device)
+    except ValueError as exc:
+        raise TrialSetupError([str(exc)]) from exc
 
 
 def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: int, reporter: str | None) -> _Trial:

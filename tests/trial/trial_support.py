@@ -51,3 +51,16 @@ def without_timing(report: TrialReport) -> dict[str, Any]:
     )
 
 
+
+
+class ListReporter:
+    """A reporter that keeps what it is given (addressable as ``trial_support:ListReporter``)."""
+
+    def __init__(self, context):
+        self.context, self.reports, self.closed = context, [], False
+
+    def report(self, report):
+        self.reports.append(report)
+
+    def close(self):
+        self.closed = True
