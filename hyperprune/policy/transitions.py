@@ -113,9 +113,14 @@ def record_trial_report(state: SearchState, report: Any) -> bool:
 
 def record_error(state: SearchState, trial_id: str, message: str) -> bool:
     """The trial's process crashed or its pod was lost; the policy decides to retry or fail it.
-    It resumes from its checkpoint, i.e. from ``epoch``, the last epoch it reported."""
+    It resumes from its checkpoint, i.e. from ``epoch``, the last epoch it reported. Returns False
+    (no failure counted) for an unknown or ended trial, and for one that had already reported its
+    target epoch (it waits for a decision as if it had exited cleanly)."""
     t = state.find(trial_id)
     if t is None or t.status in TERMINAL:
+        return False
+    if t.status == "paused":  # it died after reporting its target epoch: nothing is lost
+        t.message = message
         return False
     t.status = "errored"
     t.failures += 1

@@ -33,8 +33,9 @@ class Rungs(Model):
     count: PositiveInt | None = Field(
         None,
         description=(
-            "number of rungs (lsh, asha-loss, random); default: enough rungs that maxTrials x "
-            "keepFraction^count <= finalists, as many as fit before training.epochs"
+            "number of rungs (lsh, asha-loss, random); default: the most that leave about `finalists` "
+            "candidates (largest count with maxTrials x keepFraction^count >= finalists), as many as fit "
+            "before training.epochs"
         ),
     )
     keep_fraction: float = Field(
@@ -101,11 +102,12 @@ class Strategy(Model):
 
 
 def default_rung_count(max_trials: int, keep_fraction: float, finalists: int) -> int:
-    """Smallest number of halvings that brings max_trials down to the finalists (at least one)."""
-    count = 1
-    while max_trials * keep_fraction**count > finalists:
+    """The most halvings that still leave about `finalists` candidates: the largest k with
+    max_trials * keep_fraction^k >= finalists (at least one rung)."""
+    count = 0
+    while max_trials * keep_fraction ** (count + 1) >= finalists - 1e-9:
         count += 1
-    return count
+    return max(count, 1)
 
 
 def sync_round_count(max_trials: int, finalists: int) -> int:

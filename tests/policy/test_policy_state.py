@@ -84,6 +84,14 @@ def test_an_error_keeps_the_checkpoint_epoch_and_counts_a_failure():
     assert (trial.status, trial.failures, trial.epoch, trial.message) == ("errored", 1, 1, "pod deleted")
 
 
+def test_a_crash_after_the_target_epoch_was_reported_loses_nothing():
+    state = state_with_one_trial(target=1)
+    record_report(state, "t000", epoch=1, metric=50.0, mode="min")
+    assert not record_error(state, "t000", "exit 1 while writing its log")
+    trial = state.trials[0]
+    assert (trial.status, trial.failures, trial.message) == ("paused", 0, "exit 1 while writing its log")
+
+
 def test_diverged_report_ends_the_trial():
     state = state_with_one_trial()
     record_report(state, "t000", epoch=1, metric=float("nan"), mode="min", status="diverged", message="loss is NaN")

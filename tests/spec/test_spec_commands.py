@@ -16,7 +16,7 @@ def test_validate_prints_ok_and_a_summary(capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"OK: {REPO / 'examples' / 'quickstart.yaml'}\n")
     assert "HyperpruneSearch quickstart: strategy lsh" in out
-    assert "rungs at epochs 2, 4, 6 of 8; keep 0.5 of each rung" in out
+    assert "rungs at epochs 2, 4 of 8; keep 0.5 of each rung" in out
     assert "candidates: 10 drawn by tpe from magnitude, set, selfish, random" in out
 
 

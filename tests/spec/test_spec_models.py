@@ -51,12 +51,13 @@ def test_metadata_keeps_fields_the_api_server_adds():
 @pytest.mark.parametrize(
     "name, strategy, epochs, expected",
     [
-        ("lsh", {"rungs": {"first": 3, "step": 3}}, 10, [3, 6, 9]),  # 16 trials -> 4 halvings, 3 fit
+        ("lsh", {"rungs": {"first": 3, "step": 3}}, 10, [3, 6, 9]),  # 16 -> 8 -> 4 -> 2: 3 rungs
+        ("lsh", {"rungs": {"first": 2, "step": 2}}, 6, [2, 4]),  # 3 rungs wanted, 2 fit
         ("lsh", {"rungs": {"first": 2, "step": 2, "count": 2}}, 10, [2, 4]),
         ("lsh-sync", {"rungs": {"first": 3, "step": 3}}, 100, [3, 6, 9, 12]),  # 16 -> 9 -> 5 -> 3 -> 2
         ("lsh-sync", {"rungs": {"first": 3, "step": 3}}, 10, [3, 6, 9]),
-        ("asha-loss", {"rungs": {"first": 1, "step": 1, "keepFraction": 0.25}}, 10, [1, 2]),
-        ("random", {"rungs": {"first": 1, "step": 2}}, 10, [1, 3, 5]),
+        ("asha-loss", {"rungs": {"first": 1, "step": 1, "keepFraction": 0.25}}, 10, [1]),  # 16 -> 4
+        ("random", {"rungs": {"first": 1, "step": 2}}, 10, [1, 3, 5]),  # 16 -> 8 -> 4 -> 2
         ("full", {}, 10, []),
         ("median", {}, 10, []),
     ],
@@ -73,9 +74,9 @@ def test_lsh_sync_needs_a_round_per_halving_until_the_finalists():
 
 
 def test_default_rung_count_halves_max_trials_down_to_the_finalists():
-    assert default_rung_count(16, 0.5, 2) == 3
-    assert default_rung_count(10, 0.5, 2) == 3
-    assert default_rung_count(40, 1 / 3, 2) == 3
+    assert default_rung_count(16, 0.5, 2) == 3  # 16 -> 8 -> 4 -> 2
+    assert default_rung_count(10, 0.5, 2) == 2  # 10 -> 5 -> 2 (a third rung would leave 1)
+    assert default_rung_count(40, 1 / 3, 2) == 2  # 40 -> 13 -> 4
     assert default_rung_count(2, 0.5, 2) == 1
 
 
