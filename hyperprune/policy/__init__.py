@@ -25,6 +25,7 @@ from hyperprune.policy.actions import (
 from hyperprune.policy.decide import STRATEGY_STEPS, best_candidate, decide, final_metric
 from hyperprune.policy.distance import SpectrumMismatch, ls_distance, ls_distances
 from hyperprune.policy.generation import Evaluated, SpaceExhausted, propose
+from hyperprune.policy.scoring import distance_history
 from hyperprune.policy.state import (
     ACTIVE,
     DENSE_ID,
@@ -63,6 +64,7 @@ __all__ = [
     "candidate_id",
     "decide",
     "describe",
+    "distance_history",
     "final_metric",
     "ls_distance",
     "ls_distances",

@@ -181,12 +181,9 @@ def generator_history(plan: Plan) -> list[Evaluated]:
     epoch = first_target(spec, plan.rungs)
     scorer = LsDistance(plan.dense)
     ready = scorer.ready(epoch)
-    items: list[tuple[TrialState, float | None]] = []
-    for t in plan.candidates:
-        value = None
-        if ready and epoch in t.observations and not diverged_by(t, epoch):
-            value = scorer.score(t, epoch)
-        items.append((t, value))
+    measured = [t for t in plan.candidates if ready and epoch in t.observations and not diverged_by(t, epoch)]
+    values = dict(zip((t.id for t in measured), scorer.scores(measured, epoch)))
+    items = [(t, values.get(t.id)) for t in plan.candidates]
     finite = [v for _, v in items if v is not None and math.isfinite(v)]
     worst = max(finite, default=None)  # a diverged candidate counts as the worst seen
     history = []
@@ -203,7 +200,7 @@ def generator_history(plan: Plan) -> list[Evaluated]:
 def _start_candidates(plan: Plan) -> None:
     if plan.spec.dense.enabled and DENSE_ID not in plan.status:
         return  # the dense reference starts first
-    count = min(plan.slots, plan.spec.max_candidates() - plan.n_candidates())
+    count = min(plan.slots, plan.max_candidates - plan.n_candidates())
     if count <= 0:
         return
     history = generator_history(plan)

@@ -31,9 +31,15 @@ def ls_distance(spectrum: np.ndarray, reference: np.ndarray) -> float:
 def ls_distances(spectra: Sequence[np.ndarray], reference: np.ndarray) -> np.ndarray:
     """Distances of many spectra to one reference.
 
-    Each distance is one BLAS dot product over the exponents. Stacking the spectra into one matrix first
-    would copy them all (24 MB for 1,000 x 3,000 exponents) and measured slower than the dots."""
+    Each distance is one BLAS dot product over the exponents, through one reused buffer. Stacking the
+    spectra into a matrix first would copy them all (24 MB for 1,000 x 3,000 exponents) and measured
+    slower."""
     out = np.empty(len(spectra), dtype=np.float64)
+    diff = np.empty_like(reference, dtype=np.float64)
     for i, spectrum in enumerate(spectra):
-        out[i] = ls_distance(spectrum, reference)
+        if spectrum.shape != reference.shape:
+            ls_distance(spectrum, reference)  # raises SpectrumMismatch with the message
+        np.subtract(spectrum, reference, out=diff)
+        out[i] = math.sqrt(float(np.dot(diff, diff)))
+    out[~np.isfinite(out)] = math.inf
     return out

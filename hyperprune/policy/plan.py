@@ -26,6 +26,7 @@ class Plan:
         self.dense: TrialState | None = state.dense
         self.new_points: list[dict[str, Any]] = []  # candidates started by this decision
         self.rungs: list[int] = spec.rung_epochs()
+        self.max_candidates: int = spec.max_candidates()
         self.slots = spec.budget.parallelism - sum(1 for s in self.status.values() if s in OCCUPYING)
 
     def emit(self, action: Action) -> None:
@@ -54,7 +55,7 @@ class Plan:
 
     def can_create(self) -> bool:
         """More candidates may still be created (budget left and the space or pool not used up)."""
-        return self.n_candidates() < self.spec.max_candidates()
+        return self.n_candidates() < self.max_candidates
 
     def anything_active(self) -> bool:
         return any(s in ACTIVE for s in self.status.values())

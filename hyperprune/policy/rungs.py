@@ -8,10 +8,10 @@ from typing import Protocol
 
 import numpy as np
 
-from hyperprune.policy.distance import SpectrumMismatch
+from hyperprune.policy.distance import ls_distances
 from hyperprune.policy.plan import Plan
-from hyperprune.policy.scoring import INF, ls_score, metric_score, random_score, reference_spectrum
-from hyperprune.policy.state import TrialState
+from hyperprune.policy.scoring import INF, metric_score, random_score, reference_spectrum
+from hyperprune.policy.state import Observation, TrialState
 
 
 def reached(trial: TrialState, epoch: int) -> bool:
@@ -27,8 +27,8 @@ class Scorer(Protocol):
     def ready(self, epoch: int) -> bool:
         """Whether trials can be ranked at this epoch now."""
 
-    def score(self, trial: TrialState, epoch: int) -> float:
-        """Lower is better; inf ranks last."""
+    def scores(self, trials: list[TrialState], epoch: int) -> list[float]:
+        """One score per trial at the epoch; lower is better, inf ranks last."""
 
     def describe(self, score: float) -> str:
         """What the score is, for stop and continue reasons."""
@@ -46,14 +46,26 @@ class LsDistance:
     def ready(self, epoch: int) -> bool:
         return self.reference(epoch) is not None
 
-    def score(self, trial: TrialState, epoch: int) -> float:
+    def scores(self, trials: list[TrialState], epoch: int) -> list[float]:
         reference = self.reference(epoch)
         if reference is None:
-            return INF
-        try:
-            return ls_score(trial, epoch, reference)
-        except SpectrumMismatch:  # its trial was failed for it (decide, step 1); it ranks last
-            return INF
+            return [INF] * len(trials)
+        out = [INF] * len(trials)
+        todo: list[tuple[int, Observation]] = []
+        for i, trial in enumerate(trials):
+            obs = trial.observations.get(epoch)
+            if obs is None or obs.spectrum is None:
+                continue
+            memo = obs.distance_memo
+            if memo is not None and memo[0] is reference:
+                out[i] = memo[1]
+            elif obs.spectrum.shape == reference.shape:  # a mismatch failed its trial (decide, step 1)
+                todo.append((i, obs))
+        distances = ls_distances([obs.spectrum for _, obs in todo], reference)
+        for (i, obs), d in zip(todo, distances):
+            obs.distance_memo = (reference, float(d))
+            out[i] = float(d)
+        return out
 
     def describe(self, score: float) -> str:
         return f"LS distance {score:.4g}" if math.isfinite(score) else "no finite LS distance (diverged or no spectrum)"
@@ -68,8 +80,8 @@ class ValidationMetric:
     def ready(self, epoch: int) -> bool:
         return True
 
-    def score(self, trial: TrialState, epoch: int) -> float:
-        return metric_score(trial, epoch)
+    def scores(self, trials: list[TrialState], epoch: int) -> list[float]:
+        return [metric_score(t, epoch) for t in trials]
 
     def describe(self, score: float) -> str:
         if not math.isfinite(score):
@@ -86,8 +98,8 @@ class RandomDraw:
     def ready(self, epoch: int) -> bool:
         return True
 
-    def score(self, trial: TrialState, epoch: int) -> float:
-        return random_score(self.seed, trial.id, epoch)
+    def scores(self, trials: list[TrialState], epoch: int) -> list[float]:
+        return [random_score(self.seed, t.id, epoch) for t in trials]
 
     def describe(self, score: float) -> str:
         return f"random draw {score:.3f}"
@@ -95,8 +107,9 @@ class RandomDraw:
 
 def ranking(plan: Plan, scorer: Scorer, epoch: int, members: list[TrialState]) -> list[tuple[TrialState, float]]:
     """The members that reached the rung, best first; ties by creation order."""
+    seen = [t for t in members if reached(t, epoch)]
     scored = [
-        (t, INF if diverged_by(t, epoch) else scorer.score(t, epoch)) for t in members if reached(t, epoch)
+        (t, INF if diverged_by(t, epoch) else score) for t, score in zip(seen, scorer.scores(seen, epoch))
     ]
     scored.sort(key=lambda ts: (ts[1], plan.sort_key(ts[0])))
     return scored

@@ -44,9 +44,17 @@ def observation_distance(obs: Observation, reference: np.ndarray) -> float:
     return d
 
 
-def ls_score(trial: TrialState, epoch: int, reference: np.ndarray) -> float:
-    obs = trial.observations.get(epoch)
-    return INF if obs is None else observation_distance(obs, reference)
+def distance_history(trial: TrialState, dense: TrialState | None) -> dict[int, float]:
+    """LS distance to the dense reference at every epoch both reported a spectrum (for results,
+    reports and benchmarks); inf where a spectrum is not finite."""
+    if dense is None:
+        return {}
+    out = {}
+    for epoch, obs in sorted(trial.observations.items()):
+        reference = reference_spectrum(dense, epoch)
+        if reference is not None and obs.spectrum is not None:
+            out[epoch] = observation_distance(obs, reference)
+    return out
 
 
 def metric_score(trial: TrialState, epoch: int) -> float:

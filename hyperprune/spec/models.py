@@ -35,9 +35,16 @@ LyapunovSettings = create_model(  # type: ignore[call-overload]
 )
 
 
+DEFAULT_MAX_TRIALS = 16
+
+
 class Budget(Model):
-    max_trials: PositiveInt = Field(
-        16, description="candidates created in all (the dense reference not counted); at most the pool's size"
+    max_trials: PositiveInt | None = Field(
+        None,
+        description=(
+            "candidates created in all, the dense reference not counted; default: the pool's size with "
+            f"spec.candidates, else {DEFAULT_MAX_TRIALS}; never more than the space or pool holds"
+        ),
     )
     parallelism: PositiveInt = Field(2, description="trials running at once, the dense reference included")
     max_failed_trials: int = Field(3, ge=0, description="the search fails when more trials than this have failed")
@@ -118,7 +125,7 @@ class SearchSpec(Model):
         return "max" if self.data.task == "classification" else "min"
 
     def rung_epochs(self) -> list[int]:
-        return self.strategy.rung_epochs(self.training.epochs, self.budget.max_trials)
+        return self.strategy.rung_epochs(self.training.epochs, self.max_candidates())
 
     def lyapunov_epochs(self) -> list[int]:
         """Rungs, the first rung even for strategies without rungs (analysis), and the final epoch."""
@@ -138,9 +145,13 @@ class SearchSpec(Model):
         return self.space.size()
 
     def max_candidates(self) -> int:
-        """Candidates the search will create: maxTrials, or fewer when the space or pool holds fewer."""
+        """Candidates the search will create: budget.maxTrials (default: the pool's size, else 16),
+        or fewer when the space or pool holds fewer distinct points."""
+        wanted = self.budget.max_trials
+        if wanted is None:
+            wanted = len(self.candidates) if self.candidates is not None else DEFAULT_MAX_TRIALS
         limit = self.candidate_limit()
-        return self.budget.max_trials if limit is None else min(self.budget.max_trials, limit)
+        return wanted if limit is None else min(wanted, limit)
 
     def trial_config(self, trial_id: str, point: dict[str, Any] | None = None) -> TrialConfig:
         """The full config of one trial: this spec's recipe with the point's pruning and overrides.
@@ -167,7 +178,7 @@ class HyperpruneSearch(Model):
     api_version: Literal["hyperprune.io/v1alpha1"] = Field(description=f"{API_VERSION}")
     kind: Literal["HyperpruneSearch"]
     metadata: ObjectMeta
-    spec: SearchSpec = Field(default_factory=SearchSpec)
+    spec: SearchSpec
     status: dict[str, Any] | None = Field(None, description="written by the operator")
 
     @property
@@ -180,6 +191,7 @@ __all__ = [
     "GROUP",
     "KIND",
     "VERSION",
+    "DEFAULT_MAX_TRIALS",
     "Budget",
     "DenseReference",
     "HyperpruneSearch",

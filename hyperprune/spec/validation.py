@@ -323,9 +323,10 @@ def parse_search(document: Any) -> Any:
         if key not in ("apiVersion", "kind", "metadata", "spec", "status"):
             issues.append((key, "Extra inputs are not permitted"))
 
-    spec = document.get("spec", {})
+    spec = document.get("spec")
     if not isinstance(spec, dict):
-        raise SearchSpecError(render(issues + [("spec", "expected a mapping")]))
+        problem = "Field required" if spec is None else "expected a mapping"
+        raise SearchSpecError(render(issues + [("spec", problem)]))
     by_key = {}
     for name, info in SearchSpec.model_fields.items():
         for key in (info.alias, name):

@@ -20,6 +20,7 @@ from hyperprune.policy import (
     action_to_json,
     apply,
     candidate_id,
+    distance_history,
     ls_distance,
     ls_distances,
     record_error,
@@ -158,6 +159,17 @@ def test_state_round_trips_through_json_exactly():
     assert again.promoted == "t000"
     slim = state.to_json(spectra=False)
     assert "spectrum" not in slim["trials"][0]["observations"][1]
+
+
+def test_distance_history_lists_the_ls_distance_wherever_both_have_spectra():
+    state = SearchState()
+    apply(state, Start("dense", "dense", {"method": "none", "sparsity": 0.0}, 4))
+    apply(state, Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, 4))
+    for epoch in (1, 2, 3):
+        record_report(state, "dense", epoch=epoch, metric=10.0, mode="min", spectrum=[0.0, 0.0] if epoch != 2 else None)
+        record_report(state, "t000", epoch=epoch, metric=10.0, mode="min", spectrum=[3.0, 4.0 * epoch])
+    assert distance_history(state.trial("t000"), state.dense) == {1: 5.0, 3: pytest.approx(math.sqrt(9 + 144))}
+    assert distance_history(state.trial("t000"), None) == {}
 
 
 def test_l2_distance_and_its_errors():

@@ -17,15 +17,21 @@ MINIMAL = {
 }
 
 
+UNBOUNDED = {"methods": [{"method": "magnitude"}], "sparsity": {"low": 0.5, "high": 0.9}}
+
+
 def search(**spec):
-    return parse_search({**MINIMAL, "spec": {**MINIMAL["spec"], **spec}})
+    """A search over an unbounded space (so maxTrials decides how many candidates), with overrides."""
+    return parse_search({**MINIMAL, "spec": {"space": UNBOUNDED, **spec}})
 
 
 def test_a_minimal_spec_works_with_sensible_defaults():
     s = parse_search(MINIMAL).spec
     assert s.strategy.name == "lsh" and s.strategy.sampler == "tpe"
-    assert s.dense.enabled and s.budget.max_trials == 16 and s.budget.parallelism == 2
-    assert s.final_epoch == 10 and s.rung_epochs() == [3, 6, 9]
+    assert s.dense.enabled and s.budget.max_trials is None and s.budget.parallelism == 2
+    assert s.max_candidates() == 1  # one method at one sparsity: the space holds one point
+    assert search().spec.max_candidates() == 16
+    assert s.final_epoch == 10 and s.rung_epochs() == [3]
     assert s.space.sparsity == 0.67 and s.lyapunov.distance == "l2"
     assert s.metric_mode == "min"
     assert s.trial_template.volume.host_path.path == "/var/lib/hyperprune"
@@ -136,7 +142,7 @@ def test_a_pool_replaces_the_space():
         "spec": {"candidates": [
             {"method": "selfish", "sparsity": 0.67, "params": {"death_rate": 0.5}},
             {"method": "magnitude", "sparsity": 0.5, "training": {"lr": 3}},
-        ], "budget": {"maxTrials": 40}},
+        ]},
     }).spec
     assert s.pool() == [
         make_point("selfish", 0.67, {"deathRate": 0.5}),

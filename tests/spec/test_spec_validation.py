@@ -190,6 +190,9 @@ def test_envelope_errors():
     ]
     with pytest.raises(SearchSpecError, match="expected a HyperpruneSearch document"):
         parse_search(["not", "a", "mapping"])
+    with pytest.raises(SearchSpecError) as info:
+        parse_search({"apiVersion": "hyperprune.io/v1alpha1", "kind": "HyperpruneSearch", "metadata": {"name": "x"}})
+    assert info.value.errors == ["spec: Field required"]
 
 
 def test_model_validate_enforces_the_semantic_rules_too():
