@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
-from hyperprune.policy.distance import SpectrumMismatch, ls_distance
+from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
 from hyperprune.policy.median import median_step
@@ -81,10 +81,7 @@ def _fail_incomparable_spectra(plan: Plan) -> None:
         for epoch, reference in references.items():
             obs = trial.observations.get(epoch)
             if obs is not None and obs.spectrum is not None and obs.spectrum.shape != reference.shape:
-                try:
-                    ls_distance(obs.spectrum, reference)
-                except SpectrumMismatch as exc:
-                    plan.emit(Fail(trial.id, f"epoch {epoch}: {exc}"))
+                plan.emit(Fail(trial.id, f"epoch {epoch}: {mismatch_message(obs.spectrum, reference)}"))
                 break
 
 

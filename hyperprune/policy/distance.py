@@ -16,13 +16,17 @@ class SpectrumMismatch(ValueError):
     """Two spectra of different lengths: different models, or a different lyapunov.k."""
 
 
+def mismatch_message(spectrum: np.ndarray, reference: np.ndarray) -> str:
+    return (
+        f"a spectrum of {spectrum.size} exponents cannot be compared with the dense reference's "
+        f"{reference.size}; every trial must use the same model size and lyapunov.k"
+    )
+
+
 def ls_distance(spectrum: np.ndarray, reference: np.ndarray) -> float:
     """L2 distance; inf when either has a non-finite exponent (a diverged or broken probe)."""
     if spectrum.shape != reference.shape:
-        raise SpectrumMismatch(
-            f"a spectrum of {spectrum.size} exponents cannot be compared with the dense reference's "
-            f"{reference.size}; every trial must use the same model size and lyapunov.k"
-        )
+        raise SpectrumMismatch(mismatch_message(spectrum, reference))
     diff = spectrum - reference
     d = math.sqrt(float(np.dot(diff, diff)))  # NaN or inf anywhere makes d NaN or inf
     return d if math.isfinite(d) else math.inf
