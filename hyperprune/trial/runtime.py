@@ -268,7 +268,7 @@ def _run(trial: _Trial, stop: StopFlag) -> TrialOutcome:
                 cfg,
                 trial.task.model_spec(),
                 report.dump(),
-                vocab=list(trial.task.corpus.vocab.tokens) if hasattr(trial.task, "corpus") else None,
+                vocab=trial.task.vocabulary(),
             )
         trial.send(report)
         save_checkpoint(

@@ -78,6 +78,10 @@ class LanguageModelTask:
         """What ``load_model`` needs besides the config to rebuild the model."""
         return {"task": "language_model", "vocab_size": self.vocab_size}
 
+    def vocabulary(self) -> list[str] | None:
+        """The token of each id, saved beside the final model."""
+        return list(self.corpus.vocab.tokens)
+
     @property
     def steps_per_epoch(self) -> int:
         n = window_count(self.train_data.size(0), self.config.training.bptt)
@@ -143,6 +147,9 @@ class ClassificationTask:
 
     def model_spec(self) -> dict[str, Any]:
         return {"task": "classification", "num_classes": self.data.num_classes, "input_size": self.data.input_size}
+
+    def vocabulary(self) -> list[str] | None:
+        return None  # features, not tokens
 
     @property
     def steps_per_epoch(self) -> int:
