@@ -112,10 +112,13 @@ def custom_resource_definition(
 
 
 def search_crd() -> dict[str, Any]:
+    from hyperprune.spec.status import SearchStatus  # the operator's status model
+
     return custom_resource_definition(
         kind=KIND,
         plural="hyperprunesearches",
         spec_model=SearchSpec,
+        status_model=SearchStatus,
         description=(
             "A search for the best pruned variant of a recurrent network: candidates train briefly, their "
             "Lyapunov spectra are compared with the dense model's, far ones stop early, the best is promoted."
@@ -127,7 +130,9 @@ def search_crd() -> dict[str, Any]:
 
 def all_crds() -> list[dict[str, Any]]:
     """Every CRD of the project, in the order `hyperprune crd` prints them."""
-    return [search_crd()]
+    from hyperprune.spec.trial_resource import trial_crd  # one per trial, created by the operator
+
+    return [search_crd(), trial_crd()]
 
 
 def dump_yaml(documents: Sequence[dict[str, Any]]) -> str:

@@ -51,12 +51,13 @@ def test_validate_quiet(capsys):
 def test_crd_prints_the_definitions(capsys):
     assert main(["crd"]) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["kind"] for d in documents] == ["CustomResourceDefinition"]
-    assert documents[0]["spec"]["names"]["kind"] == "HyperpruneSearch"
+    assert [d["kind"] for d in documents] == ["CustomResourceDefinition"] * 2
+    assert [d["spec"]["names"]["kind"] for d in documents] == ["HyperpruneSearch", "HyperpruneTrial"]
 
 
 def test_crd_writes_one_file_per_definition(tmp_path, capsys):
     assert main(["crd", "--output", str(tmp_path / "crds")]) == 0
     written = tmp_path / "crds" / "hyperprunesearches.hyperprune.io.yaml"
-    assert capsys.readouterr().out.strip() == str(written)
+    trials = tmp_path / "crds" / "hyperprunetrials.hyperprune.io.yaml"  # the operator's HyperpruneTrial
+    assert capsys.readouterr().out.strip().splitlines() == [str(written), str(trials)]
     assert yaml.safe_load(written.read_text())["metadata"]["name"] == "hyperprunesearches.hyperprune.io"

@@ -67,7 +67,11 @@ def test_names_versions_subresources_and_columns():
         "Age": ".metadata.creationTimestamp",
     }
     root = schema_of(crd)
-    assert root["properties"]["status"] == {"type": "object", PRESERVE: True}
+    # The status is the operator's, typed (hyperprune.spec.status.SearchStatus).
+    from hyperprune.spec.status import SearchStatus
+    from hyperprune.spec.structural import structural_schema
+
+    assert root["properties"]["status"] == structural_schema(SearchStatus)
     assert root["required"] == ["spec"]
 
 
