@@ -108,6 +108,15 @@ class _Trial:
                 log.exception("reporter %r failed on the epoch %d report", name, report.epoch)
 
 
+@dataclass
+class _EpochResult:
+    step: int  # optimiser steps done in the whole run after this epoch
+    train_loss: float | None
+    tokens: int
+    train_seconds: float
+    diverged: str | None = None  # what went non-finite, and where
+
+
 def run_trial(
     config: TrialConfig,
     workdir: str | Path,
@@ -239,9 +248,7 @@ def _run(trial: _Trial, stop: StopFlag) -> TrialOutcome:
         try:
             result = _train_epoch(trial, epoch, step, stop)
         except StopRequested as exc:
-            msg = f"{exc} during epoch {epoch}; the checkpoint of epoch {epoch - 1} is kept"
-            log.warning(msg)
-            return TrialOutcome("stopped", epoch - 1, msg)
+            return _stopped(f"{exc} during epoch {epoch}", epoch)
         step = result.step
         if result.diverged:
             return _diverge(trial, epoch, result, wall + time.perf_counter() - start)
@@ -251,9 +258,7 @@ def _run(trial: _Trial, stop: StopFlag) -> TrialOutcome:
         try:
             report = _evaluate(trial, epoch, result, stop)
         except StopRequested as exc:
-            msg = f"{exc} while evaluating epoch {epoch}; the checkpoint of epoch {epoch - 1} is kept"
-            log.warning(msg)
-            return TrialOutcome("stopped", epoch - 1, msg)
+            return _stopped(f"{exc} while evaluating epoch {epoch}", epoch)
         if report.status == "diverged":
             _finish_report(report, start, wall)
             trial.send(report)
@@ -270,34 +275,13 @@ def _run(trial: _Trial, stop: StopFlag) -> TrialOutcome:
                 report.dump(),
                 vocab=trial.task.vocabulary(),
             )
-        trial.send(report)
-        save_checkpoint(
-            workdir / CHECKPOINT_FILE,
-            {
-                "epoch": epoch,
-                "step": step,
-                "wall_seconds": wall,
-                "config": cfg.dump(),
-                "model": trial.model.state_dict(),
-                "optimizer": trial.optimizer.state_dict(),
-                "scheduler": trial.scheduler.state_dict(),
-                "pruner": trial.pruner.state_dict(),
-            },
-        )
+        trial.send(report)  # first the report, then the checkpoint: see _rewrite_reports above
+        _save(trial, epoch, step, wall)
         log.info(_summary(report, cfg.training.epochs))
 
     if trial.until == cfg.training.epochs:
         return TrialOutcome("completed", trial.until, f"completed {trial.until} epochs")
     return TrialOutcome("paused", trial.until, f"reached epoch {trial.until} of {cfg.training.epochs}")
-
-
-@dataclass
-class _EpochResult:
-    step: int  # optimiser steps done in the whole run after this epoch
-    train_loss: float | None
-    tokens: int
-    train_seconds: float
-    diverged: str | None = None
 
 
 def _train_epoch(trial: _Trial, epoch: int, step: int, stop: StopFlag) -> _EpochResult:
@@ -398,6 +382,29 @@ def _diverge(trial: _Trial, epoch: int, result: _EpochResult, wall: float) -> Tr
     trial.send(report)
     log.warning(result.diverged)
     return TrialOutcome("diverged", epoch, result.diverged or "")
+
+
+def _save(trial: _Trial, epoch: int, step: int, wall: float) -> None:
+    save_checkpoint(
+        trial.workdir / CHECKPOINT_FILE,
+        {
+            "epoch": epoch,
+            "step": step,
+            "wall_seconds": wall,
+            "config": trial.config.dump(),
+            "model": trial.model.state_dict(),
+            "optimizer": trial.optimizer.state_dict(),
+            "scheduler": trial.scheduler.state_dict(),
+            "pruner": trial.pruner.state_dict(),
+        },
+    )
+
+
+def _stopped(what: str, epoch: int) -> TrialOutcome:
+    """The unfinished epoch is abandoned: nothing of it was reported or checkpointed."""
+    message = f"{what}; the checkpoint of epoch {epoch - 1} is kept"
+    log.warning(message)
+    return TrialOutcome("stopped", epoch - 1, message)
 
 
 def _finish_report(report: TrialReport, start: float, wall: float) -> float:
