@@ -73,3 +73,19 @@ def kube_namespace(kube_cluster, kube_api) -> str:
     yield name
     # Not waited for: the namespace controller (and the node agent, for pods) finish it in the background.
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def hyperprune_crds(kube_cluster, kube_api) -> list[str]:
+    """crds/ (HyperpruneSearch, HyperpruneTrial, kopf's peering CRDs) installed once per session."""
+    from .operator_support import install_crds
+
+    return install_crds(kube_api)
+
+
+@pytest.fixture(autouse=True)
+def _hyperprune_crds_early(request):
+    # The 1.20 garbage collector discovers new CRD kinds only every 30 s: installing the CRDs at the
+    # session's first kube test lets it know them long before an operator test deletes a search.
+    if request.node.get_closest_marker("kube"):
+        request.getfixturevalue("hyperprune_crds")

@@ -1,0 +1,329 @@
+"""What the operator's kube tests share: CRDs, the operator as a real process under least-privilege
+RBAC, small searches, and waiting for what the operator writes.
+
+    install_crds(api)                                   # crds/ as shipped, until Established
+    with running_operator(cluster, api, ns) as op:      # `hyperprune-operator --namespace ns` subprocess
+        create_search(api, ns, tiny_search("s1", ...))
+        wait_for_search(api, ns, "s1", lambda s: s.get("status", {}).get("phase") == "Succeeded")
+
+The operator runs as ServiceAccount ``hyperprune-operator`` bound to exactly the rules of
+``hyperprune_operator.rbac``: a permission the operator lacks fails these tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from .cluster import REPO, Cluster, create_hostpath_pv, service_account_token, wait_until
+
+GROUP, VERSION = "hyperprune.io", "v1alpha1"
+SEARCHES, TRIALS = "hyperprunesearches", "hyperprunetrials"
+OPERATOR_BIN = Path(sys.executable).with_name("hyperprune-operator")
+CLUSTER_ROLE = "hyperprune-operator-test"
+
+
+@pytest.fixture(scope="session")
+def trial_commands_on_path():
+    """Trial pods run `hyperprune trial` (the image's command); the node agent finds it on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{bin_dir}:{old}"
+    yield bin_dir
+    os.environ["PATH"] = old
+
+
+# ---- CRDs --------------------------------------------------------------------------------------------
+
+
+def install_crds(api) -> list[str]:
+    """Create (or replace) every CRD in crds/ and wait until each is Established."""
+    ext = client.ApiextensionsV1Api(api)
+    names = []
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            name = crd["metadata"]["name"]
+            names.append(name)
+            try:
+                ext.create_custom_resource_definition(crd)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                current = ext.read_custom_resource_definition(name)
+                crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+                ext.replace_custom_resource_definition(name, crd)
+    for name in names:
+        def established(name=name):
+            crd = ext.read_custom_resource_definition(name)
+            return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+        wait_until(established, 30, f"CRD {name} to be Established")
+    return names
+
+
+# ---- the operator as a process ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rbac_objects(namespace: str, account: str) -> list[dict]:
+    from hyperprune_operator.rbac import OPERATOR_CLUSTER_RULES, OPERATOR_NAMESPACED_RULES
+
+    role = f"{account}-{namespace}"
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": account, "namespace": namespace}, "rules": list(OPERATOR_NAMESPACED_RULES)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": account, "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": CLUSTER_ROLE}, "rules": list(OPERATOR_CLUSTER_RULES)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]},
+    ]
+
+
+def operator_kubeconfig(cluster: Cluster, api, namespace: str, directory: Path,
+                        account: str = "hyperprune-operator") -> Path:
+    """A kubeconfig for a ServiceAccount holding exactly the operator's RBAC rules."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    create = {
+        "ServiceAccount": lambda b: core.create_namespaced_service_account(namespace, b),
+        "Role": lambda b: rbac.create_namespaced_role(namespace, b),
+        "RoleBinding": lambda b: rbac.create_namespaced_role_binding(namespace, b),
+        "ClusterRole": rbac.create_cluster_role,
+        "ClusterRoleBinding": rbac.create_cluster_role_binding,
+    }
+    for body in _rbac_objects(namespace, account):
+        try:
+            create[body["kind"]](body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+    token, ca = service_account_token(core, namespace, account)
+    path = directory / f"operator-{namespace}.kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "op",
+        "clusters": [{"name": "c", "cluster": {"server": cluster.server,
+                                               "certificate-authority-data": base64.b64encode(ca).decode()}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "op", "context": {"cluster": "c", "user": account, "namespace": namespace}}],
+    }))
+    return path
+
+
+class OperatorProcess:
+    """``hyperprune-operator`` as a subprocess (the real console script), killed by PID on stop."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, log: Path, *extra: str) -> None:
+        self.kubeconfig, self.namespace, self.log_path = kubeconfig, namespace, log
+        self.metrics_port, self.liveness_port = free_port(), free_port()
+        self.extra = extra
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "OperatorProcess":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["NO_PROXY"] = ",".join(filter(None, [env.get("NO_PROXY"), "127.0.0.1", "localhost"]))
+        argv = [str(OPERATOR_BIN), "--namespace", self.namespace, "--metrics-port", str(self.metrics_port),
+                "--metrics-host", "127.0.0.1", "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
+                "--status-interval", "0.5", "--verbose", *self.extra]
+        if not any(a in ("--peering", "--standalone") for a in self.extra):
+            argv.append("--standalone")
+        self._log = open(self.log_path, "ab")
+        self._log.write(f"--- {' '.join(argv)}\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_until(self.alive, 60, f"the operator's liveness endpoint (log: {self.log_path})", interval=0.2)
+        return self
+
+    def alive(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"the operator exited ({self.proc and self.proc.returncode}):\n{self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return resp.read().decode()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no chance to clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+@contextlib.contextmanager
+def running_operator(cluster: Cluster, api, namespace: str, directory: Path, *extra: str) -> Iterator[OperatorProcess]:
+    kubeconfig = operator_kubeconfig(cluster, api, namespace, directory)
+    operator = OperatorProcess(kubeconfig, namespace, directory / f"operator-{namespace}.log", *extra)
+    try:
+        yield operator.start()
+    finally:
+        operator.stop()
+
+
+# ---- searches -------------------------------------------------------------------------------------------
+
+
+def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: int = 4, parallelism: int = 2,
+                strategy: str = "lsh", **spec: Any) -> dict:
+    """A search that trains in seconds: a 16-unit LSTM on a small synthetic corpus, a few batches."""
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "HyperpruneSearch", "metadata": {"name": name},
+        "spec": {
+            "seed": 0,
+            "data": {"corpus": "synthetic", "syntheticTokens": 3000, "syntheticVocab": 40},
+            "model": {"arch": "lstm", "hiddenSize": 16},
+            "training": {"epochs": epochs, "lr": 5.0, "batchSize": 10, "bptt": 10, "maxBatches": 4,
+                         "evalMaxBatches": 3},
+            "device": "cpu",
+            "lyapunov": {"probeLength": 8, "warmup": 2, "batch": 1},
+            "space": {"methods": [{"method": "magnitude"}, {"method": "random"}],
+                      "sparsity": [0.3, 0.5, 0.7, 0.8, 0.9]},
+            "budget": {"maxTrials": candidates, "parallelism": parallelism, "maxFailedTrials": 2, "retries": 1},
+            "strategy": {"name": strategy, "rungs": {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 2},
+                         "generation": {"sampler": "random"}},
+            "trialTemplate": {
+                "image": "hyperprune-trial:test",
+                "resources": {"limits": {"nvidia.com/gpu": 1}},
+                "volume": {"mountPath": "/var/lib/hyperprune", "persistentVolumeClaim": {"claimName": claim}},
+            },
+            "output": {"path": "best"},
+        },
+    }
+    for key, value in spec.items():
+        body["spec"][key] = value
+    return body
+
+
+def create_claim(api, namespace: str, claim: str = "data") -> str:
+    core = client.CoreV1Api(api)
+    create_hostpath_pv(api, f"pv-{namespace}-{claim}", claim=(namespace, claim))
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": claim},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "resources": {"requests": {"storage": "1Gi"}}}})
+    wait_until(lambda: core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound",
+               30, f"PVC {claim} to be Bound")
+    return claim
+
+
+def custom(api) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+def create_search(api, namespace: str, body: dict) -> dict:
+    return custom(api).create_namespaced_custom_object(GROUP, VERSION, namespace, SEARCHES, body)
+
+
+def get_search(api, namespace: str, name: str) -> dict:
+    return custom(api).get_namespaced_custom_object(GROUP, VERSION, namespace, SEARCHES, name)
+
+
+def list_trials(api, namespace: str) -> list[dict]:
+    return custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS)["items"]
+
+
+def get_trial(api, namespace: str, name: str) -> dict:
+    return custom(api).get_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS, name)
+
+
+def list_pods(api, namespace: str, selector: str = "app.kubernetes.io/managed-by=hyperprune-operator") -> list[dict]:
+    core = client.CoreV1Api(api)
+    return json.loads(core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False).data)["items"]
+
+
+def events(api, namespace: str, reason: str | None = None) -> list[dict]:
+    core = client.CoreV1Api(api)
+    items = json.loads(core.list_namespaced_event(namespace, _preload_content=False).data)["items"]
+    return [e for e in items if reason is None or e.get("reason") == reason]
+
+
+def wait_for_search(api, namespace: str, name: str, predicate: Callable[[dict], Any], timeout: float,
+                    what: str, operator: OperatorProcess | None = None) -> dict:
+    def check():
+        search = get_search(api, namespace, name)
+        return search if predicate(search) else None
+
+    try:
+        return wait_until(check, timeout, what, interval=0.25)
+    except TimeoutError as exc:
+        status = get_search(api, namespace, name).get("status")
+        tail = operator.log_tail() if operator else ""
+        raise AssertionError(f"{exc}\nstatus: {json.dumps(status, indent=1)[:6000]}\noperator log:\n{tail}") from None
+
+
+def phase(search: dict) -> str | None:
+    return (search.get("status") or {}).get("phase")
+
+
+def by_id(api, namespace: str) -> dict[str, dict]:
+    return {t["spec"]["trialId"]: t for t in list_trials(api, namespace)}
+
+
+def wait_gone(read: Callable[[], Any], timeout: float, what: str) -> None:
+    def gone():
+        try:
+            read()
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_until(gone, timeout, what, interval=0.5)
+
+
+def pod_logs(agent, namespace: str, trial_name: str) -> str:
+    """Every run's log of every pod of a trial, oldest first."""
+    root = agent.root / "logs" / namespace
+    paths = sorted(root.glob(f"{trial_name}-*.log"), key=lambda p: p.stat().st_mtime)
+    return "\n".join(p.read_text(errors="replace") for p in paths)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.monotonic()
+    return fn(), time.monotonic() - started

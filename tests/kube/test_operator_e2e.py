@@ -1,0 +1,281 @@
+"""End to end on the real control plane: a small LS-guided search applied as a custom resource runs to
+completion through real trial pods (``hyperprune trial`` processes played by the node agent), some
+trials are stopped early by LS distance and their pods deleted, survivors continue from their
+checkpoints, the best model is promoted, and deleting the search garbage-collects everything.
+
+The search runs once (module fixture); each test checks one behaviour of it; the last deletes it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from kubernetes import client
+
+from .cluster import wait_until
+from .operator_support import (
+    GROUP,
+    SEARCHES,
+    TRIALS,
+    VERSION,
+    by_id,
+    create_claim,
+    create_search,
+    custom,
+    events,
+    get_search,
+    list_pods,
+    list_trials,
+    phase,
+    pod_logs,
+    running_operator,
+    tiny_search,
+    trial_commands_on_path,
+    wait_for_search,
+    wait_gone,
+)
+from .conftest import require_component
+
+pytestmark = pytest.mark.kube
+
+NAME = "e2e"
+EPOCHS = 4
+CANDIDATES = 5
+
+
+@pytest.fixture(scope="module")
+def finished(kube_cluster, kube_api, kube_node, hyperprune_crds, tmp_path_factory, trial_commands_on_path):
+    """A namespace where the operator ran search ``e2e`` to completion: (namespace, operator, agent)."""
+    require_component(kube_cluster, "kube-controller-manager")
+    core = client.CoreV1Api(kube_api)
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": namespace, "labels": {"hyperprune.dev/test": "true"}}})
+    create_claim(kube_api, namespace)
+    directory = tmp_path_factory.mktemp("operator-e2e")
+    with running_operator(kube_cluster, kube_api, namespace, directory) as operator:
+        create_search(kube_api, namespace, tiny_search(NAME, candidates=CANDIDATES, epochs=EPOCHS))
+        wait_for_search(kube_api, namespace, NAME, lambda s: phase(s) in ("Succeeded", "Failed"), 300,
+                        "the search to finish", operator)
+        yield namespace, operator, kube_node
+    core.delete_namespace(namespace)
+    core.delete_persistent_volume(f"pv-{namespace}-data")
+
+
+def test_the_search_succeeds_with_conditions_counts_and_the_dense_target(kube_api, finished):
+    namespace, operator, _ = finished
+    status = get_search(kube_api, namespace, NAME)["status"]
+    assert status["phase"] == "Succeeded", status.get("message")
+    assert status["outcome"] == "succeeded" and status["observedGeneration"] == 1
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert {t: conditions[t]["status"] for t in ("Invalid", "Running", "Promoted", "Succeeded", "Failed")} == {
+        "Invalid": "False", "Running": "False", "Promoted": "True", "Succeeded": "True", "Failed": "False"}
+    for condition in conditions.values():
+        assert condition["reason"] and condition["lastTransitionTime"].endswith("Z")
+        assert condition["observedGeneration"] == 1
+    counts = status["trials"]
+    assert counts["total"] == CANDIDATES + 1  # every candidate of the budget, and the dense reference
+    assert counts["completed"] + counts["stopped"] == counts["total"]
+    assert [s["id"] for s in status["trialSummaries"]] == ["dense"] + [f"t{i:03d}" for i in range(CANDIDATES)]
+    assert status["dense"]["phase"] == "completed" and status["dense"]["metric"] > 1.0
+    epochs = status["trialEpochs"]
+    assert epochs["spent"] == sum(s["epochsSpent"] for s in status["trialSummaries"])
+    assert epochs["fullTraining"] == (CANDIDATES + 1) * EPOCHS
+    assert epochs["avoided"] == sum(EPOCHS - s["epoch"] for s in status["trialSummaries"] if s["phase"] == "stopped")
+    assert epochs["spent"] + epochs["avoided"] == epochs["fullTraining"]  # nothing trained twice
+    assert status["startTime"] <= status["completionTime"]
+
+
+def test_trials_far_from_the_dense_spectrum_are_stopped_and_their_pods_deleted(kube_api, finished):
+    namespace, _, _ = finished
+    trials = by_id(kube_api, namespace)
+    stopped = {tid: t for tid, t in trials.items() if t["status"]["phase"] == "stopped"}
+    assert stopped, "lsh stopped no candidate"
+    first_rung = 1
+    for tid, trial in stopped.items():
+        s = trial["status"]
+        assert s["stopReason"].startswith("LS distance") and f"at epoch {first_rung}" in s["stopReason"]
+        assert s["stop"]["rungEpoch"] == first_rung and s["stop"]["rank"] > s["stop"]["keep"]
+        assert s["epoch"] == first_rung and s["lastDistance"] == pytest.approx(s["stop"]["score"])
+        assert s["stop"]["of"] == CANDIDATES
+    # Ranked by LS distance to the dense spectrum at the rung, the best `keep` were never stopped.
+    candidates = sorted((t for t in trials.values() if t["spec"]["role"] == "candidate"),
+                        key=lambda t: (_distance_at(trials, t, first_rung), t["spec"]["trialId"]))
+    keep = next(iter(stopped.values()))["status"]["stop"]["keep"]
+    assert keep >= 1 and all(t["status"]["phase"] != "stopped" for t in candidates[:keep])
+    for trial in stopped.values():
+        assert trial["status"]["stop"]["score"] == pytest.approx(_distance_at(trials, trial, first_rung), rel=1e-5)
+    pods = list_pods(kube_api, namespace)
+    assert not [p for p in pods if p["metadata"]["labels"].get("hyperprune.io/trial-id") in stopped]
+    stop_events = {e["involvedObject"]["name"] for e in events(kube_api, namespace, "Stopped")}
+    assert stop_events == {f"{NAME}-{tid}" for tid in stopped}
+
+
+def _distance_at(trials: dict, trial: dict, epoch: int) -> float:
+    import numpy as np
+
+    dense = np.array(trials["dense"]["status"]["reports"][str(epoch)]["lyapunov"], dtype=float)
+    own = np.array(trial["status"]["reports"][str(epoch)]["lyapunov"], dtype=float)
+    return float(np.linalg.norm(own - dense))
+
+
+def test_survivors_continue_from_their_checkpoints_in_new_pods(kube_api, finished):
+    namespace, _, agent = finished
+    trials = by_id(kube_api, namespace)
+    survivors = [t for t in trials.values() if t["spec"]["role"] == "candidate" and t["status"]["phase"] == "completed"]
+    assert survivors
+    for trial in survivors:
+        s = trial["status"]
+        assert s["attempt"] == 2 and s["failures"] == 0  # one pod to the rung, one from there to the end
+        assert s["epochsSpent"] == EPOCHS  # continued, not retrained
+        log = pod_logs(agent, namespace, trial["metadata"]["name"])
+        assert f"resumed {trial['spec']['trialId']} from epoch 1" in log
+        assert log.count("epoch 1/") == 1  # epoch 1 was trained once, by the first pod
+
+
+def test_each_trial_reported_its_epochs_and_spectra_into_its_own_status(kube_api, finished):
+    namespace, _, _ = finished
+    search = get_search(kube_api, namespace, NAME)
+    for trial in list_trials(kube_api, namespace):
+        reports, s = trial["status"]["reports"], trial["status"]
+        assert sorted(map(int, reports)) == list(range(1, s["epoch"] + 1))
+        for epoch, report in reports.items():
+            assert report["run"] == 0 and report["mode"] == "min" and report["metric"] == "perplexity"
+            assert report["pod"].startswith(trial["metadata"]["name"] + "-")
+            # Spectra at the rung and the final epoch only (lyapunov.epochs), 2 x 16 exponents (h, c).
+            assert ("lyapunov" in report) == (int(epoch) in (1, EPOCHS)), (trial["metadata"]["name"], epoch)
+            if "lyapunov" in report:
+                assert len(report["lyapunov"]) == 32
+        assert s["lastMetric"] == reports[str(s["epoch"])]["valMetric"]
+        summary = next(x for x in search["status"]["trialSummaries"] if x["id"] == trial["spec"]["trialId"])
+        assert summary["phase"] == s["phase"] and summary["epoch"] == s["epoch"]
+
+
+def test_the_best_model_is_promoted_to_the_volume_and_recorded_with_an_event(kube_api, finished):
+    namespace, _, agent = finished
+    status = get_search(kube_api, namespace, NAME)["status"]
+    trials = by_id(kube_api, namespace)
+    completed = {tid: t["status"]["reports"][str(EPOCHS)]["valMetric"] for tid, t in trials.items()
+                 if t["spec"]["role"] == "candidate" and t["status"]["phase"] == "completed"}
+    best = min(completed, key=lambda tid: (completed[tid], tid))
+    assert status["best"]["trialId"] == best and status["best"]["metric"] == completed[best]
+    promotion = status["promotion"]
+    assert promotion["trialId"] == best and promotion["phase"] == "Succeeded"
+    assert promotion["volume"] == "persistentVolumeClaim:data" and promotion["path"] == f"{NAME}/best"
+    assert promotion["containerPath"] == f"/var/lib/hyperprune/{NAME}/best"
+    folder = agent.claim_dir(namespace, "data") / NAME / "best"
+    assert (folder / "model.pt").is_file() and (folder / "masks.pt").is_file()
+    assert json.loads((folder / "PROMOTED.json").read_text())["trial"] == best
+    assert json.loads((folder / "config.json").read_text())["trialId"] == best
+    (event,) = events(kube_api, namespace, "Promoted")
+    assert event["involvedObject"]["kind"] == "HyperpruneSearch" and f"{NAME}/best" in event["message"]
+
+
+def test_printer_columns_show_phase_counts_best_and_distances(kube_api, finished):
+    namespace, _, _ = finished
+
+    def table(plural: str) -> dict:  # what `kubectl get` shows: the server renders the printer columns
+        params = kube_api.param_serialize(
+            "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}",
+            header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}, auth_settings=["BearerToken"])
+        resp = kube_api.call_api(*params)
+        resp.read()
+        return json.loads(resp.data)
+
+    searches = table(SEARCHES)
+    names = [c["name"] for c in searches["columnDefinitions"]]
+    row = dict(zip(names, searches["rows"][0]["cells"]))
+    status = get_search(kube_api, namespace, NAME)["status"]
+    assert row["Phase"] == "Succeeded" and row["Strategy"] == "lsh"
+    assert (row["Running"], row["Stopped"], row["Done"]) == (0, status["trials"]["stopped"], status["trials"]["completed"])
+    assert row["Best"] == pytest.approx(status["best"]["metric"])
+    trials = table(TRIALS)
+    names = [c["name"] for c in trials["columnDefinitions"]]
+    assert names[:7] == ["Name", "Search", "Role", "Phase", "Epoch", "Target", "Distance"]
+    rows = {r["cells"][0]: dict(zip(names, r["cells"])) for r in trials["rows"]}
+    assert rows[f"{NAME}-dense"]["Role"] == "dense" and rows[f"{NAME}-dense"]["Epoch"] == EPOCHS
+
+
+def test_the_metrics_endpoint_serves_the_documented_metrics(kube_api, finished):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hyperprune_operator.metrics import METRIC_NAMES
+
+    namespace, operator, _ = finished
+    samples = {}
+    for family in text_string_to_metric_families(operator.metrics()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    exported = {name for name, _ in samples}
+    for name in METRIC_NAMES:
+        assert name in exported or f"{name}_count" in exported, name
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted({"namespace": namespace, "search": NAME, **labels}.items())))]
+
+    status = get_search(kube_api, namespace, NAME)["status"]
+    assert value("hyperprune_trials", phase="stopped") == status["trials"]["stopped"]
+    assert value("hyperprune_trials", phase="completed") == status["trials"]["completed"]
+    assert value("hyperprune_search_phase", phase="Succeeded") == 1
+    assert value("hyperprune_trial_epochs_avoided") == status["trialEpochs"]["avoided"]
+    assert value("hyperprune_trial_epochs_spent") == status["trialEpochs"]["spent"]
+    assert value("hyperprune_trials_stopped_early_total") == status["trials"]["stopped"]
+    assert value("hyperprune_best_metric", metric="perplexity") == pytest.approx(status["best"]["metric"])
+    assert value("hyperprune_dense_metric", metric="perplexity") == pytest.approx(status["dense"]["metric"])
+    stopped = next(x for x in status["trialSummaries"] if x["phase"] == "stopped")
+    assert value("hyperprune_trial_ls_distance", trial=stopped["id"]) == pytest.approx(stopped["lastDistance"])
+    assert value("hyperprune_trial_rung_ls_distance", trial=stopped["id"], epoch="1") == pytest.approx(
+        stopped["lastDistance"])
+    assert samples[("hyperprune_report_to_action_seconds_count", ())] >= status["trialEpochs"]["spent"] / 2
+
+
+def test_a_report_for_a_stopped_trial_is_ignored(kube_api, finished):
+    namespace, _, _ = finished
+    trials = by_id(kube_api, namespace)
+    tid, trial = next((tid, t) for tid, t in trials.items() if t["status"]["phase"] == "stopped")
+    name = trial["metadata"]["name"]
+    late = dict(trial["status"]["reports"]["1"], epoch=2, valMetric=1.01, lyapunov=[0.0] * 32, pod="rogue")
+    custom(kube_api).patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, TRIALS, name, {"status": {"reports": {"2": late}}},
+        _content_type="application/merge-patch+json")
+    wait_until(lambda: [e for e in events(kube_api, namespace, "ReportIgnored") if e["involvedObject"]["name"] == name],
+               30, f"a ReportIgnored event for {name}")
+    after = by_id(kube_api, namespace)[tid]["status"]
+    assert after["phase"] == "stopped" and after["epoch"] == 1 and after["attempt"] == trial["status"]["attempt"]
+    assert not [p for p in list_pods(kube_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == tid]
+    assert phase(get_search(kube_api, namespace, NAME)) == "Succeeded"
+
+
+def test_a_trial_the_search_does_not_list_is_ignored(kube_api, finished):
+    namespace, _, _ = finished
+    search = get_search(kube_api, namespace, NAME)
+    impostor = json.loads(json.dumps(by_id(kube_api, namespace)["t000"]))
+    impostor["metadata"] = {"name": f"{NAME}-t777", "labels": impostor["metadata"]["labels"],
+                            "ownerReferences": impostor["metadata"]["ownerReferences"]}
+    impostor["spec"]["trialId"] = "t777"
+    impostor.pop("status")
+    objects = custom(kube_api)
+    objects.create_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS, impostor)
+    report = dict(by_id(kube_api, namespace)["t000"]["status"]["reports"]["1"], pod="rogue")
+    objects.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, TRIALS, f"{NAME}-t777",
+                                                  {"status": {"reports": {"1": report}}},
+                                                  _content_type="application/merge-patch+json")
+    wait_until(lambda: [e for e in events(kube_api, namespace, "UnknownTrial")
+                        if e["involvedObject"]["name"] == f"{NAME}-t777"], 30, "an UnknownTrial event")
+    after = get_search(kube_api, namespace, NAME)["status"]
+    assert after["trialSummaries"] == search["status"]["trialSummaries"] and after["trials"]["total"] == CANDIDATES + 1
+    assert "phase" not in (objects.get_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS,
+                                                                f"{NAME}-t777").get("status") or {})
+    assert not [p for p in list_pods(kube_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == "t777"]
+
+
+def test_deleting_the_search_garbage_collects_trials_and_pods(kube_api, finished):
+    namespace, _, _ = finished
+    assert list_pods(kube_api, namespace)  # the promotion pod and the completed trials' last pods
+    objects = custom(kube_api)
+    objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, SEARCHES, NAME)
+    wait_gone(lambda: objects.get_namespaced_custom_object(GROUP, VERSION, namespace, SEARCHES, NAME), 60,
+              "the search to be deleted (its worker's finalizer removed)")
+    wait_until(lambda: not list_trials(kube_api, namespace), 120, "the garbage collector to delete the trials")
+    wait_until(lambda: not list_pods(kube_api, namespace), 120, "the garbage collector to delete the pods")
