@@ -101,15 +101,22 @@ class Network:
     def size(self) -> int:
         return sum(p.size for p in self.parts)
 
-    def step(self, x: Tensor, states: list[Any]) -> tuple[list[Any], list[Stage]]:
+    def step_layers(self, x: Tensor, states: list[Any]) -> tuple[list[Any], list[list[Stage]]]:
+        """Advance every layer; the Jacobian's stages per layer (layer l > 0 reads layer l-1's new
+        output as its input source: the block lower-triangular structure)."""
         new_states, stages = [], []
         inp, src = x, None
         for layer, st in zip(self.layers, states):
             st2, out, layer_stages = layer.step(inp, st, src)
             new_states.append(st2)
-            stages.extend(layer_stages)
+            stages.append(layer_stages)
             inp, src = out, layer.output
         return new_states, stages
+
+    def step(self, x: Tensor, states: list[Any]) -> tuple[list[Any], list[Stage]]:
+        """Advance every layer; all stages of the one-step Jacobian in order."""
+        new_states, stages = self.step_layers(x, states)
+        return new_states, [s for layer_stages in stages for s in layer_stages]
 
 
 # --------------------------------------------------------------------------------------------

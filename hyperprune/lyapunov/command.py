@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when available")
     s.add_argument("--seed", type=int, default=0, help="seeds the weights, the inputs and the start directions")
+    s.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch CPU threads (default: torch's choice; 1 is fastest on a busy shared machine)")
     o = parser.add_argument_group("output")
     o.add_argument("--top", type=int, default=10, metavar="N", help="exponents to print (default: 10; 0 = all)")
     o.add_argument("--json", action="store_true", help="print one JSON object with every exponent instead")
@@ -109,6 +111,10 @@ def main(args: argparse.Namespace) -> int:
     from hyperprune.lyapunov import lyapunov_result
     from hyperprune.lyapunov.cells import build_network
 
+    if args.threads is not None:
+        if args.threads < 1:
+            return _fail("--threads must be at least 1", "omit it for torch's default")
+        torch.set_num_threads(args.threads)
     for name in ("hidden", "layers", "input_size", "depth", "steps", "batch", "qr_interval"):
         if getattr(args, name) < 1:
             return _fail(f"--{name.replace('_', '-')} must be at least 1", "pass a positive number")

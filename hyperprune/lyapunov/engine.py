@@ -20,27 +20,23 @@ from hyperprune.lyapunov.tangent import FlopCounter, TangentMode, apply_adjoint,
 
 Convention = Literal["natural", "published"]
 
-# Resolution of one QR step. A direction that the step contracts by more than a factor eps (the
-# dtype's unit roundoff) relative to the most expanded column of Z = J Q cannot be told apart from
-# one that is annihilated: its computed R_ii is rounding noise (Householder's backward error is
-# ~eps·||Z||). That happens whenever the Jacobian is singular -- dead relu units, a hidden unit whose
-# outgoing weights are all pruned, tanh/sigmoid saturated beyond the dtype -- and the exact value
-# would be log 0 = -inf. Each step's |R_ii| is therefore floored at eps·max_j ||Z_j|| (and at the
-# smallest normal float32 when Z is exactly zero), so such exponents are finite, deterministic and
-# equal in every implementation that applies the same rule (the reference does).
+# Resolution of one QR step. A direction that the step contracts to below the rounding level of
+# Z = J Q cannot be told apart from one that is annihilated: its computed R_ii is rounding noise
+# (Householder's backward error is ~eps·||Z||). That happens whenever the Jacobian is singular --
+# dead relu units, a hidden unit whose outgoing weights are all pruned, tanh/sigmoid saturated
+# beyond the dtype -- and the exact value would be log 0 = -inf. Each step's |R_ii| is therefore
+# floored at eps·sqrt(N)·max_j |R_jj| (per sequence; the scale of the step's largest growth), and
+# at the smallest normal float32 when every R_jj is exactly zero. Such exponents are then finite,
+# deterministic and equal in every implementation that applies the same rule (the reference does).
+# The rule needs only diag R, so it costs nothing and is the same for any orthonormalisation.
 R_FLOOR = float(torch.finfo(torch.float32).tiny)
 LOG_R_FLOOR = math.log(R_FLOOR)
 
 
-def resolution_floor(Z_rows: Tensor) -> Tensor:
-    """eps·max_j ||Z_j|| per sequence, [B, 1], from directions stored as rows [B, k, N].
-
-    The norms are taken of Z scaled by its largest entry, so that columns near the overflow limit
-    (a large qr_interval on an expanding map) do not overflow when squared."""
-    eps = torch.finfo(Z_rows.dtype).eps
-    big = Z_rows.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(R_FLOOR)
-    norms = torch.linalg.vector_norm(Z_rows / big, dim=-1).amax(dim=-1, keepdim=True) * big[..., 0]
-    return torch.clamp_min(norms * eps, R_FLOOR)
+def resolution_floor(r: Tensor, n: int) -> Tensor:
+    """eps·sqrt(n)·max_j |R_jj| per sequence, [B, 1], from |diag R| [B, k] (n: the state size)."""
+    eps = torch.finfo(r.dtype).eps
+    return torch.clamp_min(r.amax(dim=-1, keepdim=True) * (eps * math.sqrt(n)), R_FLOOR)
 
 
 @dataclass
@@ -106,13 +102,14 @@ def _model_device(model: nn.Module) -> torch.device:
 def initial_directions(
     n: int, k: int, *, seed: int, convention: Convention, dtype: torch.dtype, device: torch.device
 ) -> Tensor:
-    """The k starting directions as rows [k, N].
+    """The k starting directions as rows [k, N] (coordinates in state order).
 
-    k = N: the identity. k < N: a random orthonormal basis drawn from ``seed`` (QR of a Gaussian
-    matrix, on the CPU in float64 so that every device and dtype starts from the same directions);
-    the first k identity columns would span k coordinate axes, which the dynamics can leave
-    invariant (e.g. a diagonal map), so they would not find the top-k directions. The published
-    convention starts from the first k identity columns, as the public implementation does.
+    k = N: the identity, in state order (layers first to last). k < N: a random orthonormal basis
+    drawn from ``seed`` (QR of a Gaussian matrix, on the CPU in float64 so that every device and
+    dtype starts from the same directions); the first k identity columns would span k coordinate
+    axes, which the dynamics can leave invariant (e.g. a diagonal map), so they would not find the
+    top-k directions. The published convention starts from the first k identity columns, as the
+    public implementation does.
     """
     if k == n or convention == "published":
         return torch.eye(n, dtype=dtype, device=device)[:k]
@@ -180,7 +177,9 @@ def lyapunov_result(
         sees). The first ``warmup`` steps only align the directions (their growth is discarded);
         the exponents average over the remaining T - warmup steps (error if T <= warmup). The
         directions start at step 0 from ``h0``.
-    k: number of leading exponents (None: all N). Only k directions are propagated.
+    k: number of leading exponents (None: all N). Only k directions are propagated. k = N starts
+        from the identity (state order), k < N from a random orthonormal basis drawn from ``seed``
+        (see :func:`initial_directions`).
     warmup: steps before averaging starts.
     qr_interval: orthonormalise every this many steps (and at the end of the warm-up and of the
         run). log|diag R| over an interval equals the sum of the per-step values in exact
@@ -204,12 +203,12 @@ def lyapunov_result(
     tangent: ``"auto"`` | ``"gemm"`` | ``"blocks"``: how tangent maps are applied (both exact; see
         :mod:`hyperprune.lyapunov.tangent`); auto picks the cheaper per stage.
     orthonormalization: ``"auto"`` | ``"householder"`` | ``"bcgs2"`` (see
-        :mod:`hyperprune.lyapunov.orth`); auto uses bcgs2 from 256 directions on.
+        :mod:`hyperprune.lyapunov.orth`); auto = householder (measured faster on CPU).
 
-    Resolution: a direction contracted in one QR interval by more than the dtype's eps relative to
-    the most expanded one is numerically annihilated (a singular Jacobian: dead relu units, units
-    whose outgoing weights are all pruned, saturation); its |R_ii| is floored at eps·max_j ||Z_j||
-    (see :func:`resolution_floor`), so such exponents are finite and deterministic instead of -inf
+    Resolution: a direction contracted in one QR interval to below the rounding level of Z = J Q is
+    numerically annihilated (a singular Jacobian: dead relu units, units whose outgoing weights are
+    all pruned, saturation); its |R_ii| is floored at eps·sqrt(N)·max_j |R_jj| (see
+    :func:`resolution_floor`), so such exponents are finite and deterministic instead of -inf
     or rounding noise. NaN or +inf results raise ``ValueError``.
     """
     if not isinstance(model, nn.Module):
@@ -266,11 +265,10 @@ def lyapunov_result(
             phase_start = warmup if measuring else 0
             phase_end = T if measuring else warmup
             if (t - phase_start + 1) % qr_interval == 0 or t == phase_end - 1:
-                floor = resolution_floor(P) if measuring else None
                 P, r = orth.orthonormalize(P, method)
-                flops.orthonormalization += orth.flops(method, B, N, k) + 4 * B * k * N
+                flops.orthonormalization += orth.flops(method, B, N, k)
                 if measuring:
-                    logsum += torch.log(torch.maximum(r, floor))
+                    logsum += torch.log(torch.maximum(r, resolution_floor(r, N)))
 
     steps = T - warmup
     per_seq = logsum / steps

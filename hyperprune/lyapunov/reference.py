@@ -5,8 +5,8 @@ Nothing here uses the engine's cell formulas or tangent maps: the one-step map i
 extension), its Jacobian comes from ``torch.autograd.functional.jacobian`` (one reverse pass per
 state coordinate, the default strategy), and each step is ``Z = J Q`` (``J^T Q`` in the published
 convention) followed by ``torch.linalg.qr`` with the sign fix. It shares only the choice of starting
-directions (:func:`hyperprune.lyapunov.initial_directions`) and the state layout with the engine, so
-that both compute the same finite-time quantity. It is slow (N reverse passes and an N x N product
+directions (:func:`hyperprune.lyapunov.initial_directions`), the state layout and the resolution
+floor rule with the engine, so that both compute the same finite-time quantity.  It is slow (N reverse passes and an N x N product
 per sequence and step) and meant for tests and the benchmark.
 """
 
@@ -144,10 +144,16 @@ def reference_run(
     convention: str = "natural",
     dtype: torch.dtype = torch.float64,
     seed: int = 0,
+    jacobian_noise: Sequence[float] | None = None,
 ) -> ReferenceRun:
     """Spectra for each k in ``ks`` from one pass of Jacobians (a Jacobian does not depend on k, so
     several k share it; its time is reported once, the QR propagation time per k). QR every step;
-    the warm-up steps are orthonormalised and their R discarded, as in the engine."""
+    the warm-up steps are orthonormalised and their R discarded, as in the engine.
+
+    ``jacobian_noise`` (one value per entry of ``ks``, default zeros) multiplies every Jacobian
+    entry by (1 + noise·g), g standard normal from a fixed seed, before that entry's propagation: with
+    noise ~ 1e-16 (rounding level) and a k repeated in ``ks`` it measures how far rounding alone
+    moves the finite-time exponents, i.e. how well float64 determines them."""
     module = _copy_module(model).to(dtype=dtype, device="cpu").eval()
     for p in module.parameters():
         p.requires_grad_(False)
@@ -156,6 +162,10 @@ def reference_run(
     init, flat, step = _per_sequence_map(module, state)
     n = flat(init(_h0_for(module, h0, 0), dtype)).numel()
     kk = [n if k is None else int(k) for k in ks]
+    noise = list(jacobian_noise) if jacobian_noise is not None else [0.0] * len(kk)
+    if len(noise) != len(kk):
+        raise ValueError("jacobian_noise needs one value per entry of ks")
+    noise_gen = torch.Generator().manual_seed(12345)
     Q0 = [initial_directions(n, k, seed=seed, convention=convention, dtype=dtype, device=torch.device("cpu")).t() for k in kk]
     out = [torch.zeros(B, k, dtype=dtype) for k in kk]
     run = ReferenceRun(per_sequence=out, propagate_seconds=[0.0] * len(kk))
@@ -173,10 +183,13 @@ def reference_run(
                 full = step(x, full, s)
                 for i in range(len(kk)):
                     t0 = time.perf_counter()
-                    Z = (J.t() if convention == "published" else J) @ Qs[i]
-                    floor = resolution_floor(Z.t().unsqueeze(0))[0, 0]
+                    Ji = J
+                    if noise[i]:
+                        Ji = J * (1 + noise[i] * torch.randn(J.shape, generator=noise_gen, dtype=dtype))
+                    Z = (Ji.t() if convention == "published" else Ji) @ Qs[i]
                     q, r = torch.linalg.qr(Z)
                     d = r.diagonal()
+                    floor = resolution_floor(d.abs().unsqueeze(0), n)[0, 0]
                     sign = torch.where(d < 0, -1.0, 1.0).to(dtype)
                     Qs[i] = q * sign
                     if t >= warmup:

@@ -122,10 +122,10 @@ def test_top_k_of_a_real_lstm_matches_the_full_spectrum(k):
 
 def test_singular_map_is_floored_at_the_step_resolution(linear_cell):
     # A = diag(2, 1, 0): the third direction is annihilated; its exponent would be -inf. It is
-    # floored at eps·max_j ||Z_j|| = eps·2 per step (see engine.resolution_floor).
+    # floored at eps·sqrt(N)·max|Z_ij| = eps·sqrt(3)·2 per step (see engine.resolution_floor).
     A = torch.diag(torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64))
     lam = lyapunov_spectrum(LinearCell(A), inputs(8, 2, 2), warmup=2, dtype=torch.float64)
     eps = torch.finfo(torch.float64).eps
-    expected = torch.tensor([math.log(2.0), 0.0, math.log(2.0 * eps)], dtype=torch.float64)
+    expected = torch.tensor([math.log(2.0), 0.0, math.log(2.0 * math.sqrt(3) * eps)], dtype=torch.float64)
     assert torch.allclose(lam, expected, atol=1e-12, rtol=0)
     assert torch.isfinite(lam).all()
