@@ -1,0 +1,317 @@
+"""The local engine: the policy's actions carried out with trial processes on this machine.
+
+A thin adapter. Every decision comes from ``hyperprune.policy.decide``; every epoch is trained by
+``hyperprune trial``. The engine only turns facts into state and actions into processes:
+
+    loop:
+        collect    new report lines -> record_trial_report; process exits -> record_error when a
+                   run ended without reaching its target (a crash, a kill, exit 2)
+        decide     apply each action: Stop/Fail terminate the trial's process (SIGTERM), a
+                   from-scratch Continue wipes the trial's checkpoint and reports, Promote copies
+                   the winner's model/ to the output folder, Finish ends the loop
+        launch     every trial that holds a worker (pending or running) and has no process gets one:
+                   ``hyperprune trial --until-epoch <target>``, continuing from its checkpoint
+        persist    DIR/state.json (atomically) whenever something changed
+
+The launch rule is also how a restarted engine resumes: the trials the saved state shows running
+are launched again and continue from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from hyperprune.local.follow import ReportFollower
+from hyperprune.local.journal import Journal
+from hyperprune.local.layout import Workdir, write_text
+from hyperprune.local.processes import (
+    CONFIG_FILE,
+    TrialProcess,
+    describe_exit,
+    last_error_line,
+    launch,
+    threads_per_trial,
+)
+from hyperprune.local.progress import Display
+from hyperprune.local.result import promote
+from hyperprune.local.store import load_state, save_state
+from hyperprune.policy import (
+    OCCUPYING,
+    TERMINAL,
+    Action,
+    Continue,
+    Fail,
+    Finish,
+    Promote,
+    SearchState,
+    Start,
+    Stop,
+    action_to_json,
+    apply,
+    decide,
+    mark_running,
+    record_error,
+    record_trial_report,
+)
+from hyperprune.trial.reporters import REPORTS_FILE
+
+# What a from-scratch retrain discards in the trial's directory.
+RUN_FILES = ("checkpoint.pt", REPORTS_FILE)
+RUN_DIRS = ("model",)
+
+
+@dataclass
+class EngineOptions:
+    workers: int | None = None  # trials at once; None: the spec's budget.parallelism
+    poll_seconds: float = 0.2  # how often processes and report files are checked
+    grace_seconds: float = 30.0  # SIGTERM -> SIGKILL after this long
+    cores: int | None = None  # CPUs to share between workers; None: what this process may use
+
+
+@dataclass
+class Engine:
+    search: Any  # HyperpruneSearch
+    workdir: Workdir
+    options: EngineOptions = field(default_factory=EngineOptions)
+    processes: dict[str, TrialProcess] = field(default_factory=dict)
+    followers: dict[str, ReportFollower] = field(default_factory=dict)
+    interrupted: bool = False
+    hurry: bool = False  # a second Ctrl-C: kill the trials instead of waiting for them
+
+    def __post_init__(self) -> None:
+        spec = self.search.spec
+        if self.options.workers is not None:
+            # The policy never lets more than budget.parallelism trials hold a worker.
+            spec = spec.model_copy(update={"budget": spec.budget.model_copy(update={"parallelism": self.options.workers})})
+        self.spec = spec
+        self.threads = threads_per_trial(spec.budget.parallelism, self.options.cores)
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def run(self, display: Display) -> SearchState:
+        """Run (or resume) the search until it finishes or is interrupted; returns the state."""
+        self.display = display
+        resumed = self.workdir.state.exists()
+        self.state = load_state(self.workdir)
+        self.journal = Journal(self.workdir.journal)
+        self.journal.append("session", resumed=resumed, workers=self.spec.budget.parallelism,
+                            threads=self.threads, pid=os.getpid())
+        self.display.start(self.state, resumed=resumed)
+        try:
+            with self._signals():
+                self._loop()
+        finally:
+            # Normally only trials just stopped are left; after an error or Ctrl-C, every running one.
+            self._stop_all(interrupted=self.state.outcome is None)
+            self._save()
+            self.journal.close()
+            self.display.stop(self.state)
+        return self.state
+
+    def _loop(self) -> None:
+        state = self.state
+        self._collect_all_reports()  # reports written after the last save (or while no engine ran)
+        self._save()
+        changed = True
+        while True:
+            changed |= self._collect()
+            if self.interrupted:
+                self._stop_all(interrupted=True)
+                self._save()
+                self.journal.append("interrupted")
+                return
+            if not changed:  # decide is level-triggered: the same state would give nothing new
+                self.display.refresh(state)
+                time.sleep(self.options.poll_seconds)
+                continue
+            for action in decide(self.spec, state):
+                self._carry_out(action)
+            if state.outcome is not None:
+                self._save()
+                self.journal.append("finished", outcome=state.outcome, message=state.message)
+                return
+            # A launch that failed is a fact (an error) to decide on at once; otherwise wait for reports and exits.
+            changed = self._launch_missing()
+            self._save()
+
+    def _save(self) -> None:
+        save_state(self.workdir, self.state)
+
+    # ---- facts -> state --------------------------------------------------------------------------
+
+    def _follower(self, trial_id: str) -> ReportFollower:
+        if trial_id not in self.followers:
+            self.followers[trial_id] = ReportFollower(self.workdir.trial(trial_id))
+        return self.followers[trial_id]
+
+    def _read_reports(self, trial_id: str) -> bool:
+        accepted = False
+        for report in self._follower(trial_id).changed():
+            if report.trial_id != trial_id or not record_trial_report(self.state, report):
+                continue  # a duplicate (re-read file, retrained epoch) or a trial already ended
+            accepted = True
+            self.journal.append(
+                "report", trial=trial_id, epoch=report.epoch, status=report.status, metric=report.val_metric,
+                testMetric=report.test_metric, sparsity=report.sparsity, spectrum=report.lyapunov,
+                message=report.message,
+            )
+            self.display.report(self.state, trial_id, report)
+        return accepted
+
+    def _collect_all_reports(self) -> None:
+        for trial in self.state.trials:
+            self._read_reports(trial.id)
+
+    def _collect(self) -> bool:
+        changed = False
+        for trial_id, process in list(self.processes.items()):
+            code = process.poll()  # first: once it has exited, all its reports are on disk
+            changed |= self._read_reports(trial_id)
+            if code is None:
+                process.kill_if_overdue(0.0 if self.hurry else self.options.grace_seconds)
+                continue
+            del self.processes[trial_id]
+            self._exited(process, code)
+            changed = True
+        return changed
+
+    def _exited(self, process: TrialProcess, code: int) -> None:
+        trial = self.state.trial(process.trial_id)
+        problem = None
+        if trial.status not in TERMINAL and trial.epoch < process.until_epoch and trial.status != "paused":
+            if code == 0:
+                problem = f"exited without reporting epoch {process.until_epoch} (last reported: {trial.epoch})"
+            else:
+                problem = describe_exit(code, process.terminate_sent is not None)
+            detail = last_error_line(self.workdir.trial(trial.id))
+            message = f"{problem}: {detail}" if detail else problem
+            record_error(self.state, trial.id, message)
+        self.journal.append("exit", trial=trial.id, code=code, epoch=trial.epoch, status=trial.status,
+                            message=trial.message if problem else None)
+        self.display.exited(self.state, trial.id, code, trial.message if problem else None)
+
+    # ---- actions -> processes --------------------------------------------------------------------
+
+    def _carry_out(self, action: Action) -> None:
+        if isinstance(action, Continue) and action.from_scratch:
+            # Its last run may still be writing the checkpoint of the epoch it just reported; let it
+            # finish (and read what it wrote) before the run's files are discarded.
+            self._settle(action.trial_id)
+        apply(self.state, action)
+        self.journal.append("action", action=action_to_json(action))
+        self.display.action(self.state, action)
+        if isinstance(action, Continue) and action.from_scratch:
+            self._wipe_run(action.trial_id)
+        elif isinstance(action, (Stop, Fail)):
+            self._terminate_unfinished(action.trial_id)
+        elif isinstance(action, Promote):
+            promote(self.workdir, action.trial_id, self.spec.output.path)
+        elif isinstance(action, (Start, Finish)):
+            pass  # a started trial is launched with every other trial that holds a worker
+
+    def _settle(self, trial_id: str) -> None:
+        process = self.processes.get(trial_id)
+        if process is None:
+            return
+        deadline = time.monotonic() + self.options.grace_seconds
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process.poll() is None:
+            process.terminate()
+            while process.poll() is None:
+                process.kill_if_overdue(self.options.grace_seconds)
+                time.sleep(0.05)
+        self._read_reports(trial_id)
+        del self.processes[trial_id]
+        self._exited(process, process.poll())  # type: ignore[arg-type]
+
+    def _wipe_run(self, trial_id: str) -> None:
+        trial_dir = self.workdir.trial(trial_id)
+        for name in RUN_FILES:
+            (trial_dir / name).unlink(missing_ok=True)
+        for name in RUN_DIRS:
+            shutil.rmtree(trial_dir / name, ignore_errors=True)
+        self._follower(trial_id).forget()
+
+    def _launch_missing(self) -> bool:
+        """Give a process to every trial that holds a worker but has none (new, continued, resumed).
+        Returns whether a launch failed (recorded as the trial's error)."""
+        failed = False
+        for trial in self.state.trials:
+            if trial.status not in OCCUPYING or trial.id in self.processes:
+                continue
+            trial_dir = self.workdir.trial(trial.id)
+            try:
+                trial_dir.mkdir(parents=True, exist_ok=True)
+                config_file = trial_dir / CONFIG_FILE
+                if not config_file.exists():
+                    config = self.spec.trial_config(trial.id, trial.params)
+                    write_text(config_file, config.model_dump_json(by_alias=True, indent=2))
+                process = launch(trial.id, trial_dir, trial.epoch, trial.target_epoch, self.threads)
+            except OSError as exc:
+                record_error(self.state, trial.id, f"could not start 'hyperprune trial': {exc}")
+                self.display.exited(self.state, trial.id, -1, trial.message)
+                failed = True
+                continue
+            self.processes[trial.id] = process
+            mark_running(self.state, trial.id)
+            self.journal.append("launch", trial=trial.id, fromEpoch=trial.epoch, untilEpoch=trial.target_epoch,
+                                pid=process.pid)
+            self.display.launched(self.state, trial.id, trial.epoch, trial.target_epoch)
+        return failed
+
+    # ---- stopping ------------------------------------------------------------------------------
+
+    def _terminate_unfinished(self, trial_id: str) -> None:
+        """SIGTERM the trial's process unless it already reported the epoch it was started for:
+        then it is only writing its checkpoint and exits by itself."""
+        process = self.processes.get(trial_id)
+        if process is not None and self.state.trial(trial_id).epoch < process.until_epoch:
+            process.terminate()
+
+    def _stop_all(self, *, interrupted: bool) -> None:
+        """Stop every trial process (SIGTERM: each keeps its last checkpoint) and wait for them.
+        When interrupted, the trials stay running in the state, with the reports they made up to the
+        stop, and the next run on this DIR launches them again from their checkpoints."""
+        for trial_id in self.processes:
+            self._terminate_unfinished(trial_id)
+        while self.processes:
+            for trial_id, process in list(self.processes.items()):
+                code = process.poll()
+                if code is None:
+                    process.kill_if_overdue(0.0 if self.hurry else self.options.grace_seconds)
+                    continue
+                del self.processes[trial_id]
+                self._read_reports(trial_id)
+                trial = self.state.trial(trial_id)
+                if interrupted and trial.status not in TERMINAL and trial.epoch < process.until_epoch:
+                    self.journal.append("exit", trial=trial_id, code=code, epoch=trial.epoch, status=trial.status,
+                                        message="interrupted")
+                else:
+                    self._exited(process, code)
+            time.sleep(0.05)
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        def handle(signum: int, frame: object) -> None:
+            if self.interrupted:
+                self.hurry = True
+            self.interrupted = True
+            self.display.note(
+                "stopping: trials finish their current step and keep their checkpoints"
+                + (" (killing them now)" if self.hurry else "; press Ctrl-C again to kill them")
+            )
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+

@@ -1,0 +1,96 @@
+"""Where everything of one local search lives: the work dir ``DIR``.
+
+    DIR/search.json          the validated HyperpruneSearch this DIR was started with (camelCase)
+    DIR/state.json           the policy's SearchState, rewritten atomically after every change (no spectra)
+    DIR/events.jsonl         the engine's journal: decisions, launches, reports (with spectra), exits
+    DIR/trials/<id>/         one trial's work dir: trial.json, reports.jsonl, checkpoint.pt, model/, ...
+    DIR/trials/<id>/process.log   stdout and stderr of that trial's processes
+    DIR/result.json          written when the search ends
+    DIR/best/                the promoted model (spec.output.path, relative to DIR)
+    DIR/report.html          ``hyperprune report DIR``
+    DIR/.lock                held by the engine working in DIR
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class WorkdirBusy(RuntimeError):
+    """Another engine works in the same DIR."""
+
+
+@dataclass(frozen=True)
+class Workdir:
+    root: Path
+
+    @property
+    def search(self) -> Path:
+        return self.root / "search.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def result(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def trials(self) -> Path:
+        return self.root / "trials"
+
+    def trial(self, trial_id: str) -> Path:
+        return self.trials / trial_id
+
+    def output(self, path: str) -> Path:
+        """The promoted model's folder: spec.output.path, relative to DIR unless absolute."""
+        out = Path(path).expanduser()
+        return out if out.is_absolute() else self.root / out
+
+    def started(self) -> bool:
+        return self.search.exists()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of DIR by one engine: two would launch the same trials twice."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkdirBusy(f"another 'hyperprune run' is working in {self.root}") from None
+            yield
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically: a reader (or a crash) sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,72 @@
+"""Checks ``hyperprune run`` makes before any training: each problem is a ``(field path, message)``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hyperprune.local.layout import Workdir, read_json
+from hyperprune.spec import local_path_issues
+
+Issue = tuple[str, str]
+CORPUS_SUFFIXES = (".txt", ".tokens", ".raw")
+
+
+def data_issues(search: Any, base_dir: Path) -> list[Issue]:
+    """The data directory exists and every file a trial may read from it is readable."""
+    issues = local_path_issues(search, base_dir)
+    data = search.spec.data
+    if issues or not data.path:
+        return issues
+    root = base_dir / data.path
+    if data.files is not None:
+        named = [(f"spec.data.files.{s}", root / n) for s in ("train", "valid", "test") if (n := getattr(data.files, s))]
+    else:
+        named = [("spec.data.path", p) for p in sorted(root.iterdir()) if p.is_file() and p.suffix in CORPUS_SUFFIXES]
+        if not named:
+            return [("spec.data.path", f"{root}: no corpus files (*.txt, *.tokens, *.raw) in this directory")]
+    return [(field, f"{path}: not readable") for field, path in named if not os.access(path, os.R_OK)]
+
+
+def space_issues(spec: Any) -> list[Issue]:
+    if spec.max_candidates() < 1:
+        where = "spec.candidates" if spec.candidates is not None else "spec.space"
+        return [(where, "the search space holds no candidate: add pruning methods or pool points")]
+    return []
+
+
+def _differences(a: Any, b: Any, prefix: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(a.get(key), b.get(key), f"{prefix}.{key}")
+        return out
+    return [] if a == b else [prefix]
+
+
+def workdir_issues(search: Any, workdir: Workdir) -> list[Issue]:
+    """A DIR is either new (or empty), or was started with the same search (resuming it)."""
+    root = workdir.root
+    if root.exists() and not root.is_dir():
+        return [("--workdir", f"{root} exists and is not a directory")]
+    if not workdir.started():
+        if root.is_dir() and any(p.name != ".lock" for p in root.iterdir()):
+            return [("--workdir", f"{root} is not empty and holds no search (no search.json); use a new directory")]
+        return []
+    try:
+        before = read_json(workdir.search)
+    except ValueError as exc:
+        return [("--workdir", f"{workdir.search} is not readable ({exc})")]
+    now = search.dump()
+    fields = _differences(before.get("spec"), now.get("spec"), "spec")
+    if before.get("metadata", {}).get("name") != now["metadata"]["name"]:
+        fields.insert(0, "metadata.name")
+    return [
+        (f, f"differs from the search {root} was started with; resume with the same file or use a new --workdir")
+        for f in fields
+    ]
+
+
+def preflight(search: Any, workdir: Workdir, base_dir: Path) -> list[Issue]:
+    return space_issues(search.spec) + data_issues(search, base_dir) + workdir_issues(search, workdir)

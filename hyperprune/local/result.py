@@ -1,0 +1,147 @@
+"""What a finished search leaves behind: ``DIR/result.json`` and the promoted model folder.
+
+result.json (camelCase; metrics are validation metrics unless named test):
+
+    name, strategy, status (succeeded | failed), message, metric (perplexity | accuracy), mode (min | max)
+    rungEpochs, finalEpoch
+    best: {id, params, description, config (the TrialConfig), valMetric, testMetric, sparsity,
+           sparsityPerLayer, model (the promoted folder), trialDir} | null
+    dense: {id, status, valMetric, testMetric, epochsTrained} | null
+    trials: [{id, role, params, description, status, epochsTrained, epochReached, failures,
+              stopReason, message, valMetric, testMetric, sparsity, rungs: [{epoch, valMetric, lsDistance}],
+              trialDir}]
+    counts (candidates by status), trialEpochs, fullTrialEpochs, wallSeconds, sessions
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hyperprune.local.follow import read_report_lines
+from hyperprune.local.history import rung_history
+from hyperprune.local.journal import read_journal
+from hyperprune.local.layout import Workdir, read_json, write_json
+from hyperprune.policy import SearchState, TrialState, final_metric
+from hyperprune.spec.space import describe_point
+from hyperprune.trial.report import TrialReport
+from hyperprune.trial.reporters import REPORTS_FILE
+
+MODEL_DIR = "model"  # the finished model folder inside a trial dir (hyperprune.trial.export)
+
+
+def promote(workdir: Workdir, trial_id: str, output_path: str) -> Path:
+    """Copy the trial's ``model/`` folder to the output folder, replacing what was there."""
+    source = workdir.trial(trial_id) / MODEL_DIR
+    if not (source / "model.pt").exists():
+        raise FileNotFoundError(f"{source} holds no finished model (model.pt) to promote")
+    target = workdir.output(output_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    return target
+
+
+def session_times(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(start, end) of every engine session in the journal; a session killed without a word ends
+    at its last event."""
+    sessions: list[list[float]] = []
+    for event in events:
+        if event["event"] == "session":
+            sessions.append([event["time"], event["time"]])
+        elif sessions:
+            sessions[-1][1] = event["time"]
+    return [(a, b) for a, b in sessions]
+
+
+def wall_seconds(events: list[dict[str, Any]]) -> float:
+    return sum(end - start for start, end in session_times(events))
+
+
+def last_report(workdir: Workdir, trial_id: str) -> TrialReport | None:
+    reports = read_report_lines(workdir.trial(trial_id) / REPORTS_FILE)
+    return reports[-1] if reports else None
+
+
+def full_trial_epochs(spec: Any) -> int:
+    """What ``full`` would spend: every candidate (and the dense reference) to the final epoch."""
+    return (spec.max_candidates() + (1 if spec.dense.enabled else 0)) * spec.final_epoch
+
+
+def trial_entry(workdir: Workdir, spec: Any, state: SearchState, trial: TrialState) -> dict[str, Any]:
+    report = last_report(workdir, trial.id)
+    final = trial.status == "completed"
+    epochs = sorted(set(spec.rung_epochs()) | {spec.final_epoch})
+    return {
+        "id": trial.id,
+        "role": trial.role,
+        "params": trial.params,
+        "description": describe_point(trial.params),
+        "status": trial.status,
+        "epochsTrained": trial.epochs_spent,
+        "epochReached": trial.epoch,
+        "failures": trial.failures,
+        "stopReason": trial.stop_reason,
+        "message": trial.message,
+        "valMetric": final_metric(trial),
+        "testMetric": report.test_metric if final and report is not None else None,
+        "sparsity": report.sparsity if report is not None else None,
+        "rungs": rung_history(state, trial, epochs),
+        "trialDir": str(workdir.trial(trial.id)),
+    }
+
+
+def build_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -> dict[str, Any]:
+    events = read_journal(workdir.journal)
+    trials = [trial_entry(workdir, spec, state, t) for t in state.trials]
+    by_id = {t["id"]: t for t in trials}
+    best = None
+    if state.promoted is not None:
+        entry = by_id[state.promoted]
+        report = last_report(workdir, state.promoted)
+        config_file = workdir.trial(state.promoted) / "trial.json"
+        best = {
+            "id": state.promoted,
+            "params": entry["params"],
+            "description": entry["description"],
+            "config": read_json(config_file) if config_file.exists() else None,
+            "valMetric": entry["valMetric"],
+            "testMetric": entry["testMetric"],
+            "sparsity": entry["sparsity"],
+            "sparsityPerLayer": report.sparsity_per_layer if report is not None else {},
+            "model": str(workdir.output(spec.output.path)),
+            "trialDir": entry["trialDir"],
+        }
+    dense = None
+    if state.dense is not None:
+        d = by_id[state.dense.id]
+        dense = {k: d[k] for k in ("id", "status", "valMetric", "testMetric", "epochsTrained")}
+    return {
+        "name": search.metadata.name,
+        "strategy": spec.strategy.name,
+        "status": state.outcome,
+        "message": state.message,
+        "metric": "accuracy" if spec.metric_mode == "max" else "perplexity",
+        "mode": spec.metric_mode,
+        "rungEpochs": spec.rung_epochs(),
+        "finalEpoch": spec.final_epoch,
+        "best": best,
+        "dense": dense,
+        "trials": trials,
+        "counts": {k: v for k, v in state.counts().items() if v},
+        "trialEpochs": state.trial_epochs,
+        "fullTrialEpochs": full_trial_epochs(spec),
+        "wallSeconds": round(wall_seconds(events), 3),
+        "sessions": len(session_times(events)),
+    }
+
+
+def write_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -> dict[str, Any]:
+    result = build_result(search, spec, state, workdir)
+    write_json(workdir.result, result)
+    return result

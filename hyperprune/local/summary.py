@@ -1,0 +1,70 @@
+"""The plain-text summary ``hyperprune run`` prints when a search ends (from result.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUS_ORDER = ("completed", "stopped", "diverged", "failed", "running", "paused", "pending", "errored")
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def describe_candidate(params: dict[str, Any]) -> str:
+    """``selfish at 75% sparsity (death=threshold, deathRate=0.52)``."""
+    text = f"{params.get('method')} at {params.get('sparsity', 0.0):.0%} sparsity"
+    settings = []
+    for section in ("params", "training", "model"):
+        for key, value in (params.get(section) or {}).items():
+            settings.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return text + (f" ({', '.join(settings)})" if settings else "")
+
+
+def load_line(model_path: str) -> str:
+    return f"from hyperprune import load_model; model, config = load_model({model_path!r})"
+
+
+def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
+    metric = result["metric"]
+    lines = [
+        f"Search {result['name']} {result['status']} (strategy {result['strategy']}) "
+        f"in {_duration(result['wallSeconds'])}"
+        + (f" over {result['sessions']} sessions" if result.get("sessions", 1) > 1 else "")
+    ]
+    if result["status"] != "succeeded":
+        lines.append(f"  why: {result['message']}")
+    candidates = [t for t in result["trials"] if t["role"] == "candidate"]
+    counts = {s: sum(1 for t in candidates if t["status"] == s) for s in STATUS_ORDER}
+    by_status = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    dense = result["dense"]
+    dense_text = f"; dense reference {dense['status']}" if dense else ""
+    lines.append(f"  trials: {len(candidates)} candidates — {by_status or 'none'}{dense_text}")
+    full = result["fullTrialEpochs"]
+    share = f", {result['trialEpochs'] / full:.0%} of the {full} that 'full' would spend" if full else ""
+    lines.append(f"  cost: {result['trialEpochs']} trial-epochs{share}")
+    best = result["best"]
+    if best is not None:
+        lines.append(f"  best: {best['id']} — {describe_candidate(best['params'])}")
+        versus = ""
+        if dense and dense.get("valMetric") is not None and best["valMetric"] is not None:
+            gap = (best["valMetric"] - dense["valMetric"]) / dense["valMetric"]
+            versus = f" vs dense {_num(dense['valMetric'])} ({gap:+.1%})"
+        test = f" (test {_num(best['testMetric'])})" if best.get("testMetric") is not None else ""
+        lines.append(f"        validation {metric} {_num(best['valMetric'])}{test}{versus}; "
+                     f"realised sparsity {_num(best['sparsity'])}")
+        lines.append(f"  model: {best['model']}")
+        lines.append(f"  load it: {load_line(best['model'])}")
+    else:
+        problems = [t for t in result["trials"] if t["status"] in ("failed", "diverged")]
+        for t in problems[:3]:
+            lines.append(f"  {t['id']} {t['status']}: {t['stopReason'] or t['message']}")
+            lines.append(f"      log: {t['trialDir']}/process.log")
+    if report_path:
+        lines.append(f"  report: {report_path}")
+    return lines

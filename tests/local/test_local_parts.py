@@ -1,0 +1,190 @@
+"""The engine's parts on their own: report following, state persistence, process helpers, summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from hyperprune.local.follow import ReportFollower
+from hyperprune.local.journal import Journal, read_journal
+from hyperprune.local.layout import Workdir, WorkdirBusy, write_json
+from hyperprune.local.processes import TrialProcess, prepare_child, describe_exit, last_error_line, threads_per_trial
+from hyperprune.local.result import session_times, wall_seconds
+from hyperprune.local.store import load_current_state, load_state, save_state
+from hyperprune.local.summary import summary_lines
+from hyperprune.policy import SearchState, Start, apply, record_report
+from hyperprune.trial.report import TrialReport
+
+
+def report(trial_id: str, epoch: int, **over) -> TrialReport:
+    fields = {"trial_id": trial_id, "epoch": epoch, "metric": "perplexity", "mode": "min", "val_metric": 50.0 - epoch}
+    return TrialReport(**{**fields, **over})
+
+
+def line(r: TrialReport) -> str:
+    return json.dumps(r.dump()) + "\n"
+
+
+def test_follower_skips_a_torn_line_and_rereads_a_replaced_file(tmp_path):
+    path = tmp_path / "reports.jsonl"
+    follower = ReportFollower(tmp_path)
+    assert follower.changed() == []
+    path.write_text(line(report("t", 1)) + line(report("t", 2))[:30])  # epoch 2 half written
+    assert [r.epoch for r in follower.changed()] == [1]
+    assert follower.changed() == []  # nothing new
+    with open(path, "a") as f:
+        f.write(line(report("t", 2))[30:])
+    assert [r.epoch for r in follower.changed()] == [1, 2]
+    replacement = tmp_path / "new"
+    replacement.write_text(line(report("t", 1)))  # a new run drops lines past its checkpoint
+    os.replace(replacement, path)
+    assert [r.epoch for r in follower.changed()] == [1]
+    follower.forget()
+    assert [r.epoch for r in follower.changed()] == [1]
+
+
+def _state_with_spectra() -> SearchState:
+    state = SearchState()
+    apply(state, Start("dense", "dense", {"method": "none", "sparsity": 0.0}, 3))
+    apply(state, Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, 1))
+    record_report(state, "dense", epoch=1, metric=40.0, mode="min", spectrum=[0.1, -0.5])
+    record_report(state, "t000", epoch=1, metric=45.0, mode="min", spectrum=[0.2, -0.7])
+    return state
+
+
+def test_state_is_saved_without_spectra_and_gets_them_back_from_the_journal(tmp_path):
+    workdir = Workdir(tmp_path)
+    state = _state_with_spectra()
+    journal = Journal(workdir.journal)
+    journal.append("report", trial="dense", epoch=1, spectrum=[0.1, -0.5])
+    journal.append("report", trial="t000", epoch=1, spectrum=[0.2, -0.7])
+    journal.close()
+    save_state(workdir, state)
+    assert "spectrum" not in workdir.state.read_text()
+    loaded = load_state(workdir)
+    np.testing.assert_array_equal(loaded.trial("t000").observations[1].spectrum, [0.2, -0.7])
+    assert loaded.to_json() == state.to_json()
+
+
+def test_spectra_also_come_back_from_the_trials_own_reports(tmp_path):
+    workdir = Workdir(tmp_path)
+    save_state(workdir, _state_with_spectra())  # the journal lost them (a power cut)
+    for trial_id, spectrum in (("dense", [0.1, -0.5]), ("t000", [0.2, -0.7])):
+        (workdir.trial(trial_id)).mkdir(parents=True)
+        (workdir.trial(trial_id) / "reports.jsonl").write_text(line(report(trial_id, 1, lyapunov=spectrum)))
+    loaded = load_state(workdir)
+    np.testing.assert_array_equal(loaded.trial("dense").observations[1].spectrum, [0.1, -0.5])
+
+
+def test_readers_see_reports_written_after_the_last_save(tmp_path):
+    workdir = Workdir(tmp_path)
+    state = _state_with_spectra()
+    save_state(workdir, state)
+    workdir.trial("dense").mkdir(parents=True)
+    lines = [line(report("dense", e, lyapunov=[0.1, -0.5])) for e in (1, 2)]
+    (workdir.trial("dense") / "reports.jsonl").write_text("".join(lines))
+    current = load_current_state(workdir)
+    assert current.trial("dense").epoch == 2 and load_state(workdir).trial("dense").epoch == 1
+
+
+def test_one_engine_per_workdir(tmp_path):
+    workdir = Workdir(tmp_path / "run")
+    with workdir.locked():
+        with pytest.raises(WorkdirBusy, match="another 'hyperprune run'"):
+            with Workdir(tmp_path / "run").locked():
+                pass
+
+
+def test_write_json_replaces_atomically(tmp_path):
+    path = tmp_path / "x.json"
+    write_json(path, {"a": 1})
+    write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_journal_skips_a_torn_last_line_and_sums_sessions(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        '{"event": "session", "time": 100.0}\n{"event": "launch", "time": 130.0}\n'
+        '{"event": "session", "time": 200.0}\n{"event": "exit", "time": 210.5}\n{"event": "ex'
+    )
+    events = read_journal(path)
+    assert [e["event"] for e in events] == ["session", "launch", "session", "exit"]
+    assert session_times(events) == [(100.0, 130.0), (200.0, 210.5)]
+    assert wall_seconds(events) == pytest.approx(40.5)
+
+
+@pytest.mark.parametrize("workers,cores,threads", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (3, 16, 5)])
+def test_threads_split_the_cores_between_workers(workers, cores, threads):
+    assert threads_per_trial(workers, cores) == threads
+
+
+def test_exits_are_described():
+    assert describe_exit(-signal.SIGKILL, False) == "killed by SIGKILL"
+    assert describe_exit(143, True) == "stopped by SIGTERM"
+    assert describe_exit(143, False) == "stopped by SIGTERM from outside the engine"
+    assert describe_exit(2, False) == "refused its config (exit code 2)"
+    assert describe_exit(1, False) == "exit code 1"
+
+
+def test_the_error_line_of_a_crash_is_found(tmp_path):
+    (tmp_path / "process.log").write_text(
+        "2026-01-01 00:00:00,000 started t1 on cpu\nTraceback (most recent call last):\n"
+        '  File "x.py", line 3, in <module>\n    boom()\nRuntimeError: the pruner exploded\n'
+    )
+    assert last_error_line(tmp_path) == "RuntimeError: the pruner exploded"
+    (tmp_path / "process.log").write_text("log\nerror: data.path: no such directory — fix it\nt1: done\n")
+    assert last_error_line(tmp_path) == "error: data.path: no such directory — fix it"
+    assert last_error_line(tmp_path / "missing") is None
+
+
+def test_summary_of_a_failed_search_points_at_the_logs():
+    res = {
+        "name": "s", "status": "failed", "strategy": "lsh", "message": "no candidate completed (1 failed)",
+        "metric": "perplexity", "wallSeconds": 75.0, "sessions": 1, "fullTrialEpochs": 8, "trialEpochs": 0,
+        "best": None, "dense": None,
+        "trials": [{"id": "t000", "role": "candidate", "status": "failed", "stopReason": "crashed", "message": None,
+                    "trialDir": "/r/trials/t000"}],
+    }
+    text = "\n".join(summary_lines(res, "/r/report.html"))
+    assert "Search s failed (strategy lsh) in 1m15s" in text
+    assert "why: no candidate completed (1 failed)" in text
+    assert "t000 failed: crashed" in text and "/r/trials/t000/process.log" in text
+    assert "report: /r/report.html" in text
+
+
+def _python(code: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code], preexec_fn=prepare_child)
+
+
+def test_terminate_asks_then_kill_if_overdue_forces(tmp_path):
+    stubborn = TrialProcess("t", _python(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True); time.sleep(60)"
+    ), 0, 1, time.time())
+    time.sleep(0.5)  # let it install its handler
+    stubborn.terminate()
+    stubborn.kill_if_overdue(grace_seconds=5.0)
+    assert stubborn.poll() is None  # ignores SIGTERM, and the grace has not passed
+    time.sleep(0.3)
+    stubborn.kill_if_overdue(grace_seconds=0.2)
+    assert stubborn.popen.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_children_ignore_the_terminals_ctrl_c_the_engine_stops_them_itself():
+    child = TrialProcess("t", _python("import time; time.sleep(60)"), 0, 1, time.time())
+    time.sleep(0.3)
+    child.popen.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert child.poll() is None
+    child.terminate()
+    assert child.popen.wait(timeout=10) == -signal.SIGTERM
