@@ -511,7 +511,10 @@ class SearchWorker:
                         f"pod {name} exited without reporting epoch {trial.target_epoch} (last report: epoch "
                         f"{trial.epoch}); resuming from its checkpoint"))
             elif phase == "Failed":
-                record_error(self.state, trial.id, describe_pod_end(pod))
+                what = describe_pod_end(pod)
+                if _terminating(pod) and _uid(pod) not in self.deleting:
+                    what = f"pod {name} was deleted while the trial was running ({what})"
+                record_error(self.state, trial.id, what)
 
     # ---- actions -------------------------------------------------------------------------------------------
 

@@ -232,6 +232,9 @@ def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: 
             "trialTemplate": {
                 "image": "hyperprune-trial:test",
                 "resources": {"limits": {"nvidia.com/gpu": 1}},
+                # One thread per trial: the test machine's 2 cores are shared by pods (and other work);
+                # oversubscribed OpenMP threads spin and slow everything down.
+                "env": [{"name": "OMP_NUM_THREADS", "value": "1"}],
                 "volume": {"mountPath": "/var/lib/hyperprune", "persistentVolumeClaim": {"claimName": claim}},
             },
             "output": {"path": "best"},
