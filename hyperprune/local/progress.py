@@ -38,14 +38,16 @@ class Display:
         self.metric = "accuracy" if spec.metric_mode == "max" else "perplexity"
         self.started = time.monotonic()
 
-    def headline(self, resumed: bool) -> str:
+    def headline(self, state: SearchState, resumed: bool) -> str:
+        if state.outcome is not None:
+            return f"search {self.search.metadata.name} in {self.workdir} has finished ({state.outcome}); nothing to train"
         spec = self.spec
         rungs = spec.rung_epochs()
         where = f"rungs at epochs {', '.join(map(str, rungs))} of {spec.final_epoch}" if rungs else f"{spec.final_epoch} epochs"
         verb = "resuming" if resumed else "starting"
         return (
             f"{verb} search {self.search.metadata.name} in {self.workdir}: strategy {spec.strategy.name}, "
-            f"{spec.max_candidates()} candidates, {where}; {spec.budget.parallelism} workers x {self.threads} threads"
+            f"{spec.max_candidates()} candidates, {where}; {spec.budget.parallelism} workers x {self.threads} thread{'s' if self.threads > 1 else ''}"
         )
 
     def report_line(self, state: SearchState, trial_id: str, report: TrialReport) -> str:
@@ -85,7 +87,7 @@ class PlainDisplay(Display):
         print(f"[{_clock(time.monotonic() - self.started)}] {text}", file=self.stream, flush=True)
 
     def start(self, state: SearchState, resumed: bool) -> None:
-        self.line(self.headline(resumed))
+        self.line(self.headline(state, resumed))
 
     def launched(self, state: SearchState, trial_id: str, from_epoch: int, until_epoch: int) -> None:
         if not self.quiet:
@@ -122,7 +124,7 @@ class LiveDisplay(Display):
         self.last_draw = 0.0
 
     def start(self, state: SearchState, resumed: bool) -> None:
-        self.console.print(self.headline(resumed))
+        self.console.print(self.headline(state, resumed))
         self.live.start()
         self.refresh(state, force=True)
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_survivors_retrain_from_scratch_and_every_retrained_epoch_is_counted(tmp_path):
-    search = write_search(tmp_path / "search.yaml", strategy={"name": "lsh-sync", "rungs": {"first": 1, "step": 1}})
+    search = write_search(tmp_path / "search.yaml", strategy={"name": "lsh-sync"}, budget={"maxTrials": 3})
     workdir = tmp_path / "run"
     completed = run_engine(search, workdir, "--quiet")
     assert completed.returncode == 0, completed.stdout + completed.stderr
