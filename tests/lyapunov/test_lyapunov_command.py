@@ -21,7 +21,7 @@ def run(capsys, *argv):
 @pytest.mark.parametrize("arch", ["lstm", "gru", "rnn_tanh", "rnn_relu", "rhn"])
 def test_demo_prints_a_descending_spectrum(capsys, arch):
     code, out, err = run(capsys, "--arch", arch, "--hidden", "6", "--layers", "2", "--input-size", "3",
-                         "--steps", "6", "--warmup", "2", "--batch", "2", "--json", "--device", "cpu")
+                         "--steps", "6", "--warmup", "2", "--batch", "2", "--json", "--device", "cpu", "--threads", "1")
     assert code == 0, err
     doc = json.loads(out)
     n = {"lstm": 24, "rhn": 6}.get(arch, 12)
@@ -65,6 +65,7 @@ def test_saved_module_file(capsys, tmp_path):
         (["--k", "99", "--hidden", "4", "--layers", "1"], "k=99 exceeds the state size N=8"),
         (["--steps", "0"], "--steps must be at least 1"),
         (["--model", "/nonexistent/model"], "does not exist"),
+        (["--threads", "0"], "--threads must be at least 1"),
     ],
 )
 def test_errors_are_reported_not_raised(capsys, argv, match):

@@ -112,3 +112,16 @@ def test_pruned_model_matches_reference_through_masks():
     ref = reference_per_sequence(model, x, warmup=WARMUP)
     got = lyapunov_result(model, x, warmup=WARMUP, dtype=torch.float64)
     assert torch.allclose(got.per_sequence, ref, atol=1e-5, rtol=0)
+
+
+def test_reference_jacobian_noise_probe():
+    # The benchmark's conditioning probe: rounding-level noise on J moves a well-conditioned spectrum
+    # only at rounding level, a large noise visibly; one noise value per entry of ks.
+    model = make("gru_1")
+    x = x_for("gru_1", model)
+    run = reference_run(model, x, ks=(None, None, None), warmup=WARMUP, jacobian_noise=(0.0, 1e-16, 1e-3))
+    clean, tiny, big = run.per_sequence
+    assert (clean - tiny).abs().max() < 1e-12
+    assert (clean - big).abs().max() > 1e-6
+    with pytest.raises(ValueError, match="one value per entry"):
+        reference_run(model, x, ks=(None,), warmup=WARMUP, jacobian_noise=(0.0, 0.0))
