@@ -37,6 +37,7 @@ from hyperprune.local.processes import (
     last_error_line,
     launch,
     threads_per_trial,
+    trial_dir_busy,
 )
 from hyperprune.local.progress import Display
 from hyperprune.local.result import promote
@@ -126,19 +127,22 @@ class Engine:
                 self._save()
                 self.journal.append("interrupted")
                 return
-            if not changed:  # decide is level-triggered: the same state would give nothing new
+            if changed:  # decide is level-triggered: an unchanged state would give nothing new
+                for action in decide(self.spec, state):
+                    self._carry_out(action)
+                if state.outcome is not None:
+                    self._save()
+                    self.journal.append("finished", outcome=state.outcome, message=state.message)
+                    return
+                self._save()
+            launched, failed = self._launch_missing()
+            if launched or failed:
+                self._save()
+            # A launch that failed is a fact (an error) to decide on at once; otherwise wait for reports and exits.
+            changed = failed
+            if not (changed or launched):
                 self.display.refresh(state)
                 time.sleep(self.options.poll_seconds)
-                continue
-            for action in decide(self.spec, state):
-                self._carry_out(action)
-            if state.outcome is not None:
-                self._save()
-                self.journal.append("finished", outcome=state.outcome, message=state.message)
-                return
-            # A launch that failed is a fact (an error) to decide on at once; otherwise wait for reports and exits.
-            changed = self._launch_missing()
-            self._save()
 
     def _save(self) -> None:
         save_state(self.workdir, self.state)
@@ -239,14 +243,18 @@ class Engine:
             shutil.rmtree(trial_dir / name, ignore_errors=True)
         self._follower(trial_id).forget()
 
-    def _launch_missing(self) -> bool:
+    def _launch_missing(self) -> tuple[bool, bool]:
         """Give a process to every trial that holds a worker but has none (new, continued, resumed).
-        Returns whether a launch failed (recorded as the trial's error)."""
-        failed = False
+        Returns (whether one was launched, whether a launch failed: recorded as the trial's error)."""
+        launched = failed = False
         for trial in self.state.trials:
             if trial.status not in OCCUPYING or trial.id in self.processes:
                 continue
             trial_dir = self.workdir.trial(trial.id)
+            if trial_dir_busy(trial_dir):
+                # A process of an engine that died is still finishing its step (it got SIGTERM when
+                # the engine died); starting another would fail on the trial's lock. Next round.
+                continue
             try:
                 trial_dir.mkdir(parents=True, exist_ok=True)
                 config_file = trial_dir / CONFIG_FILE
@@ -264,7 +272,8 @@ class Engine:
             self.journal.append("launch", trial=trial.id, fromEpoch=trial.epoch, untilEpoch=trial.target_epoch,
                                 pid=process.pid)
             self.display.launched(self.state, trial.id, trial.epoch, trial.target_epoch)
-        return failed
+            launched = True
+        return launched, failed
 
     # ---- stopping ------------------------------------------------------------------------------
 

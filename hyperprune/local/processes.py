@@ -9,6 +9,7 @@ engine killed with SIGKILL leaves no trial running on its own.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import math
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
 
 CONFIG_FILE = "trial.json"  # the trial contract's name for the config a trial dir was started with
+LOCK_FILE = ".lock"  # held by the trial process working in the directory
 PROCESS_LOG = "process.log"  # the children's stdout and stderr (tracebacks land here)
 PR_SET_PDEATHSIG = 1
 
@@ -77,6 +79,20 @@ class TrialProcess:
         if self.terminate_sent is not None and self.popen.poll() is None:
             if time.monotonic() - self.terminate_sent > grace_seconds:
                 self.popen.kill()
+
+
+def trial_dir_busy(trial_dir: Path) -> bool:
+    """Whether a process holds the trial directory's lock (the trial runtime takes it for its run)."""
+    lock = trial_dir / LOCK_FILE
+    if not lock.exists():
+        return False
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 def trial_command(trial_dir: Path, until_epoch: int) -> list[str]:

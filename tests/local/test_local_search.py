@@ -26,6 +26,15 @@ from local_support import (
 pytestmark = pytest.mark.slow
 
 
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (an orphan's zombie may wait long for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """One uninterrupted search, one worker (so its decisions do not depend on timing)."""
@@ -145,11 +154,25 @@ def test_resume_after_ctrl_c_and_kill_gives_the_uninterrupted_outcome(finished, 
     kill_group(engine)
     assert not (workdir / "result.json").exists()
 
-    # 3. Resume to the end.
+    # 3. kill -9 of the engine alone: its trial process gets SIGTERM and stops by itself.
+    engine = start_engine(search, workdir, "--workers", "1", "--quiet")
+    seen = len(launches())
+    wait_for(lambda: len(launches()) > seen, engine)
+    orphan = launches()[-1]["pid"]
+    time.sleep(1.0)
+    os.kill(engine.pid, signal.SIGKILL)
+    engine.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while alive(orphan) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(orphan), "a trial outlived its engine"
+
+    # 4. Resume to the end.
     completed = run_engine(search, workdir, "--workers", "1", "--quiet")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     res = result(workdir)
-    assert res["sessions"] == 3
+    assert res["sessions"] == 4
+    assert all(t["failures"] == 0 for t in res["trials"])  # interruptions are not crashes
     ids = [t["id"] for t in res["trials"]]
     assert ids == ["dense", "t000", "t001", "t002", "t003"]  # none lost, none duplicated
     assert outcome_view(res) == outcome_view(result(reference_dir))
