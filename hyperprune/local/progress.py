@@ -124,13 +124,13 @@ class LiveDisplay(Display):
         self.last_draw = 0.0
 
     def start(self, state: SearchState, resumed: bool) -> None:
-        self.console.print(self.headline(state, resumed))
+        self.console.print(self.headline(state, resumed), highlight=False)
         self.live.start()
         self.refresh(state, force=True)
 
     def report(self, state: SearchState, trial_id: str, report: TrialReport) -> None:
         if report.status == "diverged":
-            self.live.console.print(f"[yellow]{self.report_line(state, trial_id, report)}[/]")
+            self.live.console.print(f"[yellow]{self.report_line(state, trial_id, report)}[/]", highlight=False)
         self.refresh(state)
 
     def action(self, state: SearchState, action: Action) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,3 +189,47 @@ def test_children_ignore_the_terminals_ctrl_c_the_engine_stops_them_itself():
     assert child.poll() is None
     child.terminate()
     assert child.popen.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_live_and_plain_displays_show_progress_decisions_and_the_leader():
+    import io
+
+    from rich.console import Console
+
+    from hyperprune.local.progress import LiveDisplay, PlainDisplay
+    from hyperprune.policy import Stop
+    from hyperprune.policy.simulate import Simulation, latent_trajectories
+    from hyperprune.spec import parse_search
+    from local_support import TINY_SEARCH
+
+    search = parse_search(TINY_SEARCH)
+    sim = Simulation(search.spec, latent_trajectories(seed=1, exponents=24)).run(max_decisions=10)
+    assert sim.state.outcome is None  # mid-search
+    stops = [a for _, a in sim.log if isinstance(a, Stop)]
+    assert stops
+    trial = next(t for t in sim.state.candidates if t.observations)
+    obs = trial.observations[trial.last_epoch]
+    last = report(trial.id, trial.last_epoch, lyapunov=None if obs.spectrum is None else obs.spectrum.tolist())
+
+    out = io.StringIO()
+    live = LiveDisplay(search, search.spec, "runs/tiny", 1, console=Console(file=out, force_terminal=True, width=140))
+    live.start(sim.state, resumed=False)
+    live.report(sim.state, trial.id, last)
+    for _, action in sim.log:
+        live.action(sim.state, action)
+    live.stop(sim.state)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    assert "starting search tiny in runs/tiny: strategy lsh, 4 candidates" in text
+    assert "dense target: perplexity" in text and "best so far:" in text and "recent decisions:" in text
+    for stop in stops:
+        assert f"stop {stop.trial_id}: LS distance" in text
+
+    lines = io.StringIO()
+    plain = PlainDisplay(search, search.spec, "runs/tiny", 1, quiet=False, stream=lines)
+    plain.start(sim.state, resumed=True)
+    plain.report(sim.state, trial.id, last)
+    plain.exited(sim.state, trial.id, -9, "killed by SIGKILL")
+    text = lines.getvalue()
+    assert "resuming search tiny" in text
+    assert f"{trial.id} epoch {trial.last_epoch}: perplexity" in text
+    assert f"{trial.id} failed (attempt {trial.failures}): killed by SIGKILL" in text
