@@ -18,23 +18,40 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hyperprune.data.batching import (
-    Window,
-    batchify,
-    classification_batches,
-    epoch_rng,
-    epoch_windows,
-    eval_windows,
-    probe_sequences,
-    probe_tokens,
-    window_batch,
-    window_count,
-)
-from hyperprune.data.corpus import TokenCorpus, load_text_corpus
-from hyperprune.data.digits import SequenceClassificationData, load_digits_task
-from hyperprune.data.errors import DataError
-from hyperprune.data.synthetic import synthetic_corpus, synthetic_ids
-from hyperprune.data.vocab import EOS, UNK, Vocabulary
+# Submodules are imported on first use (PEP 562): ``hyperprune.data.layout`` and ``errors`` are
+# torch-free, so the local engine can check a data directory before any training without torch.
+_EXPORTS = {
+    "Window": "batching",
+    "batchify": "batching",
+    "classification_batches": "batching",
+    "epoch_rng": "batching",
+    "epoch_windows": "batching",
+    "eval_windows": "batching",
+    "probe_sequences": "batching",
+    "probe_tokens": "batching",
+    "window_batch": "batching",
+    "window_count": "batching",
+    "TokenCorpus": "corpus",
+    "load_text_corpus": "corpus",
+    "SequenceClassificationData": "digits",
+    "load_digits_task": "digits",
+    "DataError": "errors",
+    "synthetic_corpus": "synthetic",
+    "synthetic_ids": "synthetic",
+    "EOS": "vocab",
+    "UNK": "vocab",
+    "Vocabulary": "vocab",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperprune.data' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"hyperprune.data.{module}"), name)
+
 
 if TYPE_CHECKING:
     from hyperprune.trial.config import DataConfig
@@ -64,8 +81,13 @@ __all__ = [
 ]
 
 
-def load_data(cfg: "DataConfig") -> TokenCorpus | SequenceClassificationData:
+def load_data(cfg: "DataConfig"):  # -> TokenCorpus | SequenceClassificationData
     """The corpus or classification data a trial's ``data`` section describes."""
+    from hyperprune.data.corpus import load_text_corpus
+    from hyperprune.data.digits import load_digits_task
+    from hyperprune.data.errors import DataError
+    from hyperprune.data.synthetic import synthetic_corpus
+
     if cfg.corpus == "digits":
         return load_digits_task()
     if cfg.corpus == "synthetic":

@@ -10,23 +10,29 @@ from hyperprune.local.layout import Workdir, read_json
 from hyperprune.spec import local_path_issues
 
 Issue = tuple[str, str]
-CORPUS_SUFFIXES = (".txt", ".tokens", ".raw")
 
 
 def data_issues(search: Any, base_dir: Path) -> list[Issue]:
-    """The data directory exists and every file a trial may read from it is readable."""
+    """The data directory holds the files the corpus layout names, and each is readable.
+
+    Uses the trial runtime's own resolver (torch-free), so the files checked here are exactly
+    the files a trial will read.
+    """
+    from hyperprune.data.errors import DataError
+    from hyperprune.data.layout import resolve_sources
+
     issues = local_path_issues(search, base_dir)
     data = search.spec.data
     if issues or not data.path:
         return issues
-    root = base_dir / data.path
-    if data.files is not None:
-        named = [(f"spec.data.files.{s}", root / n) for s in ("train", "valid", "test") if (n := getattr(data.files, s))]
-    else:
-        named = [("spec.data.path", p) for p in sorted(root.iterdir()) if p.is_file() and p.suffix in CORPUS_SUFFIXES]
-        if not named:
-            return [("spec.data.path", f"{root}: no corpus files (*.txt, *.tokens, *.raw) in this directory")]
-    return [(field, f"{path}: not readable") for field, path in named if not os.access(path, os.R_OK)]
+    files = data.files.model_dump() if data.files is not None else None
+    try:
+        sources = resolve_sources(data.corpus, data.level, base_dir / data.path, files)
+    except DataError as exc:
+        return [("spec.data.files" if files is not None else "spec.data.path", str(exc))]
+    paths = [*sources.train, sources.valid, sources.test]
+    field = "spec.data.files" if files is not None else "spec.data.path"
+    return [(field, f"{path}: not readable") for path in paths if path is not None and not os.access(path, os.R_OK)]
 
 
 def space_issues(spec: Any) -> list[Issue]:

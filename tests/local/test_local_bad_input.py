@@ -48,7 +48,7 @@ def test_a_data_directory_without_corpus_files_is_named(tmp_path, capsys):
     search = write_search(tmp_path / "search.yaml", data={"corpus": "text", "path": str(tmp_path / "corpus")})
     code, err = run(capsys, search, tmp_path / "run")
     assert code == 2
-    assert "spec.data.path:" in err and "no corpus files" in err
+    assert f"spec.data.path: no *.txt files in {tmp_path / 'corpus'}; expected one or more *.txt files" in err
     assert not (tmp_path / "run").exists()
 
 
@@ -99,4 +99,15 @@ def test_workers_must_be_positive(tmp_path, capsys, workers):
     search = write_search(tmp_path / "search.yaml")
     code = main(["run", str(search), "--workdir", str(tmp_path / "run"), "--workers", workers])
     assert code == 2 and "--workers" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_ptb_directory_missing_a_split_is_named_before_training(tmp_path, capsys):
+    (tmp_path / "ptb").mkdir()
+    for split in ("train", "valid"):
+        (tmp_path / "ptb" / f"ptb.{split}.txt").write_text("the cat sat\n")
+    search = write_search(tmp_path / "search.yaml", data={"corpus": "ptb", "path": str(tmp_path / "ptb")})
+    code, err = run(capsys, search, tmp_path / "run")
+    assert code == 2
+    assert "spec.data.path:" in err and "lacks ptb.test.txt" in err
     assert not (tmp_path / "run").exists()
