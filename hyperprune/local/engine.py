@@ -31,7 +31,6 @@ from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
 from hyperprune.local.layout import Workdir, write_text
 from hyperprune.local.processes import (
-    CONFIG_FILE,
     TrialProcess,
     describe_exit,
     last_error_line,
@@ -60,11 +59,7 @@ from hyperprune.policy import (
     record_error,
     record_trial_report,
 )
-from hyperprune.trial.reporters import REPORTS_FILE
-
-# What a from-scratch retrain discards in the trial's directory.
-RUN_FILES = ("checkpoint.pt", REPORTS_FILE)
-RUN_DIRS = ("model",)
+from hyperprune.trial.files import ATTEMPT_DIRS, ATTEMPT_FILES, CONFIG_FILE
 
 
 @dataclass
@@ -237,9 +232,9 @@ class Engine:
 
     def _wipe_run(self, trial_id: str) -> None:
         trial_dir = self.workdir.trial(trial_id)
-        for name in RUN_FILES:
+        for name in ATTEMPT_FILES:
             (trial_dir / name).unlink(missing_ok=True)
-        for name in RUN_DIRS:
+        for name in ATTEMPT_DIRS:
             shutil.rmtree(trial_dir / name, ignore_errors=True)
         self._follower(trial_id).forget()
 

@@ -19,10 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperprune.trial.files import CONFIG_FILE, LOCK_FILE
 from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
 
-CONFIG_FILE = "trial.json"  # the trial contract's name for the config a trial dir was started with
-LOCK_FILE = ".lock"  # held by the trial process working in the directory
 PROCESS_LOG = "process.log"  # the children's stdout and stderr (tracebacks land here)
 PR_SET_PDEATHSIG = 1
 

@@ -26,10 +26,8 @@ from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.spec.space import describe_point
+from hyperprune.trial.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
 from hyperprune.trial.report import TrialReport
-from hyperprune.trial.reporters import REPORTS_FILE
-
-MODEL_DIR = "model"  # the finished model folder inside a trial dir (hyperprune.trial.export)
 
 
 def promote(workdir: Workdir, trial_id: str, output_path: str) -> Path:
@@ -104,7 +102,7 @@ def build_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -
     if state.promoted is not None:
         entry = by_id[state.promoted]
         report = last_report(workdir, state.promoted)
-        config_file = workdir.trial(state.promoted) / "trial.json"
+        config_file = workdir.trial(state.promoted) / CONFIG_FILE
         best = {
             "id": state.promoted,
             "params": entry["params"],

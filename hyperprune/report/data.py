@@ -17,8 +17,8 @@ from hyperprune.local.store import load_current_state
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.policy.scoring import distance_history
 from hyperprune.spec import parse_search
+from hyperprune.trial.files import REPORTS_FILE
 from hyperprune.trial.report import TrialReport
-from hyperprune.trial.reporters import REPORTS_FILE
 
 
 class NotASearch(ValueError):

@@ -26,8 +26,7 @@ from torch import nn
 
 from hyperprune.trial.checkpoint import atomic_write
 from hyperprune.trial.config import TrialConfig
-
-MODEL_DIR = "model"
+from hyperprune.trial.files import MODEL_DIR
 
 
 def masked_state_dict(model: nn.Module, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

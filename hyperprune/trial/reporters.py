@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from hyperprune.trial.config import TrialConfig
+from hyperprune.trial.files import REPORTS_FILE
 from hyperprune.trial.report import TrialReport
 
 ENTRY_POINT_GROUP = "hyperprune.reporters"
-REPORTS_FILE = "reports.jsonl"
 
 
 @runtime_checkable

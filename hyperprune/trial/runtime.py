@@ -38,6 +38,7 @@ from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_chec
 from hyperprune.trial.config import TrialConfig
 from hyperprune.trial.device import resolve_device
 from hyperprune.trial.export import export_model
+from hyperprune.trial.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE
 from hyperprune.trial.optim import build_optimizer, build_scheduler
 from hyperprune.trial.report import TrialReport
 from hyperprune.trial.reporters import (
@@ -52,10 +53,6 @@ from hyperprune.trial.spectrum import probe_spectrum, wants_spectrum
 from hyperprune.trial.stopping import EXIT_CODE as SIGTERM_EXIT_CODE
 from hyperprune.trial.stopping import StopFlag, StopRequested
 from hyperprune.trial.tasks import Task, batch_loss, make_task
-
-CHECKPOINT_FILE = "checkpoint.pt"
-CONFIG_FILE = "trial.json"
-LOG_FILE = "trial.log"
 
 log = logging.getLogger("hyperprune.trial")
 
@@ -501,7 +498,7 @@ def _summary(report: TrialReport, epochs: int) -> str:
 @contextlib.contextmanager
 def _exclusive(workdir: Path) -> Iterator[None]:
     """One process per trial directory: two writers would interleave reports and checkpoints."""
-    with open(workdir / ".lock", "w") as lock:
+    with open(workdir / LOCK_FILE, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -1,0 +1,13 @@
+"""Names of the files in a trial's work dir (the trial contract). Torch-free: the local engine and
+the report read these directories without importing the training code."""
+
+REPORTS_FILE = "reports.jsonl"  # one TrialReport per finished epoch
+CHECKPOINT_FILE = "checkpoint.pt"  # replaced atomically after every epoch
+CONFIG_FILE = "trial.json"  # the config the directory was started with
+LOCK_FILE = ".lock"  # held by the one process training in the directory
+LOG_FILE = "trial.log"
+MODEL_DIR = "model"  # the finished model, written after the last epoch
+
+# What a from-scratch restart removes: everything the previous attempt trained or reported.
+ATTEMPT_FILES = (CHECKPOINT_FILE, REPORTS_FILE)
+ATTEMPT_DIRS = (MODEL_DIR,)
