@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -96,21 +97,28 @@ def main(args: argparse.Namespace) -> int:
         _error(f"--until-epoch: {args.until_epoch} is outside 1..{epochs} (training.epochs)", "pass an epoch in range")
         return BAD_CONFIG
 
-    # Heavy imports only now: validation errors above come back fast and without torch.
-    from hyperprune.trial.device import configure_threads
-    from hyperprune.trial.runtime import TrialSetupError, run_trial
+    # Catch SIGTERM before the slow torch import: a pod or a search engine may stop a trial at any
+    # moment, and the contract is exit 143 with the last checkpoint intact, never a bare -15.
+    from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
     from hyperprune.trial.stopping import StopFlag, StopOnSignal
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    configure_threads()
-    try:
-        with StopOnSignal(StopFlag()) as stop:
-            outcome = run_trial(
-                config, args.workdir, until_epoch=args.until_epoch, reporter=args.reporter, stop=stop
-            )
-    except TrialSetupError as exc:
-        for line in exc.lines:
-            _error(line, "nothing was trained; fix the config or the command line")
-        return BAD_CONFIG
+    with StopOnSignal(StopFlag()) as stop:
+        # Heavy imports only now: validation errors above come back fast and without torch.
+        from hyperprune.trial.device import configure_threads
+        from hyperprune.trial.runtime import TrialSetupError, run_trial
+
+        if stop.requested:  # stopped while torch was loading: nothing started, nothing to save
+            return STOPPED_BY_SIGTERM
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+        configure_threads()
+        try:
+            outcome = run_trial(config, args.workdir, until_epoch=args.until_epoch, reporter=args.reporter, stop=stop)
+        except TrialSetupError as exc:
+            for line in exc.lines:
+                _error(line, "nothing was trained; fix the config or the command line")
+            return BAD_CONFIG
+    # The outcome is on disk: a SIGTERM from here on (torch's teardown takes a while) must not turn
+    # this exit code into a bare -15.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print(f"{config.trial_id}: {outcome.status} — {outcome.message}", file=sys.stderr)
     return outcome.exit_code
