@@ -31,6 +31,7 @@ from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
 from hyperprune.local.layout import Workdir, write_text
 from hyperprune.local.processes import (
+    REFUSED_CONFIG,
     TrialProcess,
     describe_exit,
     last_error_line,
@@ -190,7 +191,8 @@ class Engine:
                 problem = describe_exit(code, process.terminate_sent is not None)
             detail = last_error_line(self.workdir.trial(trial.id))
             message = f"{problem}: {detail}" if detail else problem
-            record_error(self.state, trial.id, message)
+            # A refused config fails the same way every time: not worth a retry.
+            record_error(self.state, trial.id, message, retryable=code != REFUSED_CONFIG)
         self.journal.append("exit", trial=trial.id, code=code, epoch=trial.epoch, status=trial.status,
                             message=trial.message if problem else None)
         self.display.exited(self.state, trial.id, code, trial.message if problem else None)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperprune.trial.files import CONFIG_FILE, LOCK_FILE
+
+REFUSED_CONFIG = 2  # the trial contract's exit code for a config it refuses before training
 from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
 
 PROCESS_LOG = "process.log"  # the children's stdout and stderr (tracebacks land here)
@@ -128,7 +130,7 @@ def describe_exit(code: int, terminated_by_us: bool) -> str:
         return f"killed by {name}"
     if code == STOPPED_BY_SIGTERM:
         return "stopped by SIGTERM" + ("" if terminated_by_us else " from outside the engine")
-    if code == 2:
+    if code == REFUSED_CONFIG:
         return "refused its config (exit code 2)"
     return f"exit code {code}"
 

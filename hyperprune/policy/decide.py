@@ -88,7 +88,11 @@ def _fail_incomparable_spectra(plan: Plan) -> None:
 def _give_up_on_errored(plan: Plan) -> None:
     retries = plan.spec.budget.retries
     for trial in plan.state.trials:
-        if plan.status[trial.id] == "errored" and trial.failures > retries:
+        if plan.status[trial.id] != "errored":
+            continue
+        if not trial.retryable:
+            plan.emit(Fail(trial.id, f"not retried, the same error would recur: {trial.message}"))
+        elif trial.failures > retries:
             plan.emit(
                 Fail(trial.id, f"crashed {trial.failures} times (budget.retries = {retries}); last error: {trial.message}")
             )

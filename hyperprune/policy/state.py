@@ -65,6 +65,7 @@ class TrialState:
     epoch: int = 0  # epochs completed by its current run (what its checkpoint holds)
     epochs_spent: int = 0  # trial-epochs trained in all, retraining counted
     failures: int = 0  # attempts that crashed or lost their worker
+    retryable: bool = True  # False when the last error cannot go away by retrying (a refused config)
     stop_reason: str | None = None  # why it was stopped or failed
     message: str | None = None  # last error, or the diverged report's message
     observations: dict[int, Observation] = field(default_factory=dict)
@@ -175,6 +176,7 @@ def trial_to_json(t: TrialState, *, spectra: bool = True) -> dict[str, Any]:
         "epoch": t.epoch,
         "epochsSpent": t.epochs_spent,
         "failures": t.failures,
+        "retryable": t.retryable,
         "stopReason": t.stop_reason,
         "message": t.message,
         "observations": [observation_to_json(o, spectra=spectra) for _, o in sorted(t.observations.items())],
@@ -192,6 +194,7 @@ def trial_from_json(data: dict[str, Any]) -> TrialState:
         epoch=int(data.get("epoch", 0)),
         epochs_spent=int(data.get("epochsSpent", 0)),
         failures=int(data.get("failures", 0)),
+        retryable=bool(data.get("retryable", True)),
         stop_reason=data.get("stopReason"),
         message=data.get("message"),
         observations={o.epoch: o for o in observations},

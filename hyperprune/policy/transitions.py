@@ -111,11 +111,12 @@ def record_trial_report(state: SearchState, report: Any) -> bool:
     )
 
 
-def record_error(state: SearchState, trial_id: str, message: str) -> bool:
+def record_error(state: SearchState, trial_id: str, message: str, *, retryable: bool = True) -> bool:
     """The trial's process crashed or its pod was lost; the policy decides to retry or fail it.
     It resumes from its checkpoint, i.e. from ``epoch``, the last epoch it reported. Returns False
     (no failure counted) for an unknown or ended trial, and for one that had already reported its
-    target epoch (it waits for a decision as if it had exited cleanly)."""
+    target epoch (it waits for a decision as if it had exited cleanly). ``retryable=False`` says the
+    error cannot go away by retrying (the trial refused its config): the trial fails at once."""
     t = state.find(trial_id)
     if t is None or t.status in TERMINAL:
         return False
@@ -124,5 +125,6 @@ def record_error(state: SearchState, trial_id: str, message: str) -> bool:
         return False
     t.status = "errored"
     t.failures += 1
+    t.retryable = retryable
     t.message = message
     return True

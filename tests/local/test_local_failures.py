@@ -79,6 +79,8 @@ def test_every_trial_failing_ends_the_search_failed_with_a_clear_message(tmp_pat
     assert [t["status"] for t in res["trials"]] == ["failed"] * 3  # dense, t000, t001
     for t in res["trials"]:
         assert "refused its config (exit code 2)" in t["stopReason"] and t["epochsTrained"] == 0
+        # A refused config would be refused again: launched once, not retried (budget.retries = 1).
+        assert t["failures"] == 1 and t["stopReason"].startswith("not retried")
         assert not (workdir / "trials" / t["id"] / "checkpoint.pt").exists()
     assert not (workdir / "best").exists()
     assert "Search tiny failed" in completed.stdout and "why: no candidate completed" in completed.stdout

@@ -23,6 +23,27 @@ def test_an_errored_trial_resumes_from_its_checkpoint_until_its_retries_are_spen
     assert script.state.trial("t001").status == "failed"
 
 
+def test_an_error_that_retrying_cannot_fix_fails_the_trial_at_once():
+    # A refused config (the trial's exit code 2) would fail the same way on every retry.
+    script = Script(make_spec(budget={"retries": 2, "maxFailedTrials": 3}))
+    script.decide()
+    record_error(script.state, "t001", "refused its config (exit code 2): pruning.sparsity", retryable=False)
+    actions = script.decide()
+    assert actions == [Fail("t001", "not retried, the same error would recur: refused its config (exit code 2): pruning.sparsity")]
+    assert script.state.trial("t001").status == "failed"
+
+
+def test_whether_an_error_is_retryable_survives_a_restart():
+    from hyperprune.policy import SearchState
+
+    script = Script(make_spec(budget={"retries": 2}))
+    script.decide()
+    record_error(script.state, "t001", "refused", retryable=False)
+    restored = SearchState.from_json(script.state.to_json())
+    assert restored.trial("t001").retryable is False
+    assert Script(script.spec, restored).decide() == script.decide()
+
+
 def test_a_retry_waits_for_a_free_worker():
     script = Script(make_spec(budget={"parallelism": 2, "maxTrials": 4}))
     assert ids(script.decide(), Start) == ["dense", "t000"]
