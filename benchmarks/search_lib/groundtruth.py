@@ -1,0 +1,220 @@
+"""Ground truth: every candidate of a pool (and the dense reference) trained to the final epoch once.
+
+Each trial is a real ``hyperprune.trial.run_trial`` with the search's own trial config (the spec's
+``trial_config``), except that it computes a spectrum at every analysis epoch, so that any strategy's
+rungs can be replayed from it. Trials run in a pool of worker processes with one CPU thread each;
+a trial directory that already holds the final report is read, not retrained (an interrupted
+benchmark continues where it stopped: trials resume from their checkpoints).
+
+A record is plain JSON:
+
+    {"id", "point", "family", "description", "status": completed|diverged|error, "message",
+     "divergedAt", "testMetric", "testLoss", "wallSeconds",
+     "epochs": [{"epoch", "valMetric", "valLoss", "trainLoss", "sparsity", "epochSeconds",
+                 "lyapunovSeconds", "tokensPerSecond", "spectrum": [...] | null}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+REPORTS = "reports.jsonl"
+
+
+def _init_worker() -> None:
+    # One thread per trial: workers run side by side, and a trial's numbers must not depend on how
+    # many threads it got (the live check runs the same trials through the CLI with one thread).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def read_reports(trial_dir: Path) -> list[dict[str, Any]]:
+    path = Path(trial_dir) / REPORTS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record_from_reports(reports: list[dict[str, Any]], final_epoch: int) -> dict[str, Any]:
+    """The trajectory a trial's report lines describe (one line per epoch)."""
+    epochs = []
+    diverged_at = None
+    message = None
+    test_metric = test_loss = None
+    for r in reports:
+        if r["status"] == "diverged":
+            diverged_at = r["epoch"]
+            message = r.get("message")
+            break
+        epochs.append(
+            {
+                "epoch": r["epoch"],
+                "valMetric": r["valMetric"],
+                "valLoss": r["valLoss"],
+                "trainLoss": r["trainLoss"],
+                "sparsity": r["sparsity"],
+                "epochSeconds": r["epochSeconds"],
+                "lyapunovSeconds": r.get("lyapunovSeconds") or 0.0,
+                "tokensPerSecond": r.get("tokensPerSecond"),
+                "spectrum": r.get("lyapunov"),
+            }
+        )
+        if r["epoch"] == final_epoch:
+            test_metric, test_loss = r.get("testMetric"), r.get("testLoss")
+    if diverged_at is not None:
+        status = "diverged"
+    elif epochs and epochs[-1]["epoch"] == final_epoch:
+        status = "completed"
+    else:
+        status = "incomplete"
+    return {
+        "status": status,
+        "divergedAt": diverged_at,
+        "message": message,
+        "testMetric": test_metric,
+        "testLoss": test_loss,
+        "wallSeconds": reports[-1]["wallSeconds"] if reports else 0.0,
+        "epochs": epochs,
+    }
+
+
+def finished(trial_dir: Path, final_epoch: int) -> bool:
+    reports = read_reports(trial_dir)
+    return bool(reports) and (reports[-1]["status"] == "diverged" or reports[-1]["epoch"] >= final_epoch)
+
+
+def train_trial(config_json: str, trial_dir: str) -> dict[str, Any]:
+    """Worker: train one trial to its final epoch (resuming a checkpoint if any) and return its record."""
+    from hyperprune.trial.config import TrialConfig
+
+    config = TrialConfig.model_validate_json(config_json)
+    final = config.training.epochs
+    started, cpu = time.time(), time.process_time()
+    error = None
+    if not finished(Path(trial_dir), final):
+        from hyperprune.trial.runtime import TrialSetupError, run_trial
+
+        try:
+            outcome = run_trial(config, trial_dir)
+            if outcome.status not in ("completed", "diverged", "unchanged"):
+                error = f"trial ended {outcome.status} (exit code {outcome.exit_code})"
+        except TrialSetupError as exc:
+            error = "; ".join(str(line) for line in exc.lines)
+        except Exception as exc:  # a crash is a result too: the record says what happened
+            error = f"{type(exc).__name__}: {exc}"
+    record = record_from_reports(read_reports(Path(trial_dir)), final)
+    if error is not None:
+        record["status"], record["message"] = "error", error
+    record["processSeconds"] = time.time() - started
+    record["processCpuSeconds"] = time.process_time() - cpu  # this process, all its threads
+    return record
+
+
+def live_run(document_json: str, workdir: str, cpu: int | None) -> dict[str, Any]:
+    """Worker: run one search through the local engine's command line (``hyperprune run``), with one
+    worker, pinned to one CPU so that every trial process gets one thread (as the ground truth's)."""
+    search_file = Path(workdir).with_suffix(".yaml")
+    search_file.parent.mkdir(parents=True, exist_ok=True)
+    search_file.write_text(document_json)  # JSON is YAML
+    command = [sys.executable, "-m", "hyperprune.cli", "run", str(search_file), "--workdir", workdir,
+               "--workers", "1", "--quiet"]
+
+    def pin() -> None:
+        if cpu is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {cpu})
+
+    started = time.time()
+    proc = subprocess.run(command, capture_output=True, text=True, preexec_fn=pin)
+    return {
+        "command": " ".join(command),
+        "exitCode": proc.returncode,
+        "seconds": time.time() - started,
+        "outputTail": (proc.stdout + proc.stderr)[-4000:],
+        "pinnedCpu": cpu,
+    }
+
+
+def live_or_reuse(document_json: str, live_dir: str, cpu: int | None) -> dict[str, Any]:
+    """Worker: the live run, or what a finished one in the same directory recorded."""
+    info_file = Path(live_dir).with_suffix(".run.json")
+    if (Path(live_dir) / "result.json").exists() and info_file.exists():
+        return json.loads(info_file.read_text())
+    info = live_run(document_json, live_dir, cpu)
+    info_file.write_text(json.dumps(info))
+    return info
+
+
+@dataclass
+class Job:
+    key: str  # "<task label>/<trial id>" or "<task label>/live"
+    fn: Callable[..., dict[str, Any]]
+    args: tuple
+    weight: float = 1.0  # expected cost, longest first
+    on_done: Callable[[str, dict[str, Any]], None] | None = None
+
+
+@dataclass
+class Pool:
+    """Runs jobs on `workers` processes (one thread each), longest first; live jobs start first."""
+
+    workers: int
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def run(self, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+        todo = sorted(jobs, key=lambda j: -j.weight)
+        if not todo:
+            return self.results
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, min(self.workers, len(todo))), mp_context=ctx,
+                                 initializer=_init_worker) as ex:
+            running: dict[Future, Job] = {}
+            while todo or running:
+                while todo and len(running) < self.workers:
+                    job = todo.pop(0)
+                    running[ex.submit(job.fn, *job.args)] = job
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # the worker itself died
+                        result = {"status": "error", "message": f"{type(exc).__name__}: {exc}", "epochs": []}
+                    self.results[job.key] = result
+                    if job.on_done is not None:
+                        job.on_done(job.key, result)
+        return self.results
+
+
+def machine_info() -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": affinity,
+        "processor": platform.processor() or platform.machine(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        info["loadAverage"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return info
