@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--convention", choices=("natural", "published"), default="natural",
                    help="natural log and J (default) or the published log2 and J^T")
     s.add_argument("--qr-interval", type=int, default=1, metavar="Q", help="orthonormalise every Q steps (default: 1)")
-    s.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    s.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="precision of the computation (default: float64)")
     s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto = CUDA when available")
     s.add_argument("--seed", type=int, default=0, help="seeds the weights, the inputs and the start directions")
     s.add_argument("--threads", type=int, default=None, metavar="N",
