@@ -8,14 +8,15 @@ checks what the operator writes and ``kubectl explain hyperprunesearch.status`` 
       observedGeneration: 1
       conditions: [...]              # Invalid, Running, Promoted, Succeeded, Failed (API conventions)
       trials: {total: 7, running: 2, stopped: 3, completed: 1, ...}   # every trial, dense included
-      trialSummaries: [{id: t003, phase: stopped, epoch: 2, lastDistance: 0.41, stopReason: ...}]
+      trialSummaries: {t003: {id: t003, phase: stopped, epoch: 2, lastDistance: 0.41, stopReason: ...}}
       best: {trialId: t001, metric: 93.2, ...}
       dense: {metric: 91.8, ...}     # the dense reference: the target the best is compared with
       promotion: {trialId: t001, phase: Succeeded, volume: persistentVolumeClaim:data, path: quickstart/best}
       trialEpochs: {spent: 31, avoided: 24, fullTraining: 88}
 
-``trialSummaries`` is also the search's list of its trials: the operator adds a trial there before it
-creates the trial's HyperpruneTrial, and only trials listed there take part in the search.
+``trialSummaries`` (by trial id, so a merge patch updates one trial's entry) is also the search's list
+of its trials: the operator adds a trial there before it creates the trial's HyperpruneTrial, and only
+trials listed there take part in the search. Creation order is the ids' order: dense, t000, t001, ...
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ class SearchStatus(Model):
     metric: Literal["perplexity", "accuracy"] | None = None
     mode: Literal["min", "max"] | None = None
     trials: TrialCounts = Field(default_factory=TrialCounts)
-    trial_summaries: list[TrialSummary] = Field(
-        default_factory=list, description="every trial of the search, in creation order"
+    trial_summaries: dict[str, TrialSummary] = Field(
+        default_factory=dict, description="every trial of the search, by id (creation order: dense, t000, t001, ...)"
     )
     best: BestTrial | None = None
     dense: DenseTarget | None = None

@@ -156,8 +156,13 @@ class KubeReporter:
         from kubernetes import client, config
 
         configuration = client.Configuration()
+        # kubernetes.config.load_config's order, reading $KUBECONFIG now rather than at import time.
+        kubeconfig = env.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         try:
-            config.load_config(client_configuration=configuration)
+            if os.path.exists(kubeconfig.split(os.pathsep)[0]):
+                config.load_kube_config(config_file=kubeconfig.split(os.pathsep)[0], client_configuration=configuration)
+            else:
+                config.load_incluster_config(client_configuration=configuration)
         except Exception as exc:
             raise KubeReporterError(f"no Kubernetes credentials (KUBECONFIG or in-cluster): {exc}") from exc
         namespace = env.get(ENV_NAMESPACE) or _default_namespace()

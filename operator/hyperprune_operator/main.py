@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         resync_interval=args.resync_interval, manage_trial_rbac=args.manage_trial_rbac,
     )
     try:
-        kube = Kube(api_client(pool_size=max(16, 4 * args.workers)))
+        kube = Kube(api_client(pool_size=config.io_threads + config.workers + 4))
     except Exception as exc:
         print(f"error: no Kubernetes credentials ({exc}) — set KUBECONFIG or run in a pod with a service account",
               file=sys.stderr)

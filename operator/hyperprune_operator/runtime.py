@@ -38,6 +38,7 @@ class OperatorConfig:
     priority: int | None = None
     peering_lifetime: int = 60
     workers: int = 4
+    io_threads: int = 16
     status_interval: float = 1.0
     resync_interval: float = 300.0
     manage_trial_rbac: bool = True
@@ -55,6 +56,9 @@ class Runtime:
         self.metrics = metrics or Metrics()
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=config.workers,
                                                           thread_name_prefix="hyperprune-worker")
+        # Independent API calls of a step (one status patch per trial, pod creates, events) go out at once.
+        self.io = concurrent.futures.ThreadPoolExecutor(max_workers=config.io_threads,
+                                                        thread_name_prefix="hyperprune-io")
         self.workers: dict[tuple[str, str], SearchWorker] = {}
         self.wakers: dict[tuple[str, str], asyncio.Event] = {}
         self._by_label: dict[tuple[str, str], tuple[str, str]] = {}
@@ -99,7 +103,7 @@ class Runtime:
         """The search's daemon: step its worker whenever events or its timer say so, until stopped."""
         key = (namespace, name)
         worker = SearchWorker(self.kube, namespace, name, settings=self.config.worker_settings(),
-                              metrics=self.metrics, ensure_trial_rbac=self.ensure_trial_rbac)
+                              metrics=self.metrics, ensure_trial_rbac=self.ensure_trial_rbac, io=self.io)
         wake = asyncio.Event()
         self.workers[key], self.wakers[key] = worker, wake
         self._by_label[(namespace, naming.label_value(name))] = key
@@ -162,3 +166,4 @@ class Runtime:
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.io.shutdown(wait=False, cancel_futures=True)

@@ -16,7 +16,6 @@ operator reaches the same state the running one would have.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +48,7 @@ class TrialRecord:
     reports: dict[int, dict[str, Any]] = field(default_factory=dict)  # epoch -> latest entry seen
     body: dict[str, Any] | None = None  # the HyperpruneTrial (metadata, spec) as last read
     written: dict[str, Any] = field(default_factory=dict)  # operator-owned status keys as stored
+    desired: dict[str, Any] | None = None  # the same keys as last computed (some may wait to be written)
     exists: bool = True  # False: listed by the search but its resource is gone
     ignored: set[tuple[int, int]] = field(default_factory=set)  # (run, epoch) reports announced as ignored
 
@@ -228,30 +228,63 @@ def trial_status_fields(trial: TrialState, record: TrialRecord, dense: TrialStat
     }
 
 
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
 def merge_patch(desired: dict[str, Any], written: dict[str, Any]) -> dict[str, Any]:
-    """The JSON merge patch turning ``written`` into ``desired`` (None removes a key)."""
+    """The JSON merge patch (RFC 7386) turning ``written`` into ``desired`` for the keys of
+    ``desired`` (None there removes a key). Objects are diffed key by key, so a patch names only what
+    changed; lists and scalars are replaced whole."""
     patch: dict[str, Any] = {}
     for key, value in desired.items():
+        before = written.get(key)
         if value is None:
-            if written.get(key) is not None:
+            if before is not None:
                 patch[key] = None
-        elif not _same(value, written.get(key)):
+        elif isinstance(value, dict) and isinstance(before, dict):
+            inner = merge_patch(value, before)
+            inner.update({k: None for k in before if k not in value})
+            if inner:
+                patch[key] = inner
+        elif value != before:  # plain JSON values: == compares them as JSON does (1 == 1.0)
             patch[key] = value
     return patch
 
 
 def apply_merge(written: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``written`` with a JSON merge patch applied."""
     out = dict(written)
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = apply_merge(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def creation_order(trial_id: str) -> tuple[int, int, str]:
+    """dense first, then t000, t001, ... by number (t1000 after t999)."""
+    if trial_id == "dense":
+        return (0, 0, trial_id)
+    digits = trial_id[1:]
+    return (1, int(digits), trial_id) if digits.isdigit() else (2, 0, trial_id)
+
+
+# Status keys a restarted operator re-derives from the reports and pods (the policy's replay):
+# written at most once per status interval, or with the next urgent change of the trial.
+LAZY_FIELDS = frozenset({"epoch", "epochsSpent", "lastMetric", "lastDistance", "distanceEpoch", "pod"})
+RUNNING_PHASES = frozenset({"pending", "running"})
+
+
+def urgent(patch: dict[str, Any], before: dict[str, Any]) -> bool:
+    """Whether a trial status patch records a decision or fact a restart could not re-derive:
+    a stop, a failure, a new target or attempt, a phase change beyond pending/running."""
+    for key in patch:
+        if key in LAZY_FIELDS:
+            continue
+        if key == "phase" and before.get("phase", "pending") in RUNNING_PHASES and patch[key] in RUNNING_PHASES:
+            continue
+        return True
+    return False
 
 
 # ---- the search's status -------------------------------------------------------------------------------

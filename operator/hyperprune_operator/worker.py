@@ -23,6 +23,7 @@ step, and a restarted operator continues from what the resources hold.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from hyperprune.policy import (
+    TERMINAL,
     Action,
     Continue,
     Fail,
@@ -59,6 +61,8 @@ from hyperprune_operator.metrics import Metrics, SearchSnapshot
 from hyperprune_operator.state import (
     OPERATOR_FIELDS,
     TrialRecord,
+    creation_order,
+    urgent,
     apply_merge,
     counts,
     epochs_avoided,
@@ -76,6 +80,8 @@ from hyperprune_operator.state import (
 
 log = logging.getLogger("hyperprune.operator")
 
+SUMMARIES_PER_INTERVAL = 200  # trial summaries written per status_interval, at most
+SLOW_STEP_S = 0.5  # a reconcile step slower than this is logged with where its time went
 PHASE_RANK = {"Pending": 0, "Running": 1, "Unknown": 1, "Succeeded": 2, "Failed": 2}
 # A change of these is written at once; the rest (counts, summaries) at most once per status_interval.
 IMPORTANT_STATUS_KEYS = ("phase", "conditions", "outcome", "promotion", "best", "observedGeneration")
@@ -176,6 +182,7 @@ class SearchWorker:
         metrics: Metrics | None = None,
         ensure_trial_rbac: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        io: concurrent.futures.Executor | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
@@ -184,6 +191,7 @@ class SearchWorker:
         self.metrics = metrics
         self.ensure_trial_rbac = ensure_trial_rbac
         self.clock = clock
+        self.io = io  # independent API calls of a step run here at once (None: one after the other)
         self._lock = threading.Lock()
         self._inbox: list[_Event] = []
         self.search_body: dict[str, Any] | None = None
@@ -202,6 +210,11 @@ class SearchWorker:
         self.next_status_write = 0.0
         self.last_resync = 0.0
         self.start_time: str | None = None
+        self.status_pending = False  # a routine status change waits for the next interval
+        self.metrics_pending = False
+        self.next_metrics = 0.0
+        self.lazy: set[str] = set()  # trials whose status has unwritten progress
+        self.next_flush = 0.0
         self.gone = False  # the search was deleted
 
     # ---- the event loop's side -------------------------------------------------------------------
@@ -252,7 +265,10 @@ class SearchWorker:
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
             self._reconcile(pending)
-        status_pending = self._write_status(force=False)
+        if self.lazy and self.clock() >= self.next_flush:
+            self._flush()
+        if reconciled or self.status_pending:  # else nothing the status shows has changed
+            self.status_pending = self._write_status(force=False)
         self._post_events(pending.events)
         finished = self.clock()
         if self.metrics is not None:
@@ -260,24 +276,85 @@ class SearchWorker:
             for arrival in pending.report_arrivals:
                 self.metrics.report_latency.observe(finished - arrival)
             if reconciled:
+                self.metrics_pending = True
+            if self.metrics_pending and (finished >= self.next_metrics or self.finished):
                 self._export_metrics()
+                self.metrics_pending = False
+                self.next_metrics = finished + self.status_interval()
         if self.dirty:
             return 0.01
         wait = self.settings.resync_interval - (finished - self.last_resync)
-        if status_pending:
+        if self.status_pending:
             wait = min(wait, self.next_status_write - finished)
+        if self.metrics_pending:
+            wait = min(wait, self.next_metrics - finished)
+        if self.lazy:
+            wait = min(wait, self.next_flush - finished)
         return max(wait, 0.01)
 
+    def status_interval(self) -> float:
+        """Seconds between routine status writes: longer for big searches, whose status (a summary
+        per trial) is big; phase, conditions, best and promotion are written at once regardless."""
+        return self.settings.status_interval * max(1.0, len(self.state.trials) / SUMMARIES_PER_INTERVAL)
+
     def _reconcile(self, pending: _Pending) -> None:
+        """Facts, one decision, then its writes in as few rounds of parallel API calls as order allows:
+        (1) the search's trial list, when trials start; (2) every trial status change, pod deletion and
+        pod creation of existing trials, and the new trials' resources; (3) the new trials' pods."""
         assert self.search is not None
-        self._ensure_trials()
+        marks = [("start", self.clock())]
         self._pod_facts()
+        marks.append(("facts", self.clock()))
         actions = [] if self.finished else decide(self.search.spec, self.state)
-        self._apply(actions, pending)
-        self._persist_trials()
-        self._reconcile_pods(pending)
-        self._persist_trials()
+        marks.append(("decide", self.clock()))
+        starts = self._apply(actions, pending)
+        if starts or any(not r.exists for r in self.records.values()):
+            self.start_time = self.start_time or _now_iso(self.clock())
+            # Write-ahead: the trials are the search's before their resources exist, so a restart
+            # between here and the creates recreates them instead of losing them.
+            self._write_status(force=True)
+        marks.append(("apply", self.clock()))
+        self._execute(pending)
+        marks.append(("writes", self.clock()))
+        if any(r.exists and not r.pod_created for r in self.records.values()):
+            self._execute(pending, only_pods=True)  # pods of the trials created just now
+        marks.append(("new pods", self.clock()))
         self._promotion(pending)
+        took = marks[-1][1] - marks[0][1]
+        if took > SLOW_STEP_S or log.isEnabledFor(logging.DEBUG):
+            parts = ", ".join(f"{name} {1000 * (t - marks[i][1]):.0f} ms" for i, (name, t) in enumerate(marks[1:]))
+            log.log(logging.INFO if took > SLOW_STEP_S else logging.DEBUG, "%s/%s: step of %d actions took %.0f ms (%s)",
+                    self.namespace, self.name, len(actions), 1000 * took, parts)
+
+    def _execute(self, pending: _Pending, *, only_pods: bool = False) -> None:
+        """One round: all independent writes at once, each result handled, then the first error raised.
+        A pod and its trial's new status go out together: the pod's labels carry its attempt, target
+        and run, so a restart in between adopts it (``_adopt_newer_pods``)."""
+        creates = [] if only_pods else self._trial_creates()
+        statuses = [] if only_pods else self._status_patches(flush=False)
+        running_deletions, pod_creates = self._pod_plan(pending)
+        calls: list[Callable[[], Any]] = []
+        calls += [lambda b=b: self.kube.create_trial(b) for _, b in creates]
+        calls += [lambda r=r, p=p: self.kube.patch_trial_status(self.namespace, r.name, p) for r, p in statuses]
+        calls += [lambda pod=pod: self.kube.delete_pod(self.namespace, pod["metadata"]["name"], _uid(pod))
+                  for pod in running_deletions]
+        calls += [lambda b=b: self.kube.create_pod(b) for _, _, b in pod_creates]
+        results = iter(self._fan_out(calls))
+        errors = []
+        for (trial, _), result in zip(creates, results):
+            errors += self._created_trial(trial, result)
+        for (record, patch), result in zip(statuses, results):
+            errors += self._patched_trial(record, patch, result)
+        for pod, result in zip(running_deletions, results):
+            if isinstance(result, Exception):
+                self.deleting.discard(_uid(pod))
+                errors.append(result)
+        for (trial, record, body), result in zip(pod_creates, results):
+            errors += self._created_pod(trial, record, body, result, pending)
+        if errors:
+            raise errors[0]
+
+    # ---- events in -------------------------------------------------------------------------------------
 
     # ---- events in -------------------------------------------------------------------------------------
 
@@ -418,8 +495,10 @@ class SearchWorker:
                   if _controller_uid(b) == uid}
         self.state = SearchState()
         self.records = {}
-        for summary in status.get("trialSummaries") or []:
-            body = trials.get(summary["id"])
+        summaries = status.get("trialSummaries") or {}
+        for trial_id in sorted(summaries, key=creation_order):
+            summary = {**summaries[trial_id], "id": trial_id}
+            body = trials.get(trial_id)
             if body is not None:
                 trial, record = read_trial(body)
             else:  # listed, but its resource is gone (or was never created): recreate it from the summary
@@ -433,10 +512,31 @@ class SearchWorker:
         self.pods = {}
         for pod in self.kube.list_pods(self.namespace, self.name):
             self._see_pod(pod)
+        self._adopt_newer_pods()
         self.loaded = True
         self.dirty = True
         self.last_resync = self.clock()
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
+
+    def _adopt_newer_pods(self) -> None:
+        """A pod newer than its trial's recorded attempt was created by a step whose status patch
+        did not land (the operator died in between): its labels say what that step decided."""
+        for trial in self.state.trials:
+            record = self.records[trial.id]
+            if not record.exists or trial.status in TERMINAL:
+                continue
+            pods = [p for p in self._trial_pods(record) if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
+            newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
+            if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
+                continue
+            annotations = newest["metadata"].get("annotations") or {}
+            record.attempt = int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT])
+            record.run = int(annotations.get(naming.ANNOTATION_RUN, record.run))
+            trial.target_epoch = int(annotations.get(naming.ANNOTATION_UNTIL, trial.target_epoch))
+            trial.status = "running"
+            record.pod = pod_summary(newest, record.attempt)
+            log.info("%s/%s: adopted pod %s (attempt %d of %s)", self.namespace, self.name,
+                     newest["metadata"]["name"], record.attempt, trial.id)
 
     def _from_summary(self, summary: dict[str, Any]) -> tuple[TrialState, TrialRecord]:
         trial = TrialState(
@@ -518,7 +618,8 @@ class SearchWorker:
 
     # ---- actions -------------------------------------------------------------------------------------------
 
-    def _apply(self, actions: list[Action], pending: _Pending) -> None:
+    def _apply(self, actions: list[Action], pending: _Pending) -> list[Start]:
+        """Record the actions in the state and the trials' bookkeeping; the writes follow."""
         assert self.search is not None
         starts = []
         for action in actions:
@@ -558,12 +659,7 @@ class SearchWorker:
             elif isinstance(action, Fail):
                 log.warning("%s/%s: fail %s: %s", self.namespace, self.name, action.trial_id, action.reason)
                 pending.events.append(self._event(body, "Failed", action.reason, "Warning"))
-        if starts:
-            self.start_time = self.start_time or _now_iso(self.clock())
-            # Write-ahead: the trials are the search's before their resources exist, so a restart
-            # between here and the creates recreates them instead of losing them.
-            self._write_status(force=True)
-            self._ensure_trials()
+        return starts
 
     def _placeholder(self, record: TrialRecord) -> dict[str, Any]:
         return {"apiVersion": naming.API_VERSION, "kind": naming.TRIAL_KIND,
@@ -587,64 +683,102 @@ class SearchWorker:
             if action.outcome == "failed":
                 pending.events.append(self._event(self.search_body, "SearchFailed", action.message, "Warning"))
 
-    def _ensure_trials(self) -> None:
-        """Create the HyperpruneTrial of every listed trial that has none (new, or deleted by hand)."""
+    def _fan_out(self, calls: list[Callable[[], Any]]) -> list[Any]:
+        """Run independent API calls at once (on the runtime's I/O pool); each result is the call's
+        value or the exception it raised, in order."""
+        def guarded(call: Callable[[], Any]) -> Any:
+            try:
+                return call()
+            except Exception as exc:
+                return exc
+
+        if self.io is None or len(calls) <= 1:
+            return [guarded(call) for call in calls]
+        return list(self.io.map(guarded, calls))
+
+    @staticmethod
+    def _raise_first(results: list[Any]) -> None:
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+
+    def _trial_creates(self) -> list[tuple[TrialState, dict[str, Any]]]:
+        """The HyperpruneTrial of every listed trial that has none (new, or deleted by hand)."""
         assert self.search is not None and self.search_body is not None
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if record.exists:
-                continue
-            body = manifests.trial_resource(self.search_body, self.search, trial.id, trial.role, trial.params,
-                                            trial.target_epoch)
-            created, new = self.kube.create_trial(body)
-            if not new and _controller_uid(created) != _uid(self.search_body):
-                raise RuntimeError(f"HyperpruneTrial {record.name} exists but belongs to another search "
-                                   "(an earlier one of the same name, still being deleted?)")
-            if record.body is not None and _uid(record.body) != _uid(created):
-                # Deleted by hand and recreated here: its pods went with it; its reports too.
-                log.warning("%s/%s: recreated HyperpruneTrial %s", self.namespace, self.name, record.name)
-                record.written, record.pod = {}, None
-            record.body, record.exists = created, True
-            if new:
-                record.written = {}
-            else:
-                stored = created.get("status") or {}
-                record.written = {k: stored[k] for k in OPERATOR_FIELDS if k in stored}
+        return [(t, manifests.trial_resource(self.search_body, self.search, t.id, t.role, t.params, t.target_epoch))
+                for t in self.state.trials if not self.records[t.id].exists]
 
-    # ---- persisting trials -----------------------------------------------------------------------------------
+    def _created_trial(self, trial: TrialState, result: Any) -> list[Exception]:
+        if isinstance(result, Exception):
+            return [result]
+        created, new = result
+        record = self.records[trial.id]
+        if not new and _controller_uid(created) != _uid(self.search_body):
+            return [RuntimeError(f"HyperpruneTrial {record.name} exists but belongs to another search "
+                                 "(an earlier one of the same name, still being deleted?)")]
+        if record.body is not None and _uid(record.body) != _uid(created):
+            # Deleted by hand and recreated here: its pods went with it; its reports too.
+            log.warning("%s/%s: recreated HyperpruneTrial %s", self.namespace, self.name, record.name)
+            record.pod = None
+        record.body, record.exists = created, True
+        stored = {} if new else (created.get("status") or {})
+        record.written = {k: stored[k] for k in OPERATOR_FIELDS if k in stored}
+        self.dirty = self.dirty or not new
+        return []
 
-    def _persist_trials(self) -> None:
+    def _status_patches(self, *, flush: bool) -> list[tuple[TrialRecord, dict[str, Any]]]:
+        """Each trial's operator-owned status keys that changed: decisions and facts at once,
+        progress a restart re-derives (epoch, last metric and distance, pod) at most once per status
+        interval (or with ``flush``), riding along with the trial's next urgent change otherwise."""
         dense = self.state.dense
+        todo = []
         for trial in self.state.trials:
             record = self.records[trial.id]
             if not record.exists:
                 continue
             desired = trial_status_fields(trial, record, dense)
+            record.desired = desired
             patch = merge_patch(desired, record.written)
             if not patch:
+                self.lazy.discard(trial.id)
                 continue
-            try:
-                self.kube.patch_trial_status(self.namespace, record.name, patch)
-            except ApiException as exc:
-                if exc.status == 404:
-                    record.exists = False
-                    self.dirty = True
-                    continue
-                raise
-            record.written = apply_merge(record.written, patch)
+            # A trial without status reads as pending at attempt 1 of its spec's target: no hurry.
+            spec_target = ((record.body or {}).get("spec") or {}).get("targetEpoch", trial.target_epoch)
+            effective = {"phase": "pending", "targetEpoch": spec_target, "attempt": 1, "run": 0, "failures": 0,
+                         **record.written}
+            if flush or urgent(merge_patch(desired, effective), effective):
+                todo.append((record, patch))
+                self.lazy.discard(trial.id)
+            else:
+                self.lazy.add(trial.id)
+        return todo
 
-    # ---- pods --------------------------------------------------------------------------------------------------
+    def _patched_trial(self, record: TrialRecord, patch: dict[str, Any], result: Any) -> list[Exception]:
+        if isinstance(result, ApiException) and result.status == 404:
+            record.exists = False  # deleted by hand: recreated by the next step
+            self.dirty = True
+            return []
+        if isinstance(result, Exception):
+            return [result]
+        record.written = apply_merge(record.written, patch)
+        return []
 
-    def _delete_pod(self, pod: dict[str, Any], why: str) -> None:
-        uid = _uid(pod)
-        if uid in self.deleting or _terminating(pod):
-            return
-        log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
-        self.kube.delete_pod(self.namespace, pod["metadata"]["name"], uid)
-        self.deleting.add(uid)
+    def _flush(self) -> None:
+        """Write the progress that waited (``_status_patches`` with flush)."""
+        todo = self._status_patches(flush=True)
+        results = self._fan_out([lambda r=r, p=p: self.kube.patch_trial_status(self.namespace, r.name, p)
+                                 for r, p in todo])
+        errors = [e for (r, p), res in zip(todo, results) for e in self._patched_trial(r, p, res)]
+        self.next_flush = self.clock() + self.status_interval()
+        if errors:
+            raise errors[0]
 
-    def _reconcile_pods(self, pending: _Pending) -> None:
+    def _pod_plan(self, pending: _Pending) -> tuple[list[dict[str, Any]], list[tuple[TrialState, TrialRecord, dict[str, Any]]]]:
+        """(running pods to delete now, pods to create). Finished pods no trial needs are deleted in
+        the background: they hold nothing."""
         assert self.search is not None
+        deletions: list[tuple[dict[str, Any], str]] = []
+        creations = []
         for trial in self.state.trials:
             record = self.records[trial.id]
             if not record.exists or record.body is None or _uid(record.body) is None:
@@ -655,46 +789,59 @@ class SearchWorker:
                 name, phase = pod["metadata"]["name"], _pod_phase(pod)
                 finished = phase in ("Succeeded", "Failed")
                 if trial.status == "stopped":
-                    self._delete_pod(pod, f"{trial.id} was stopped")
+                    deletions.append((pod, f"{trial.id} was stopped"))
                 elif name != current:
                     if finished:
-                        self._delete_pod(pod, f"attempt {record.attempt} of {trial.id} replaces it")
+                        deletions.append((pod, f"attempt {record.attempt} of {trial.id} replaces it"))
                     elif trial.status not in ("pending", "running"):
-                        self._delete_pod(pod, f"{trial.id} is {trial.status}")
+                        deletions.append((pod, f"{trial.id} is {trial.status}"))
                 elif trial.status == "failed" and not finished:
-                    self._delete_pod(pod, f"{trial.id} failed")
+                    deletions.append((pod, f"{trial.id} failed"))
                 if not finished and name != current:
                     busy = True  # e.g. the last attempt still writes its checkpoint after its last report
-            if trial.status in ("pending", "running") and not record.pod_created and current not in self.pods:
-                if busy:
-                    continue  # its previous pod ends first: two processes must not share a work dir
-                self._create_trial_pod(trial, record, pending)
+            if trial.status in ("pending", "running") and not record.pod_created and current not in self.pods \
+                    and not busy:  # with busy, its previous pod ends first: one process per work dir
+                creations.append((trial, record))
+        running = []
+        for pod, why in deletions:
+            if _uid(pod) in self.deleting or _terminating(pod):
+                continue
+            log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
+            self.deleting.add(_uid(pod))
+            if _pod_phase(pod) in ("Succeeded", "Failed"):
+                self._background(self._delete_quietly, pod)
+            else:
+                running.append(pod)
+        if creations:
+            template = self.search.spec.trial_template
+            if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
+                    and template.service_account_name == naming.DEFAULT_TRIAL_SERVICE_ACCOUNT:
+                self.ensure_trial_rbac(self.namespace, template.service_account_name)
+        creates = [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
+                                              until_epoch=t.target_epoch)) for t, r in creations]
+        return running, creates
 
-    def _create_trial_pod(self, trial: TrialState, record: TrialRecord, pending: _Pending) -> None:
-        assert self.search is not None and record.body is not None
-        template = self.search.spec.trial_template
-        if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
-                and template.service_account_name == naming.DEFAULT_TRIAL_SERVICE_ACCOUNT:
-            self.ensure_trial_rbac(self.namespace, template.service_account_name)
-        body = manifests.trial_pod(self.search, record.body, attempt=record.attempt, run=record.run,
-                                   until_epoch=trial.target_epoch)
-        try:
-            pod, _ = self.kube.create_pod(body)
-        except ApiException as exc:
-            if exc.status in (400, 403, 422):  # the template or a quota refuses it: a failed attempt
-                message = f"pod {body['metadata']['name']} cannot be created: {api_error(exc)}"
-                record.pod = {"name": body["metadata"]["name"], "attempt": record.attempt, "phase": "Failed",
-                              "reason": "CreateFailed", "message": message[-1000:]}
-                record_error(self.state, trial.id, message)
-                pending.events.append(self._event(record.body, "PodCreateFailed", message, "Warning"))
-                self.dirty = True  # the policy decides again (retry or fail)
-                return
-            raise
+    def _created_pod(self, trial: TrialState, record: TrialRecord, body: dict[str, Any], result: Any,
+                     pending: _Pending) -> list[Exception]:
+        if isinstance(result, ApiException) and result.status in (400, 403, 422):
+            # The template or a quota refuses it: a failed attempt; the policy retries or fails it.
+            message = f"pod {body['metadata']['name']} cannot be created: {api_error(result)}"
+            record.pod = {"name": body["metadata"]["name"], "attempt": record.attempt, "phase": "Failed",
+                          "reason": "CreateFailed", "message": message[-1000:]}
+            record_error(self.state, trial.id, message)
+            pending.events.append(self._event(record.body or self._placeholder(record), "PodCreateFailed", message,
+                                              "Warning"))
+            self.dirty = True
+            return []
+        if isinstance(result, Exception):
+            return [result]
+        pod, _ = result
         if _controller_uid(pod) != _uid(record.body):
-            return  # an earlier incarnation's pod still holds the name; its deletion wakes this worker
+            return []  # an earlier incarnation's pod still holds the name; its deletion wakes this worker
         self.pods[pod["metadata"]["name"]] = pod
         record.pod = pod_summary(pod, record.attempt)
         mark_running(self.state, trial.id)
+        return []
 
     # ---- promotion ---------------------------------------------------------------------------------------------
 
@@ -763,10 +910,10 @@ class SearchWorker:
         now = _now_iso(self.clock())
         generation = self.generation
         phase = self._phase()
-        summaries = []
+        summaries = {}
         for trial in self.state.trials:
             record = self.records[trial.id]
-            summaries.append(trial_summary(trial, record, record.written))
+            summaries[trial.id] = trial_summary(trial, record, record.desired or record.written)
         by_phase = counts(self.state)
         status: dict[str, Any] = {
             "phase": phase,
@@ -856,7 +1003,7 @@ class SearchWorker:
             return True
         self.kube.patch_search_status(self.namespace, self.name, patch)
         self.status = apply_merge(self.status, patch)
-        self.next_status_write = now + self.settings.status_interval
+        self.next_status_write = now + self.status_interval()
         return False
 
     # ---- events and metrics -------------------------------------------------------------------------------------------
@@ -865,13 +1012,34 @@ class SearchWorker:
         return manifests.event(involved, reason=reason, message=message, type=type_, now=_now_iso(self.clock()),
                                instance=self.settings.instance)
 
+    def _background(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.io is None:
+            fn(*args)
+        else:
+            self.io.submit(fn, *args)
+
+    def _delete_quietly(self, pod: dict[str, Any]) -> None:
+        try:
+            self.kube.delete_pod(self.namespace, pod["metadata"]["name"], _uid(pod))
+        except Exception as exc:  # the next step sees the pod again and retries
+            self.deleting.discard(_uid(pod))
+            log.warning("%s/%s: pod %s not deleted: %s", self.namespace, self.name, pod["metadata"]["name"],
+                        api_error(exc))
+
     def _post_events(self, events: list[dict[str, Any]]) -> None:
-        for body in events:
+        """Post Events in the background: they inform users, nothing waits for them."""
+        def post(body: dict[str, Any]) -> None:
             try:
                 self.kube.create_event(body)
-            except Exception as exc:  # events are informative: losing one must not fail the step
+            except Exception as exc:  # losing one must not fail anything
                 log.warning("%s/%s: event %s not posted: %s", self.namespace, self.name, body.get("reason"),
                             api_error(exc))
+
+        for body in events:
+            if self.io is None:
+                post(body)
+            else:
+                self.io.submit(post, body)
 
     def _export_metrics(self) -> None:
         if self.metrics is None or self.search is None or not self.loaded:

@@ -245,8 +245,12 @@ def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: 
     return body
 
 
-def create_claim(api, namespace: str, claim: str = "data") -> str:
+def create_claim(api, namespace: str, claim: str = "data", agent=None) -> str:
+    """A bound PVC (its PV pre-bound to it). With ``agent``, its directory is made now: the node agent
+    creates it on a pod's start, and two pods starting at once race on that mkdir."""
     core = client.CoreV1Api(api)
+    if agent is not None:
+        agent.claim_dir(namespace, claim).mkdir(parents=True, exist_ok=True)
     create_hostpath_pv(api, f"pv-{namespace}-{claim}", claim=(namespace, claim))
     core.create_namespaced_persistent_volume_claim(namespace, {
         "metadata": {"name": claim},

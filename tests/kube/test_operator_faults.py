@@ -42,7 +42,7 @@ pytestmark = pytest.mark.kube
 def namespace(kube_cluster, kube_api, kube_node, kube_namespace, hyperprune_crds, trial_commands_on_path):
     """A test namespace with a bound claim ``data``, a running node agent and the CRDs."""
     require_component(kube_cluster, "kube-controller-manager")
-    create_claim(kube_api, kube_namespace)
+    create_claim(kube_api, kube_namespace, agent=kube_node)
     yield kube_namespace
     client.CoreV1Api(kube_api).delete_persistent_volume(f"pv-{kube_namespace}-data")
 
@@ -81,7 +81,7 @@ def test_operator_killed_mid_search_restarts_without_losing_or_duplicating_trial
     trials = list_trials(kube_api, namespace)
     ids = sorted(t["spec"]["trialId"] for t in trials)
     assert ids == ["dense"] + [f"t{i:03d}" for i in range(candidates)]  # none lost, none twice
-    assert [s["id"] for s in status["trialSummaries"]] == ["dense"] + [f"t{i:03d}" for i in range(candidates)]
+    assert sorted(status["trialSummaries"]) == ["dense"] + [f"t{i:03d}" for i in range(candidates)]
     points = [repr(sorted(t["spec"]["params"].items())) for t in trials if t["spec"]["role"] == "candidate"]
     assert len(set(points)) == candidates  # no candidate proposed twice either
     for trial in trials:  # the trials from before the kill were kept, not recreated
