@@ -62,9 +62,13 @@ def main(args: argparse.Namespace) -> int:
     from hyperprune.local.result import write_result
     from hyperprune.local.summary import summary_lines
     from hyperprune.spec import SearchSpecError, load_search
+    from hyperprune.spec.validation import SearchFileError
 
     try:
         search = load_search(args.search)
+    except SearchFileError as exc:
+        _error(exc.errors[0], "pass the path of a HyperpruneSearch YAML file (see examples/quickstart.yaml)")
+        return BAD_INPUT
     except SearchSpecError as exc:
         print(f"error: {args.search} is not a valid HyperpruneSearch — fix these fields (nothing was trained):", file=sys.stderr)
         for line in exc.errors:

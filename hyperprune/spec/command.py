@@ -59,10 +59,13 @@ def summary(search) -> list[str]:  # search: HyperpruneSearch
 
 
 def main(args: argparse.Namespace) -> int:
-    from hyperprune.spec.validation import SearchSpecError, load_search, local_path_issues
+    from hyperprune.spec.validation import SearchFileError, SearchSpecError, load_search, local_path_issues
 
     try:
         search = load_search(args.search)
+    except SearchFileError as exc:
+        print(f"error: {exc.errors[0]} — pass the path of a HyperpruneSearch YAML file (see examples/)", file=sys.stderr)
+        return 1
     except SearchSpecError as exc:
         print(f"error: {args.search} is not a valid HyperpruneSearch — fix these fields:", file=sys.stderr)
         for line in exc.errors:

@@ -9,6 +9,7 @@ Writes YAML to stdout (pipe it to `kubectl apply -f -`), or one file per CRD int
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -23,9 +24,13 @@ def main(args: argparse.Namespace) -> int:
     if args.output is None:
         print(dump_yaml(crds), end="")
         return 0
-    args.output.mkdir(parents=True, exist_ok=True)
-    for crd in crds:
-        path = args.output / f"{crd['metadata']['name']}.yaml"
-        path.write_text(dump_yaml([crd]))
-        print(path)
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for crd in crds:
+            path = args.output / f"{crd['metadata']['name']}.yaml"
+            path.write_text(dump_yaml([crd]))
+            print(path)
+    except OSError as exc:
+        print(f"error: cannot write into {args.output}: {exc.strerror or exc} — pass a writable directory", file=sys.stderr)
+        return 1
     return 0

@@ -42,6 +42,10 @@ class SearchSpecError(ValueError):
         super().__init__("\n".join(errors))
 
 
+class SearchFileError(SearchSpecError):
+    """The file itself is the problem (missing, unreadable, not YAML, not one document): no field to name."""
+
+
 # ---- rendering ------------------------------------------------------------------------------
 
 
@@ -363,13 +367,13 @@ def load_search(path: str | os.PathLike[str]) -> Any:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise SearchSpecError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        raise SearchFileError([f"cannot read {path}: {exc.strerror or exc}"]) from None
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        raise SearchSpecError([f"{path}: not valid YAML: {exc}"]) from None
+        raise SearchFileError([f"{path} is not valid YAML: {exc}"]) from None
     if len(documents) != 1:
-        raise SearchSpecError([f"{path}: expected one HyperpruneSearch document, found {len(documents)}"])
+        raise SearchFileError([f"{path} holds {len(documents)} YAML documents, expected one HyperpruneSearch"])
     return parse_search(documents[0])
 
 

@@ -53,7 +53,7 @@ def read_config(path: Path):  # -> TrialConfig | list[str]
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        return [f"{path}: cannot read ({exc.strerror or exc})"]
+        return [f"cannot read {path}: {exc.strerror or exc}"]
     return parse_config(text, path)
 
 
@@ -88,9 +88,14 @@ def main(args: argparse.Namespace) -> int:
 
     config = read_config(args.config) if args.config is not None else read_config_env(args.config_env)
     if isinstance(config, list):
+        if args.config is None:
+            todo = f"set {args.config_env} to a TrialConfig JSON document"
+        elif not args.config.is_file():
+            todo = "pass the path of a TrialConfig JSON file (see examples/trial-quick.json)"
+        else:
+            todo = f"fix {args.config} (fields are described in docs/trial.md)"
         for line in config:
-            where = f"fix {args.config}" if args.config is not None else f"set {args.config_env} to a TrialConfig JSON document"
-            _error(line, where)
+            _error(line, todo)
         return BAD_CONFIG
     epochs = config.training.epochs
     if args.until_epoch is not None and not 1 <= args.until_epoch <= epochs:

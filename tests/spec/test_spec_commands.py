@@ -61,3 +61,18 @@ def test_crd_writes_one_file_per_definition(tmp_path, capsys):
     trials = tmp_path / "crds" / "hyperprunetrials.hyperprune.io.yaml"  # the operator's HyperpruneTrial
     assert capsys.readouterr().out.strip().splitlines() == [str(written), str(trials)]
     assert yaml.safe_load(written.read_text())["metadata"]["name"] == "hyperprunesearches.hyperprune.io"
+
+
+def test_validate_a_missing_file_says_what_to_pass(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot read {tmp_path / 'missing.yaml'}: No such file or directory" in err
+    assert "pass the path of a HyperpruneSearch YAML file" in err
+
+
+def test_crd_into_an_unwritable_place_is_an_error_not_a_traceback(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["crd", "--output", str(blocker / "crds")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write into {blocker / 'crds'}") and "pass a writable directory" in err

@@ -211,7 +211,7 @@ def test_load_search_reports_file_problems(tmp_path):
         load_search(bad)
     two = tmp_path / "two.yaml"
     two.write_text("a: 1\n---\nb: 2\n")
-    with pytest.raises(SearchSpecError, match="expected one HyperpruneSearch document, found 2"):
+    with pytest.raises(SearchSpecError, match="holds 2 YAML documents, expected one HyperpruneSearch"):
         load_search(two)
 
 
