@@ -7,6 +7,9 @@ BIN    := $(VENV)/bin
 # The stamp names a hash of pyproject.toml so that a changed dependency list reinstalls.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# torch is pinned to 2.13.0. On a machine whose pip finds only the CUDA build (gigabytes), point this
+# at PyTorch's CPU index first, e.g. make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
 
 .PHONY: run test venv tools clean help
 
@@ -18,6 +21,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX_URL),$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 --index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,operator,report,dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
