@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Heavy imports only now: --help and argument errors come back fast.
     import kopf
-    from prometheus_client import start_http_server
+    from prometheus_client import disable_created_metrics, start_http_server
 
     from hyperprune_operator import handlers  # noqa: F401  (registers the handlers with kopf)
     from hyperprune_operator.kube import Kube, api_client, api_error
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger("hyperprune.operator").warning(
                 "cannot create the peering object %s (%s); kopf waits until it exists", args.peering, api_error(exc))
     if args.metrics_port:
+        disable_created_metrics()  # no *_created series: dashboards never query them
         start_http_server(args.metrics_port, addr=args.metrics_host)
     kopf.run(
         clusterwide=args.all_namespaces,

@@ -1,0 +1,196 @@
+"""SearchWorker against an in-memory API and a fake kubelet: deterministic checks of what the real
+control-plane tests cannot pin down in time (a restart after every single step)."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from hyperprune_operator.metrics import Metrics
+from hyperprune_operator.worker import SearchWorker, WorkerSettings
+from operator_fakes import NAMESPACE, FakeKube, FakeKubelet, small_search
+from prometheus_client import CollectorRegistry
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def make_worker(kube: FakeKube, name: str = "s", clock: Clock | None = None) -> SearchWorker:
+    worker = SearchWorker(kube, NAMESPACE, name, settings=WorkerSettings(status_interval=0.0),
+                          metrics=Metrics(CollectorRegistry()), clock=clock or Clock())
+    kube.listeners = [lambda kind, type_, body: worker.offer(kind, type_, body)]
+    worker.offer("search", None, kube.get_search(NAMESPACE, name))
+    return worker
+
+
+def run(kube: FakeKube, kubelet: FakeKubelet, *, restart_every_step: bool, steps: int = 400) -> SearchWorker:
+    clock = Clock()
+    worker = make_worker(kube, clock=clock)
+    for _ in range(steps):
+        if restart_every_step:  # a new operator process: nothing but what the API holds
+            worker = make_worker(kube, clock=clock)
+        worker.step()
+        if worker.finished:
+            return worker
+        if not kubelet.run_one():
+            worker.step()  # nothing left to run: let the worker see the last facts
+    return worker
+
+
+def outcome(kube: FakeKube) -> dict:
+    search = kube.store["search"]["s"]["status"]
+    trials = {b["spec"]["trialId"]: (b["spec"]["params"], b["status"]["phase"], b["status"].get("stopReason"),
+                                     b["status"]["epochsSpent"], b["status"]["attempt"], b["status"]["failures"])
+              for b in kube.store["trial"].values()}
+    return {"phase": search["phase"], "promoted": search["promotion"]["trialId"],
+            "summaries": list(search["trialSummaries"]), "trials": trials,
+            "epochs": search["trialEpochs"]}
+
+
+def test_a_search_runs_to_promotion():
+    kube, kubelet = FakeKube(), None
+    kube.add_search(small_search())
+    kubelet = FakeKubelet(kube)
+    worker = run(kube, kubelet, restart_every_step=False)
+    result = outcome(kube)
+    assert result["phase"] == "Succeeded" and worker.finished
+    assert result["summaries"] == ["dense"] + [f"t{i:03d}" for i in range(8)]
+    phases = [t[1] for t in result["trials"].values()]
+    assert phases.count("stopped") >= 3 and "failed" not in phases
+    assert result["epochs"]["spent"] == kubelet.epochs_trained  # every trained epoch is accounted for
+    assert result["epochs"]["spent"] + result["epochs"]["avoided"] == result["epochs"]["fullTraining"]
+    assert {e["reason"] for e in kube.events} >= {"Stopped", "Continued", "Promoting", "Promoted"}
+    # stopped trials have no pods; pods of paused-then-continued trials were replaced
+    for body in kube.store["trial"].values():
+        pods = [p for p in kube.store["pod"] if p.startswith(body["metadata"]["name"] + "-")]
+        if body["status"]["phase"] == "stopped":
+            assert pods == []
+        else:
+            assert pods == [f"{body['metadata']['name']}-{body['status']['attempt']}"]
+
+
+def test_restarting_the_operator_after_every_step_changes_nothing():
+    uninterrupted, restarted = FakeKube(), FakeKube()
+    for kube in (uninterrupted, restarted):
+        kube.add_search(small_search())
+    run(uninterrupted, FakeKubelet(uninterrupted), restart_every_step=False)
+    run(restarted, FakeKubelet(restarted), restart_every_step=True)
+    assert outcome(restarted) == outcome(uninterrupted)
+    created = [name for call, name in restarted.calls if call == "create_trial"]
+    assert sorted(set(created)) == sorted(restarted.store["trial"])  # creates were repeated at most, never new ids
+
+
+def test_a_lost_pod_makes_the_trial_retry_from_its_checkpoint_and_a_second_crash_fails_it():
+    kube = FakeKube()
+    kube.add_search(small_search(budget={"maxTrials": 2, "parallelism": 3, "retries": 1, "maxFailedTrials": 2},
+                                 strategy={"name": "full"}, dense={"enabled": False}))
+    kubelet = FakeKubelet(kube)
+    worker = make_worker(kube)
+    worker.step()
+    assert sorted(kube.store["pod"]) == ["s-t000-1", "s-t001-1"]
+    kube.delete("pod", "s-t000-1")  # deleted by hand before it ran
+    kubelet.fail_next = {"s-t001-1", "s-t001-2"}  # t001 crashes twice: more than budget.retries = 1
+    for _ in range(20):
+        worker.step()
+        if worker.finished or not kubelet.run_one():
+            worker.step()
+            break
+    t0, t1 = (kube.store["trial"][n]["status"] for n in ("s-t000", "s-t001"))
+    assert t0["failures"] == 1 and t0["attempt"] == 2 and t0["phase"] == "completed"
+    assert "was deleted while the trial was running" in t0["message"]
+    assert t1["phase"] == "failed" and t1["failures"] == 2 and t1["pod"]["exitCode"] == 1
+    assert "crashed 2 times" in t1["stopReason"] and "Traceback: boom" in t1["message"]
+    assert kube.store["search"]["s"]["status"]["phase"] == "Succeeded"  # one failure is within maxFailedTrials
+
+
+def test_a_trial_resource_the_search_does_not_list_is_ignored():
+    kube = FakeKube()
+    kube.add_search(small_search())
+    worker = make_worker(kube)
+    worker.step()
+    search = kube.store["search"]["s"]
+    rogue = {
+        "apiVersion": "hyperprune.io/v1alpha1", "kind": "HyperpruneTrial",
+        "metadata": {"name": "s-t999", "namespace": NAMESPACE,
+                     "ownerReferences": [{"uid": search["metadata"]["uid"], "controller": True}]},
+        "spec": dict(kube.store["trial"]["s-dense"]["spec"], trialId="t999"),
+    }
+    kube.create_trial(rogue)
+    kube.patch_trial_status(NAMESPACE, "s-t999", {"reports": {"1": {"epoch": 1, "status": "running",
+                                                                     "metric": "perplexity", "mode": "min"}}})
+    worker.step()
+    assert "t999" not in kube.store["search"]["s"]["status"]["trialSummaries"]
+    assert not [p for p in kube.store["pod"] if p.startswith("s-t999")]
+    assert [e["reason"] for e in kube.events if e["involvedObject"]["name"] == "s-t999"] == ["UnknownTrial"]
+
+
+def test_an_invalid_search_gets_an_invalid_condition_and_no_trials():
+    kube = FakeKube()
+    kube.add_search(small_search(strategy={"name": "lsh", "rungs": {"first": 6}}))
+    worker = make_worker(kube)
+    worker.step()
+    status = kube.store["search"]["s"]["status"]
+    assert status["phase"] == "Invalid"
+    (invalid,) = [c for c in status["conditions"] if c["type"] == "Invalid"]
+    assert invalid["status"] == "True" and "spec.strategy.rungs.first" in invalid["message"]
+    assert kube.store["trial"] == {}
+
+
+@pytest.mark.parametrize("volume", [{"emptyDir": {}}, {"persistentVolumeClaim": {"claimName": "x", "readOnly": True}}])
+def test_volumes_that_cannot_keep_checkpoints_are_invalid(volume):
+    kube = FakeKube()
+    kube.add_search(small_search(trialTemplate={"volume": volume}))
+    make_worker(kube).step()
+    assert kube.store["search"]["s"]["status"]["phase"] == "Invalid"
+    assert "spec.trialTemplate.volume" in kube.store["search"]["s"]["status"]["message"]
+
+
+def test_a_pod_whose_trial_status_write_was_lost_is_adopted_after_a_restart():
+    kube = FakeKube()
+    kube.add_search(small_search())
+    kubelet = FakeKubelet(kube)
+    clock = Clock()
+    worker = make_worker(kube, clock=clock)
+    patch_status = kube.patch_trial_status
+    lost = []
+
+    def flaky(namespace, name, status):  # the operator dies as it writes a Continue (attempt 2)
+        if status.get("attempt") == 2 and not lost:
+            lost.append(name)
+            raise ApiException(status=500, reason="operator killed")
+        return patch_status(namespace, name, status)
+
+    kube.patch_trial_status = flaky
+    for _ in range(100):
+        try:
+            worker.step()
+        except ApiException:
+            break
+        if not kubelet.run_one():
+            worker.step()
+    assert lost, "no trial was continued"
+    trial = lost[0]
+    assert f"{trial}-2" in kube.store["pod"] and kube.store["trial"][trial]["status"].get("attempt", 1) == 1
+    kube.patch_trial_status = patch_status
+    worker = run_from(kube, kubelet, clock)
+    status = kube.store["trial"][trial]["status"]
+    assert status["attempt"] >= 2 and status["failures"] == 0  # not counted as a failure
+    assert kube.store["search"]["s"]["status"]["phase"] == "Succeeded"
+    assert kube.calls.count(("create_pod", f"{trial}-2")) == 1  # adopted: neither created again nor replaced
+
+
+def run_from(kube: FakeKube, kubelet: FakeKubelet, clock: Clock) -> SearchWorker:
+    worker = make_worker(kube, clock=clock)
+    for _ in range(400):
+        worker.step()
+        if worker.finished:
+            break
+        if not kubelet.run_one():
+            worker.step()
+    return worker
