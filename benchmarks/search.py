@@ -80,13 +80,16 @@ def data_root(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def resolve_device(name: str) -> str:
+def resolve_device(name: str) -> str | None:
+    """cpu or cuda; None (with the reason printed) when cuda was asked for and there is none."""
     import torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda: no CUDA device is available here — run on a GPU machine or use --device cpu")
+        print("error: --device cuda: no CUDA device is available here — run on a GPU machine or use --device cpu",
+              file=sys.stderr)
+        return None
     return name
 
 
@@ -227,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --data {root}: missing {', '.join(missing)}", file=sys.stderr)
         return 2
     device = resolve_device(args.device)
+    if device is None:
+        return 2
     scale = "quick" if args.quick else ("gpu" if device == "cuda" else "cpu")
     tasks = [T.make_task(n, scale, root, device) for n in names]
     workers = args.workers or (T.SCALE_TABLE[(names[0], scale)].parallelism if device == "cuda" else cpu_budget())
@@ -326,13 +331,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def results_command(out: Path, results: list[dict[str, Any]]) -> str | None:
+    """The command of the run that made these results: from its summary, else rebuilt from the scales."""
     summary = out / "summary.json"
     if summary.exists():
         try:
-            return json.loads(summary.read_text()).get("command")
+            command = json.loads(summary.read_text()).get("command")
+            if command:
+                return command
         except json.JSONDecodeError:
-            return None
-    return None
+            pass
+    scales = {r["scale"] for r in results}
+    tasks = sorted({r["task"] for r in results})
+    parts = [".venv/bin/python", "benchmarks/search.py", "--data", "../shared/data"]
+    if len(tasks) == 1:
+        parts += ["--task", tasks[0]]
+    if scales == {"quick"}:
+        parts.append("--quick")
+    elif scales == {"gpu"}:
+        parts += ["--device", "cuda"]
+    return " ".join(parts)
 
 
 def _clean(x: Any) -> Any:

@@ -67,7 +67,12 @@ def trajectory_of(record: dict[str, Any], spectrum_epochs: set[int]) -> Trajecto
             raise MissingEpoch(f"trial {record['id']} recorded no spectrum at epoch {epoch}; the strategy needs one")
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
-    return Trajectory(metric=metric, spectrum=spectrum, diverge_at=record.get("divergedAt"))
+    diverge_at = record.get("divergedAt")
+    if diverge_at is None and record["status"] != "completed":
+        # A ground-truth trial that crashed or stopped short: replayed as diverging at the first epoch
+        # it never reported (ranked last, never promoted); the results count it under candidateStatus.
+        diverge_at = len(record["epochs"]) + 1
+    return Trajectory(metric=metric, spectrum=spectrum, diverge_at=diverge_at)
 
 
 @dataclass
@@ -79,7 +84,7 @@ class Replay(Simulation):
 
     def epoch_seconds(self, trial_id: str, epoch: int) -> float:
         record = self.recorded.record(self.state.trial(trial_id).params)  # type: ignore[union-attr]
-        if record.get("divergedAt") == epoch:  # the diverging epoch: about as long as the one before
+        if epoch > len(record["epochs"]):  # the epoch it diverged (or crashed) in  # the diverging epoch: about as long as the one before
             prior = [e for e in record["epochs"] if e["epoch"] < epoch]
             return float(prior[-1]["epochSeconds"]) if prior else 0.0
         entry = epoch_entry(record, epoch)
