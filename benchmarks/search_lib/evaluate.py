@@ -136,7 +136,8 @@ def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool
         "meanEpochSecondsWithoutSpectrum": _mean([e["epochSeconds"] - e["lyapunovSeconds"] for e in gt_epochs]),
         "meanSpectrumSeconds": _mean(spectra),
         "spectra": len(spectra),
-        "meanTrialSeconds": _mean([r.get("processSeconds") for r in [dense, *cands] if r.get("processSeconds")]),
+        "meanTrialSeconds": _mean([max(r.get("processSeconds") or 0.0, r.get("wallSeconds") or 0.0) for r in [dense, *cands]]),
+        "reusedTrials": sum(1 for r in [dense, *cands] if r.get("reused")),
         "workers": traj.get("workers"),
     }
     return {

@@ -103,7 +103,8 @@ def train_trial(config_json: str, trial_dir: str) -> dict[str, Any]:
     final = config.training.epochs
     started, cpu = time.time(), time.process_time()
     error = None
-    if not finished(Path(trial_dir), final):
+    reused = finished(Path(trial_dir), final)
+    if not reused:
         from hyperprune.trial.runtime import TrialSetupError, run_trial
 
         try:
@@ -117,6 +118,7 @@ def train_trial(config_json: str, trial_dir: str) -> dict[str, Any]:
     record = record_from_reports(read_reports(Path(trial_dir)), final)
     if error is not None:
         record["status"], record["message"] = "error", error
+    record["reused"] = reused  # read from an earlier run's directory: its times are that run's
     record["processSeconds"] = time.time() - started
     record["processCpuSeconds"] = time.process_time() - cpu  # this process, all its threads
     return record

@@ -394,9 +394,13 @@ def task_section(res: dict[str, Any]) -> list[str]:
         ]
     tm = res["timing"]
     lines += [
-        f"Cost: ground truth {tm['groundTruthTrialEpochs']} trial-epochs in {fmt(tm['groundTruthWallSeconds'], '.0f')} s on "
+        f"Cost: ground truth {tm['groundTruthTrialEpochs']} trial-epochs; the training phase of the run (every task's "
+        f"ground truth and the live check together) took {fmt(tm['groundTruthWallSeconds'], '.0f')} s on "
         f"{tm['workers']} workers; an epoch {fmt(tm['meanEpochSecondsWithoutSpectrum'], '.2f')} s without its spectrum, "
-        f"a spectrum {fmt(tm['meanSpectrumSeconds'], '.2f')} s (means over the ground truth).",
+        f"a spectrum {fmt(tm['meanSpectrumSeconds'], '.2f')} s, a trial {fmt(tm.get('meanTrialSeconds'), '.0f')} s "
+        f"(means over the ground truth"
+        + (f"; {tm['reusedTrials']} trials were read from an earlier run's directories" if tm.get("reusedTrials") else "")
+        + ").",
         "",
     ]
     return lines
