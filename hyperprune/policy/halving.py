@@ -2,11 +2,16 @@
 distance to the dense reference, ``asha-loss`` by the validation metric, ``random`` by a seeded draw.
 
 A candidate trains to the first rung and pauses. At each rung epoch e, the n trials seen there are
-ranked; a paused trial continues, from its checkpoint, to the next rung (or to the end after the last
-rung) as soon as it ranks within floor(keepFraction * n). Later arrivals can still promote a waiting
-trial. A rung closes when no trial can arrive there any more (no candidate left to create, none
-still training towards it, none waiting below it that could be promoted); the trials still waiting at
-a closed rung are stopped with their rank, except the best max(1, floor(keepFraction * n)).
+ranked; a paused trial continues, from its checkpoint, to the next rung as soon as it ranks within
+floor(keepFraction * n). Later arrivals can still promote a waiting trial. A rung closes when no trial
+can arrive there any more (no candidate left to create, none still training towards it, none waiting
+below it that could be promoted); the trials still waiting at a closed rung are stopped with their
+rank, except the best max(1, floor(keepFraction * n)).
+
+The last rung is synchronous: training to the end is the most expensive step, and ASHA's early
+promotion would send every early arrival that ranks well among the few seen so far all the way
+(with 26 candidates, 1 finalist asked for, 1 to 3 trained to the end). So trials wait at the last rung
+until it closes; then exactly the best ``finalists`` of it train to the end.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def halving_step(plan: Plan, scorer: Scorer) -> None:
     spec = plan.spec
     rungs = plan.rungs
     keep_fraction = spec.strategy.rungs.keep_fraction
+    finalists = spec.strategy.rungs.finalists
     promotable = []
     for k, epoch in enumerate(rungs):
         following = rungs[k + 1] if k + 1 < len(rungs) else spec.final_epoch
@@ -36,8 +42,11 @@ def halving_step(plan: Plan, scorer: Scorer) -> None:
         closed = not plan.can_create() and not any(
             plan.active(t) and not reached(t, epoch) for t in plan.candidates
         )
+        last = k == len(rungs) - 1
+        if last and not closed:
+            continue  # the finalists are chosen among everything that reaches the last rung
         ranked = ranking(plan, scorer, epoch, plan.candidates)
-        keep = keep_count(keep_fraction, len(ranked), closed)
+        keep = max(1, min(finalists, len(ranked))) if last else keep_count(keep_fraction, len(ranked), closed)
         for rank, (trial, score) in enumerate(ranked, 1):
             if plan.status[trial.id] != "paused" or plan.target[trial.id] != epoch:
                 continue

@@ -29,31 +29,36 @@ def test_parallelism_caps_what_starts():
     assert script.decide() == []
 
 
+def two_rungs(**overrides):
+    """Rungs at epochs 2 and 4 of 8: the first is asynchronous (ASHA), the last synchronous."""
+    return make_spec(training={"epochs": 8}, strategy={"rungs": {"count": 2}}, **overrides)
+
+
 def test_a_paused_trial_waits_for_the_dense_reference_at_its_rung():
-    script = Script(make_spec())
+    script = Script(two_rungs())
     script.decide()
     for t, d in (("t000", 0.1), ("t001", 0.4)):
         script.train(t, 2, distances={2: d})
     assert script.decide() == []  # the dense model has not reported epoch 2 yet
     script.train("dense", 2)
     actions = script.decide()
-    assert actions == [Continue("t000", 6, reason="LS distance 0.1 ranked 1 of 2 at epoch 2; keeping 1")]
+    assert actions == [Continue("t000", 4, reason="LS distance 0.1 ranked 1 of 2 at epoch 2; keeping 1")]
 
 
 def test_asha_promotion_as_trials_arrive_then_the_rung_closes():
-    script = Script(make_spec())
+    script = Script(two_rungs())
     script.decide()
     script.train("dense", 2)
     script.train("t000", 2, distances={2: 0.1})
     assert script.decide() == []  # 1 seen: floor(0.5 * 1) = 0 may continue yet
     script.train("t001", 2, distances={2: 0.4})
-    assert script.decide() == [Continue("t000", 6, reason="LS distance 0.1 ranked 1 of 2 at epoch 2; keeping 1")]
+    assert script.decide() == [Continue("t000", 4, reason="LS distance 0.1 ranked 1 of 2 at epoch 2; keeping 1")]
     script.train("t002", 2, distances={2: 0.2})
     assert script.decide() == []  # t002 ranks 2 of 3, floor(1.5) = 1
     script.train("t003", 2, distances={2: 0.3})
     # 4 seen, keep 2: t002 continues; nothing else can arrive at epoch 2, so the rung closes.
     actions = script.decide()
-    assert only(actions, Continue) == [Continue("t002", 6, reason="LS distance 0.2 ranked 2 of 4 at epoch 2; keeping 2")]
+    assert only(actions, Continue) == [Continue("t002", 4, reason="LS distance 0.2 ranked 2 of 4 at epoch 2; keeping 2")]
     stops = only(actions, Stop)
     assert [(s.trial_id, s.rank, s.of, s.keep, s.rung_epoch) for s in stops] == [
         ("t003", 3, 4, 2, 2),
@@ -88,8 +93,9 @@ def test_a_free_worker_goes_to_the_trial_at_the_highest_rung():
     spec = make_spec(
         training={"epochs": 8},
         budget={"maxTrials": 4, "parallelism": 2},
-        strategy={"rungs": {"count": 2, "keepFraction": 0.5}},
+        strategy={"rungs": {"count": 3, "keepFraction": 0.5}},
     )
+    # Rungs at 2, 4 and 6 (the last, synchronous one).
     # A hand-built state: t000 and t001 reached epoch 4 (rung 2), t000 waits there as the better;
     # t002 waits at epoch 2 as the best there; t003 is training and holds the other worker.
     script = Script(spec)
@@ -108,7 +114,7 @@ def test_a_free_worker_goes_to_the_trial_at_the_highest_rung():
     apply(script.state, Stop("t001", "by hand"))
     mark_running(script.state, "t003")
     # t000 ranks 1 of 2 at epoch 4; t002 ranks 1 of 3 at epoch 2; one worker is free.
-    assert script.decide() == [Continue("t000", 8, reason="LS distance 0.2 ranked 1 of 2 at epoch 4; keeping 1")]
+    assert script.decide() == [Continue("t000", 6, reason="LS distance 0.2 ranked 1 of 2 at epoch 4; keeping 1")]
 
 
 def test_a_trial_alone_at_a_rung_waits_and_its_worker_starts_a_new_candidate():
@@ -155,14 +161,14 @@ def test_tied_final_metrics_promote_the_earlier_trial():
 
 
 def test_a_diverged_candidate_ranks_last_and_is_never_promoted():
-    script = Script(make_spec(budget={"maxTrials": 3}))
+    script = Script(make_spec(budget={"maxTrials": 3}, strategy={"rungs": {"finalists": 1}}))
     script.decide()
     script.train("dense", 2)
     script.report("t000", 1, metric=None, status="diverged")
     script.train("t001", 2, distances={2: 0.9})
     script.train("t002", 2, distances={2: 0.5})
     actions = script.decide()
-    # 3 seen at epoch 2 (the diverged one too, ranked last): keep floor(1.5) = 1.
+    # 3 seen at the last rung, epoch 2 (the diverged one too, ranked last): 1 finalist.
     assert ids(actions, Continue) == ["t002"]
     assert [(s.trial_id, s.rank, s.of) for s in only(actions, Stop)] == [("t001", 2, 3)]
     script.train("dense", 6)
@@ -198,3 +204,21 @@ def test_new_candidates_fill_freed_workers_until_max_trials():
     script.train("t003", 2, distances={2: 0.4})
     assert script.decide() == []  # five created: the budget is spent
     assert len(script.state.candidates) == 5
+
+
+def test_the_last_rung_waits_to_close_then_exactly_the_finalists_train_to_the_end():
+    # With ASHA's early promotion, whoever arrives first and ranks well among the few seen so far
+    # would train to the end; the most expensive step is decided only once everyone is in.
+    script = Script(make_spec(budget={"maxTrials": 4, "parallelism": 2}, strategy={"rungs": {"finalists": 1}}))
+    assert started(script) == ["dense", "t000"]
+    script.train("dense", 2)
+    script.train("t000", 2, distances={2: 0.1})
+    assert started(script) == ["t001"]  # t000 ranks first but waits: the rung is still open
+    script.train("t001", 2, distances={2: 0.4})
+    assert started(script) == ["t002"]
+    script.train("t002", 2, distances={2: 0.3})
+    assert started(script) == ["t003"]
+    script.train("t003", 2, distances={2: 0.2})
+    actions = script.decide()  # the rung closes: one finalist, three stopped
+    assert only(actions, Continue) == [Continue("t000", 6, reason="LS distance 0.1 ranked 1 of 4 at epoch 2; keeping 1")]
+    assert [(s.trial_id, s.rank, s.keep) for s in only(actions, Stop)] == [("t003", 2, 1), ("t002", 3, 1), ("t001", 4, 1)]
