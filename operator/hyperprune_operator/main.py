@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "Deployment never tie and freeze)")
     parser.add_argument("--peering-lifetime", type=int, default=60, metavar="SECONDS",
                         help="after this long without a heartbeat a replica counts as gone and a standby takes over")
-    parser.add_argument("--workers", type=int, default=4, metavar="N",
+    parser.add_argument("--workers", type=int, default=16, metavar="N",
                         help="threads that run search workers' reconcile steps (searches still decide one at a time)")
     parser.add_argument("--status-interval", type=float, default=1.0, metavar="SECONDS",
                         help="at most one routine status write per search per interval (phase changes are immediate)")

@@ -37,8 +37,8 @@ class OperatorConfig:
     standalone: bool = False
     priority: int | None = None
     peering_lifetime: int = 60
-    workers: int = 4
-    io_threads: int = 16
+    workers: int = 16
+    io_threads: int = 32
     status_interval: float = 1.0
     resync_interval: float = 300.0
     manage_trial_rbac: bool = True

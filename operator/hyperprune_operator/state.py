@@ -58,6 +58,16 @@ class TrialRecord:
         return self.pod is not None and self.pod.get("attempt") == self.attempt
 
 
+def compact(entry: dict[str, Any]) -> dict[str, Any]:
+    """A report as the operator remembers it: the spectrum lives in the observation (numpy), the
+    entry keeps a digest of it to tell a changed report from a repeated one."""
+    if "lyapunov" not in entry:
+        return entry
+    out = {k: v for k, v in entry.items() if k != "lyapunov"}
+    out["lyapunovDigest"] = hash(tuple(entry["lyapunov"] or ()))
+    return out
+
+
 def observation_of(entry: dict[str, Any]) -> Observation:
     spectrum = entry.get("lyapunov")
     return Observation(
@@ -123,7 +133,7 @@ def read_trial(body: dict[str, Any]) -> tuple[TrialState, TrialRecord]:
     )
     entries = _entries(status.get("reports") or {})
     for epoch, entry in entries:
-        record.reports[epoch] = entry
+        record.reports[epoch] = compact(entry)
         run = int(entry.get("run") or 0)
         # What the operator had processed: earlier runs, and this run up to the epoch it recorded.
         if run < record.run or (run == record.run and epoch <= trial.epoch):
@@ -142,11 +152,10 @@ def ingest_reports(state: SearchState, trial: TrialState, record: TrialRecord, r
     changed, ignored = False, []
     fresh = []
     for epoch, entry in _entries(reports):
-        if record.reports.get(epoch) != entry:
-            record.reports[epoch] = entry
-            fresh.append(epoch)
-    for epoch in fresh:
-        entry = record.reports[epoch]
+        if record.reports.get(epoch) != compact(entry):
+            record.reports[epoch] = compact(entry)
+            fresh.append((epoch, entry))
+    for epoch, entry in fresh:
         run = int(entry.get("run") or 0)
         if run != record.run:
             continue  # a report of an earlier run (retrained from scratch since): stale

@@ -127,6 +127,24 @@ def _controller_uid(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _slim(body: dict[str, Any]) -> dict[str, Any]:
+    """What the worker keeps of a HyperpruneTrial: identity and spec (reports live in its record)."""
+    meta = body.get("metadata") or {}
+    return {"apiVersion": body.get("apiVersion", naming.API_VERSION), "kind": body.get("kind", naming.TRIAL_KIND),
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in meta},
+            "spec": body.get("spec") or {}}
+
+
+def _slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the worker keeps of a pod: identity, labels and how it is doing (not its spec, which
+    carries the trial config)."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "deletionTimestamp")
+    keep_status = ("phase", "reason", "message", "conditions", "containerStatuses")
+    return {"metadata": {k: meta[k] for k in keep_meta if k in meta},
+            "status": {k: status[k] for k in keep_status if k in status}}
+
+
 def _pod_phase(pod: dict[str, Any] | None) -> str | None:
     return ((pod or {}).get("status") or {}).get("phase") or ("Pending" if pod else None)
 
@@ -307,12 +325,8 @@ class SearchWorker:
         marks.append(("facts", self.clock()))
         actions = [] if self.finished else decide(self.search.spec, self.state)
         marks.append(("decide", self.clock()))
-        starts = self._apply(actions, pending)
-        if starts or any(not r.exists for r in self.records.values()):
+        if self._apply(actions, pending):
             self.start_time = self.start_time or _now_iso(self.clock())
-            # Write-ahead: the trials are the search's before their resources exist, so a restart
-            # between here and the creates recreates them instead of losing them.
-            self._write_status(force=True)
         marks.append(("apply", self.clock()))
         self._execute(pending)
         marks.append(("writes", self.clock()))
@@ -367,7 +381,8 @@ class SearchWorker:
         if self.search_body is not None and generation is not None and self.generation is not None \
                 and generation < self.generation:
             return  # an older version than the one already seen
-        self.search_body = body
+        # Its status is this worker's own (self.status); a big search's status would only take memory.
+        self.search_body = {k: v for k, v in body.items() if k != "status"}
         if body["metadata"].get("deletionTimestamp"):
             self.dirty = True
 
@@ -392,7 +407,7 @@ class SearchWorker:
             return
         if record.body is not None and _uid(body) != _uid(record.body) and record.exists:
             return  # another incarnation than the one this worker knows (recreated by it meanwhile)
-        record.body = body
+        record.body = _slim(body)
         record.exists = True
         self._take_reports(self.state.trial(trial_id), record, body, pending, event.at)
 
@@ -432,6 +447,7 @@ class SearchWorker:
 
     def _see_pod(self, pod: dict[str, Any]) -> None:
         """Keep the newest view of a pod: phases only move forward, deletion only appears."""
+        pod = _slim_pod(pod)
         name = pod["metadata"]["name"]
         known = self.pods.get(name)
         if known is not None and _uid(known) == _uid(pod):
@@ -486,7 +502,7 @@ class SearchWorker:
         if fresh is None:
             self.gone = True
             return
-        self.search_body = fresh
+        self.search_body = {k: v for k, v in fresh.items() if k != "status"}
         status = fresh.get("status") or {}
         self.status = dict(status)
         self.start_time = status.get("startTime")
@@ -501,6 +517,7 @@ class SearchWorker:
             body = trials.get(trial_id)
             if body is not None:
                 trial, record = read_trial(body)
+                record.body = _slim(body)
             else:  # listed, but its resource is gone (or was never created): recreate it from the summary
                 trial, record = self._from_summary(summary)
             self.state.trials.append(trial)
@@ -561,7 +578,7 @@ class SearchWorker:
             if body is None:
                 record.exists = False
             elif _uid(body) == _uid(record.body) or record.body is None:
-                record.body, record.exists = body, True
+                record.body, record.exists = _slim(body), True
                 self._take_reports(trial, record, body, pending, self.clock())
         pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name)}
         for name in list(self.pods):
@@ -580,6 +597,7 @@ class SearchWorker:
                 if p["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial" and _controller_uid(p) == uid]
 
     def _pod_facts(self) -> None:
+        suspects: list[tuple[TrialState, TrialRecord, str]] = []
         for trial in self.state.trials:
             if trial.status not in ("pending", "running"):
                 continue
@@ -601,20 +619,25 @@ class SearchWorker:
             if phase == "Running":
                 mark_running(self.state, trial.id)
             elif phase == "Succeeded" and trial.epoch < trial.target_epoch:
-                # Its last report may still be on its way through another watch: read the trial itself.
-                body = self.kube.get_trial(self.namespace, record.name)
-                if body is not None and _uid(body) == _uid(record.body):
-                    record.body = body
-                    self._take_reports(trial, record, body, _Pending(), self.clock())
-                if trial.status in ("pending", "running") and trial.epoch < trial.target_epoch:
-                    record_error(self.state, trial.id, (
-                        f"pod {name} exited without reporting epoch {trial.target_epoch} (last report: epoch "
-                        f"{trial.epoch}); resuming from its checkpoint"))
+                suspects.append((trial, record, name))
             elif phase == "Failed":
                 what = describe_pod_end(pod)
                 if _terminating(pod) and _uid(pod) not in self.deleting:
                     what = f"pod {name} was deleted while the trial was running ({what})"
                 record_error(self.state, trial.id, what)
+        # A pod that ended without its target's report: the report may still be on its way through
+        # the trials' watch, so read the trials themselves (all at once) before calling it lost.
+        bodies = self._fan_out([lambda r=r: self.kube.get_trial(self.namespace, r.name) for _, r, _ in suspects])
+        for (trial, record, name), body in zip(suspects, bodies):
+            if isinstance(body, Exception):
+                raise body
+            if body is not None and _uid(body) == _uid(record.body):
+                record.body = _slim(body)
+                self._take_reports(trial, record, body, _Pending(), self.clock())
+            if trial.status in ("pending", "running") and trial.epoch < trial.target_epoch:
+                record_error(self.state, trial.id, (
+                    f"pod {name} exited without reporting epoch {trial.target_epoch} (last report: epoch "
+                    f"{trial.epoch}); resuming from its checkpoint"))
 
     # ---- actions -------------------------------------------------------------------------------------------
 
@@ -626,6 +649,7 @@ class SearchWorker:
             kind = type(action).__name__.lower()
             if self.metrics is not None:
                 self.metrics.action(self.namespace, self.name, kind)
+            trial_was_errored = isinstance(action, Continue) and self.state.trial(action.trial_id).status == "errored"
             apply(self.state, action)
             if isinstance(action, Start):
                 self.records[action.trial_id] = TrialRecord(
@@ -645,9 +669,10 @@ class SearchWorker:
                     record.run += 1
                 log.info("%s/%s: %s to epoch %d: %s", self.namespace, self.name, action.trial_id, action.until_epoch,
                          action.reason)
-                pending.events.append(self._event(body, "Continued", (
-                    f"{'retrain from scratch' if action.from_scratch else 'continue from its checkpoint'} to epoch "
-                    f"{action.until_epoch}" + (f": {action.reason}" if action.reason else ""))))
+                if trial_was_errored:  # a retry is news; a continue at a rung shows in the trial's status
+                    pending.events.append(self._event(body, "Continued", (
+                        f"{'retrain from scratch' if action.from_scratch else 'continue from its checkpoint'} to "
+                        f"epoch {action.until_epoch}" + (f": {action.reason}" if action.reason else ""))))
             elif isinstance(action, Stop):
                 details = {"rank": action.rank, "of": action.of, "keep": action.keep, "score": action.score,
                            "rungEpoch": action.rung_epoch}
@@ -720,9 +745,23 @@ class SearchWorker:
             # Deleted by hand and recreated here: its pods went with it; its reports too.
             log.warning("%s/%s: recreated HyperpruneTrial %s", self.namespace, self.name, record.name)
             record.pod = None
-        record.body, record.exists = created, True
-        stored = {} if new else (created.get("status") or {})
-        record.written = {k: stored[k] for k in OPERATOR_FIELDS if k in stored}
+        if not new and record.body is None and _uid(created) is not None:
+            # This search created it before a restart, before its status listed it: the policy started
+            # the same trial again. What the resource says is what trains (its config is pinned).
+            adopted, adopted_record = read_trial(created)
+            log.info("%s/%s: adopted HyperpruneTrial %s", self.namespace, self.name, record.name)
+            trial.params = adopted.params
+            record.reports, record.written = adopted_record.reports, adopted_record.written
+            trial.observations, trial.epoch, trial.epochs_spent = adopted.observations, adopted.epoch, adopted.epochs_spent
+            if adopted.status != "pending":
+                trial.status, trial.target_epoch = adopted.status, adopted.target_epoch
+                record.attempt, record.run, record.pod = adopted_record.attempt, adopted_record.run, adopted_record.pod
+        elif not new:
+            stored = created.get("status") or {}
+            record.written = {k: stored[k] for k in OPERATOR_FIELDS if k in stored}
+        else:
+            record.written = {}
+        record.body, record.exists = _slim(created), True
         self.dirty = self.dirty or not new
         return []
 
@@ -838,7 +877,7 @@ class SearchWorker:
         pod, _ = result
         if _controller_uid(pod) != _uid(record.body):
             return []  # an earlier incarnation's pod still holds the name; its deletion wakes this worker
-        self.pods[pod["metadata"]["name"]] = pod
+        self.pods[pod["metadata"]["name"]] = _slim_pod(pod)
         record.pod = pod_summary(pod, record.attempt)
         mark_running(self.state, trial.id)
         return []
@@ -891,7 +930,7 @@ class SearchWorker:
         pod, _ = self.kube.create_pod(body)
         if _controller_uid(pod) != _uid(self.search_body):
             return None
-        self.pods[pod["metadata"]["name"]] = pod
+        self.pods[pod["metadata"]["name"]] = _slim_pod(pod)
         return pod
 
     # ---- the search's status ---------------------------------------------------------------------------------------

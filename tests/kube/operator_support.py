@@ -85,10 +85,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rbac_objects(namespace: str, account: str) -> list[dict]:
-    from hyperprune_operator.rbac import OPERATOR_CLUSTER_RULES, OPERATOR_NAMESPACED_RULES
+def _rbac_objects(namespace: str, account: str, all_namespaces: bool = False) -> list[dict]:
+    from hyperprune_operator.rbac import OPERATOR_CLUSTER_RULES, OPERATOR_NAMESPACED_RULES, operator_rules
 
     role = f"{account}-{namespace}"
+    subject = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
+    if all_namespaces:  # one ClusterRole with every rule, as for `--all-namespaces`
+        return [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": f"{CLUSTER_ROLE}-all"}, "rules": operator_rules(all_namespaces=True)},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{CLUSTER_ROLE}-all"},
+             "subjects": subject},
+        ]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
@@ -106,7 +116,7 @@ def _rbac_objects(namespace: str, account: str) -> list[dict]:
 
 
 def operator_kubeconfig(cluster: Cluster, api, namespace: str, directory: Path,
-                        account: str = "hyperprune-operator") -> Path:
+                        account: str = "hyperprune-operator", all_namespaces: bool = False) -> Path:
     """A kubeconfig for a ServiceAccount holding exactly the operator's RBAC rules."""
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     create = {
@@ -116,7 +126,7 @@ def operator_kubeconfig(cluster: Cluster, api, namespace: str, directory: Path,
         "ClusterRole": rbac.create_cluster_role,
         "ClusterRoleBinding": rbac.create_cluster_role_binding,
     }
-    for body in _rbac_objects(namespace, account):
+    for body in _rbac_objects(namespace, account, all_namespaces):
         try:
             create[body["kind"]](body)
         except ApiException as exc:
@@ -147,9 +157,10 @@ class OperatorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
         env["KUBECONFIG"] = str(self.kubeconfig)
         env["NO_PROXY"] = ",".join(filter(None, [env.get("NO_PROXY"), "127.0.0.1", "localhost"]))
-        argv = [str(OPERATOR_BIN), "--namespace", self.namespace, "--metrics-port", str(self.metrics_port),
+        scope = ["--all-namespaces"] if "--all-namespaces" in self.extra else ["--namespace", self.namespace]
+        argv = [str(OPERATOR_BIN), *scope, "--metrics-port", str(self.metrics_port),
                 "--metrics-host", "127.0.0.1", "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
-                "--status-interval", "0.5", "--verbose", *self.extra]
+                "--status-interval", "0.5", "--verbose", *(a for a in self.extra if a != "--all-namespaces")]
         if not any(a in ("--peering", "--standalone") for a in self.extra):
             argv.append("--standalone")
         self._log = open(self.log_path, "ab")
@@ -200,7 +211,7 @@ class OperatorProcess:
 
 @contextlib.contextmanager
 def running_operator(cluster: Cluster, api, namespace: str, directory: Path, *extra: str) -> Iterator[OperatorProcess]:
-    kubeconfig = operator_kubeconfig(cluster, api, namespace, directory)
+    kubeconfig = operator_kubeconfig(cluster, api, namespace, directory, all_namespaces="--all-namespaces" in extra)
     operator = OperatorProcess(kubeconfig, namespace, directory / f"operator-{namespace}.log", *extra)
     try:
         yield operator.start()

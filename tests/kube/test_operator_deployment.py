@@ -56,7 +56,8 @@ def test_the_quickstart_example_starts_trials_without_edits(kube_cluster, kube_a
                                                             cordoned, tmp_path):
     document = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     core, rbac = client.CoreV1Api(kube_api), client.RbacAuthorizationV1Api(kube_api)
-    with running_operator(kube_cluster, kube_api, kube_namespace, tmp_path) as operator:
+    # Cluster-wide, as a Helm install watching every namespace would run it (one ClusterRole).
+    with running_operator(kube_cluster, kube_api, kube_namespace, tmp_path, "--all-namespaces") as operator:
         try:
             create_search(kube_api, kube_namespace, document)
             wait_until(lambda: len(list_pods(kube_api, kube_namespace)) >= 2, 60,
