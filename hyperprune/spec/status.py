@@ -15,8 +15,8 @@ checks what the operator writes and ``kubectl explain hyperprunesearch.status`` 
       trialEpochs: {spent: 31, avoided: 24, fullTraining: 88}
 
 ``trialSummaries`` (by trial id, so a merge patch updates one trial's entry) is also the search's list
-of its trials: the operator adds a trial there before it creates the trial's HyperpruneTrial, and only
-trials listed there take part in the search. Creation order is the ids' order: dense, t000, t001, ...
+of its trials: only trials listed there (or started again by the policy after a restart) take part in
+the search; any other HyperpruneTrial is ignored. Creation order is the ids' order: dense, t000, t001, ...
 """
 
 from __future__ import annotations

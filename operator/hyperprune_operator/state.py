@@ -3,7 +3,8 @@
 Where each fact lives (nothing important only in memory):
 
 * which trials the search has, in creation order, with their points: the search's
-  ``status.trialSummaries`` (written before a trial is created);
+  ``status.trialSummaries`` (a trial created but not listed yet when the operator restarts is adopted
+  when the policy starts it again);
 * each trial's policy status, target, run, attempt, failures, stop reason: its HyperpruneTrial's
   status (operator-owned keys), one merge patch per transition;
 * what a trial observed: ``status.reports`` of its HyperpruneTrial, written by its pods;

@@ -9,13 +9,14 @@ thread, one step at a time per search, so decisions for a search are serialized:
 3. on the first step, rebuild the state from the resources (``state.read_trial``);
 4. pod facts -> the policy's reducers: pod Running -> running; Succeeded without the target epoch's
    report -> errored; Failed, or gone while running -> errored (the policy retries or fails it);
-5. ``decide(spec, state)`` - the local engine's very policy - and apply its actions: Start (listed
-   in the search's status first, then created: 409 means it exists), Continue (new attempt, its pod
-   resumes from the checkpoint), Stop (pod deleted, reason in status and an Event), Fail, Promote
-   (a promotion pod copies the model), Finish;
-6. write each trial's operator-owned status keys that changed (one merge patch per trial), then
-   create and delete pods to match, then the search's status (at most once per
-   ``status_interval``, at once when its phase, conditions or trial list change).
+5. ``decide(spec, state)`` - the local engine's very policy - and apply its actions: Start (the
+   trial's resource created: 409 means it exists, adopted when this search owns it), Continue (new
+   attempt, its pod resumes from the checkpoint), Stop (pod deleted, reason in status and an Event),
+   Fail, Promote (a promotion pod copies the model), Finish;
+6. write what changed, independent calls at once: each trial's operator-owned status keys (one
+   merge patch per trial; progress a restart re-derives at most once per interval), pods created and
+   deleted to match; then the search's status (at most once per status interval, at once when its
+   phase, conditions, best or promotion change).
 
 Every step is level-triggered and idempotent, so a failed API call is simply retried by the next
 step, and a restarted operator continues from what the resources hold.
@@ -282,10 +283,15 @@ class SearchWorker:
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
-            self._reconcile(pending)
+            try:
+                self._reconcile(pending)
+            except Exception:
+                self.dirty = True  # the retried step decides again from the same facts
+                raise
         if self.lazy and self.clock() >= self.next_flush:
             self._flush()
         if reconciled or self.status_pending:  # else nothing the status shows has changed
+            self.status_pending = True  # until written (a failed write is retried)
             self.status_pending = self._write_status(force=False)
         self._post_events(pending.events)
         finished = self.clock()
@@ -317,8 +323,8 @@ class SearchWorker:
 
     def _reconcile(self, pending: _Pending) -> None:
         """Facts, one decision, then its writes in as few rounds of parallel API calls as order allows:
-        (1) the search's trial list, when trials start; (2) every trial status change, pod deletion and
-        pod creation of existing trials, and the new trials' resources; (3) the new trials' pods."""
+        (1) every trial status change, pod deletion and pod creation of existing trials, and the new
+        trials' resources; (2) the new trials' pods (they need their trial's uid as owner)."""
         assert self.search is not None
         marks = [("start", self.clock())]
         self._pod_facts()
