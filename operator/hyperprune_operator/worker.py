@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -227,7 +228,7 @@ class SearchWorker:
         self.deleting: set[str] = set()  # pod uids this worker asked to delete
         self.warned_unknown: set[str] = set()
         self.next_status_write = 0.0
-        self.last_resync = 0.0
+        self.next_resync = 0.0
         self.start_time: str | None = None
         self.status_pending = False  # a routine status change waits for the next interval
         self.metrics_pending = False
@@ -273,7 +274,7 @@ class SearchWorker:
             self._load()
             if self.gone:
                 return self.settings.resync_interval
-        elif started - self.last_resync > self.settings.resync_interval:
+        elif started >= self.next_resync:
             self._resync()
         for event in events:
             if event.kind == "trial":
@@ -307,7 +308,7 @@ class SearchWorker:
                 self.next_metrics = finished + self.status_interval()
         if self.dirty:
             return 0.01
-        wait = self.settings.resync_interval - (finished - self.last_resync)
+        wait = self.next_resync - finished
         if self.status_pending:
             wait = min(wait, self.next_status_write - finished)
         if self.metrics_pending:
@@ -538,7 +539,7 @@ class SearchWorker:
         self._adopt_newer_pods()
         self.loaded = True
         self.dirty = True
-        self.last_resync = self.clock()
+        self._schedule_resync()
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
 
     def _adopt_newer_pods(self) -> None:
@@ -575,7 +576,7 @@ class SearchWorker:
     def _resync(self) -> None:
         """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
         uid = _uid(self.search_body)
-        listed = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name)
+        listed = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name, cached=True)
                   if _controller_uid(b) == uid}
         pending = _Pending()
         for trial in self.state.trials:
@@ -586,14 +587,18 @@ class SearchWorker:
             elif _uid(body) == _uid(record.body) or record.body is None:
                 record.body, record.exists = _slim(body), True
                 self._take_reports(trial, record, body, pending, self.clock())
-        pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name)}
+        pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
         for name in list(self.pods):
             if name not in pods:
                 del self.pods[name]
         for pod in pods.values():
             self._see_pod(pod)
-        self.last_resync = self.clock()
+        self._schedule_resync()
         self.dirty = True
+
+    def _schedule_resync(self) -> None:
+        # Spread over +-20%: searches started together must not all re-list at the same moment.
+        self.next_resync = self.clock() + self.settings.resync_interval * random.uniform(0.8, 1.2)
 
     # ---- facts from pods -----------------------------------------------------------------------------------
 

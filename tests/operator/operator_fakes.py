@@ -102,7 +102,7 @@ class FakeKube:
         self.calls.append(("patch_search_status", name))
         return self._patch_status("search", name, status)
 
-    def list_trials(self, namespace: str, search: str) -> list[dict[str, Any]]:
+    def list_trials(self, namespace: str, search: str, *, cached: bool = False) -> list[dict[str, Any]]:
         self.calls.append(("list_trials", search))
         return [copy.deepcopy(b) for b in self.store["trial"].values() if b["spec"]["search"] == search]
 
@@ -121,7 +121,7 @@ class FakeKube:
         self.calls.append(("patch_trial_status", name))
         return self._patch_status("trial", name, status)
 
-    def list_pods(self, namespace: str, search: str) -> list[dict[str, Any]]:
+    def list_pods(self, namespace: str, search: str, *, cached: bool = False) -> list[dict[str, Any]]:
         return [copy.deepcopy(b) for b in self.store["pod"].values()
                 if b["metadata"]["labels"].get("hyperprune.io/search") == search]
 

@@ -194,3 +194,20 @@ def run_from(kube: FakeKube, kubelet: FakeKubelet, clock: Clock) -> SearchWorker
         if not kubelet.run_one():
             worker.step()
     return worker
+
+
+def test_a_resync_repairs_a_missed_pod_deletion():
+    kube = FakeKube()
+    kube.add_search(small_search())
+    clock = Clock()
+    worker = make_worker(kube, clock=clock)
+    worker.step()
+    name = sorted(kube.store["pod"])[0]
+    kube.listeners = []  # the watch misses the deletion
+    kube.delete("pod", name)
+    worker.step()
+    assert name in worker.pods  # not noticed
+    clock.now = worker.next_resync + 1
+    worker.step()
+    trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
+    assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
