@@ -17,6 +17,8 @@ Conventions shared by every method:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
@@ -212,6 +214,21 @@ METHODS: dict[str, tuple[type[_Pruning], type[MethodParams], str]] = {
 
 def method_names() -> list[str]:
     return list(METHODS)
+
+
+def pruned_after_epoch(method: str, params: Mapping[str, Any], total_epochs: int) -> int:
+    """Epochs of training after which the method's masks reach the target sparsity (0: before
+    training starts). A torch-free mirror of the pruners' ``final_sparsity_epoch``, used to check that
+    LS distances are only compared once candidates are pruned. For ``gmp`` it is
+    ceil(endFraction x epochs), which the pruner's step-exact schedule never exceeds."""
+    p = METHODS[method][1].model_validate(dict(params))
+    if isinstance(p, (MagnitudeParams, IssParams)):
+        return p.prune_epoch
+    if isinstance(p, GradualMagnitudeParams):
+        return math.ceil(p.end_fraction * total_epochs - 1e-9)
+    if isinstance(p, LotteryParams):
+        return p.rounds * p.round_epochs
+    return 0
 
 
 _PRUNING_ADAPTER: TypeAdapter = TypeAdapter(PruningConfig)

@@ -246,6 +246,55 @@ def _strategy_issues(strategy: Any, training: Any, dense: Any) -> list[Issue]:
     return issues
 
 
+def _latest_pruning(space: Any, candidates: list[Any] | None, epochs: int) -> tuple[int, str] | None:
+    """The latest epoch after which some candidate of the search reaches its target sparsity, and
+    which candidate that is; None when every candidate is pruned before training."""
+    from hyperprune.pruning.catalog import pruned_after_epoch
+    from hyperprune.spec.space import domain_values
+
+    latest: tuple[int, str] | None = None
+    if candidates is not None:
+        entries = [(f"spec.candidates[{i}]", c.point()["method"], c.point().get("params") or {}) for i, c in enumerate(candidates)]
+    else:
+        entries = []
+        for i, method in enumerate(space.methods if space is not None else []):
+            # Every schedule grows with its settings (pruneEpoch, endFraction, rounds, roundEpochs):
+            # the largest value of each domain gives the latest epoch in the space.
+            params = {}
+            for name, domain in method.params.items():
+                values = domain_values(domain)
+                numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                params[name] = max(numbers) if numbers else values[0]
+            entries.append((f"spec.space.methods[{i}]", method.method, params))
+    for where, method, params in entries:
+        try:
+            epoch = pruned_after_epoch(method, params, epochs)
+        except ValidationError:
+            continue  # invalid settings are reported by their own rule
+        if epoch and (latest is None or epoch > latest[0]):
+            latest = (epoch, f"{where} ({method})")
+    return latest
+
+
+def _schedule_issues(strategy: Any, training: Any, space: Any, candidates: list[Any] | None) -> list[Issue]:
+    """LS strategies compare spectra at the first rung: a candidate that is not pruned yet there is
+    the dense model in all but name, so its small distance says nothing about how it will end."""
+    if strategy.name not in LS_STRATEGIES or training is None:
+        return []
+    latest = _latest_pruning(space, candidates, training.epochs)
+    if latest is None or strategy.rungs.first > latest[0]:
+        return []
+    epoch, who = latest
+    return [
+        (
+            "spec.strategy.rungs.first",
+            f"the first rung (epoch {strategy.rungs.first}) compares LS distances before every candidate is pruned: "
+            f"{who} reaches its sparsity only after epoch {epoch}; set rungs.first to {epoch + 1} or more, "
+            "or end that pruning schedule earlier",
+        )
+    ]
+
+
 def _model_issues(model: Any, lyapunov: Any) -> list[Issue]:
     issues: list[Issue] = []
     if model is None:
@@ -289,6 +338,8 @@ def semantic_issues(sections: Mapping[str, Any], spec_fields_set: Iterable[str] 
         issues += _candidate_issues(get("candidates"))
     if "strategy" in sections:
         issues += _strategy_issues(get("strategy"), get("training"), get("dense"))
+    if "strategy" in sections and ("space" in sections or get("candidates") is not None):
+        issues += _schedule_issues(get("strategy"), get("training"), get("space"), get("candidates"))
     issues += _model_issues(get("model"), get("lyapunov"))
     from hyperprune.spec.models import SearchSpec
 

@@ -31,7 +31,7 @@ TINY_SEARCH: dict[str, Any] = {
         "lyapunov": {"probeLength": 8, "warmup": 2, "batch": 1},
         "space": {
             "methods": [
-                {"method": "magnitude", "params": {"scope": ["layer", "global"]}},
+                {"method": "magnitude", "params": {"scope": ["layer", "global"], "pruneEpoch": 0}},  # pruned before rung 1
                 {"method": "random"},
                 {"method": "set", "params": {"zeta": [0.2, 0.4]}},
             ],

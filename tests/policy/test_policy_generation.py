@@ -15,7 +15,7 @@ from hyperprune.spec import make_point, point_key
 SPACE = {
     "methods": [
         {"method": "selfish", "params": {"deathRate": {"low": 0.3, "high": 0.7}, "death": ["magnitude", "threshold"]}},
-        {"method": "magnitude", "params": {"scope": ["layer", "global"], "pruneEpoch": {"low": 0, "high": 3}}},
+        {"method": "magnitude", "params": {"scope": ["layer", "global"], "pruneEpoch": {"low": 0, "high": 1}}},
         {"method": "set", "params": {"zeta": {"low": 0.1, "high": 0.5}}},
     ],
     "sparsity": {"low": 0.5, "high": 0.9},

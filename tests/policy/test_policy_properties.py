@@ -21,14 +21,16 @@ STRATEGIES = ["lsh", "lsh-sync", "full", "asha-loss", "median", "random"]
 def random_search(case: int):
     r = random.Random(case)
     name = STRATEGIES[case % len(STRATEGIES)]
-    epochs = r.randint(2, 10)
+    ls = name in ("lsh", "lsh-sync")
+    # LS strategies rank after every candidate is pruned (magnitude prunes after epoch 1 here).
+    epochs = r.randint(3 if ls else 2, 10)
     spec = make_spec(
         training={"epochs": epochs},
         budget={"maxTrials": r.randint(1, 10), "parallelism": r.randint(1, 5), "maxFailedTrials": r.randint(0, 3),
                 "retries": r.randint(0, 2)},
         strategy={
             "name": name,
-            "rungs": {"first": r.randint(1, epochs - 1), "step": r.randint(1, 3),
+            "rungs": {"first": r.randint(2 if ls else 1, epochs - 1), "step": r.randint(1, 3),
                       "keepFraction": r.choice([0.2, 0.34, 0.5, 0.75]), "finalists": r.randint(1, 3)},
             # TPE in a few cases only: it is the slow part, and generation has its own tests.
             "generation": {"sampler": "tpe" if name in ("lsh", "lsh-sync") and case % 4 == 0 else "random"},

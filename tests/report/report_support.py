@@ -27,7 +27,7 @@ DOCUMENT: dict[str, Any] = {
         "model": {"arch": "lstm", "hiddenSize": 4},
         "training": {"epochs": 4},
         "space": {
-            "methods": [{"method": "magnitude", "params": {"scope": ["layer", "global"]}}, {"method": "random"}],
+            "methods": [{"method": "magnitude", "params": {"scope": ["layer", "global"], "pruneEpoch": 0}}, {"method": "random"}],
             "sparsity": [0.25, 0.5, 0.75],
         },
         "budget": {"maxTrials": 6, "parallelism": 2},

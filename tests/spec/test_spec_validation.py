@@ -223,3 +223,31 @@ def test_local_path_issues_name_a_missing_data_directory(tmp_path):
     (tmp_path / "corpus").mkdir()
     (tmp_path / "corpus" / "train.txt").write_text("a b c")
     assert local_path_issues(search, tmp_path) == [("spec.data.files.valid", f"{tmp_path / 'corpus' / 'valid.txt'}: no such file")]
+
+
+def test_ls_strategies_refuse_a_first_rung_before_every_candidate_is_pruned():
+    # Before its pruning schedule ends a candidate is (nearly) the dense model: its LS distance is
+    # small for the wrong reason. The latest schedule in a range is its largest value.
+    errors = errors_of(space__methods__0__params__pruneEpoch={"low": 0, "high": 3})
+    assert errors == [
+        "spec.strategy.rungs.first: the first rung (epoch 2) compares LS distances before every candidate is "
+        "pruned: spec.space.methods[0] (magnitude) reaches its sparsity only after epoch 3; set rungs.first to 4 "
+        "or more, or end that pruning schedule earlier"
+    ]
+
+
+def test_the_schedule_rule_applies_to_pools_and_only_to_ls_strategies():
+    doc = copy.deepcopy(GOOD)
+    del doc["spec"]["space"]
+    doc["spec"]["candidates"] = [
+        {"method": "selfish", "sparsity": 0.5},
+        {"method": "gmp", "sparsity": 0.5, "params": {"endFraction": 0.5}},
+    ]
+    with pytest.raises(SearchSpecError) as info:
+        parse_search(doc)
+    assert [e.split(":")[0] for e in info.value.errors] == ["spec.strategy.rungs.first"]
+    assert "spec.candidates[1] (gmp) reaches its sparsity only after epoch 4" in info.value.errors[0]
+    doc["spec"]["strategy"]["rungs"]["first"] = 5
+    assert parse_search(doc).spec.strategy.rungs.first == 5
+    doc["spec"]["strategy"] = {"name": "asha-loss", "rungs": {"first": 2, "step": 2}, "generation": {"sampler": "random"}}
+    assert parse_search(doc).spec.strategy.name == "asha-loss"  # ranks by validation metric: no such rule
