@@ -330,6 +330,10 @@ def run_scenario(cluster, api, title: str, searches: list[dict[str, Any]], epoch
                 if key[2] == load.targets.get(key):  # the report that ends an attempt: a rung decision
                     rung_latencies.append(latencies[-1])
         unanswered = len(load.sent) - len(latencies)
+        slowest = sorted(((first[k] - t, k, t - started) for k, t in load.sent.items() if k in first), reverse=True)[:10]
+        (workdir / f"slowest-{namespace}.json").write_text(json.dumps(
+            [{"latency_s": round(l, 3), "trial": k[0], "run": k[1], "epoch": k[2], "sent_at_s": round(at, 2)}
+             for l, k, at in slowest], indent=1))
         phases = [(s.get("status") or {}).get("phase") for s in
                   custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "hyperprunesearches")["items"]]
         hist = operator_histogram(port)

@@ -5,8 +5,13 @@ smoke test, ``cpu`` for the 60-minute benchmark on 2 CPU cores, ``gpu`` for a CU
 setting below was chosen before any result was seen, from cost measurements and the published setup
 (docs/results.md, "Design"), never from the final metric:
 
-- e0 and the rung step sit at the same fraction of training as the published schedule
-  (3 of 100 epochs -> 1 of 30);
+- every candidate is pruned to its target before the first rung: the LS distance of a candidate whose
+  schedule has not finished compares a (nearly) dense network with the dense one. The first full run
+  (e0 = 1 of 30, GMP ending at epoch 15, lottery at 4) showed exactly that and is kept in
+  ``results/first-run-e0-before-pruning/``; the product now refuses such a search
+  (``spec.strategy.rungs.first``). So every schedule here ends by epoch 1 and e0 = 2;
+- e0 sits at about the published fraction of training (3 of 100 epochs -> 2 of 60 half-length epochs,
+  the same compute per trial as 30 full ones);
 - ``finalists: 1``: with N candidates and f finalists trained to the end, lsh cannot spend less than
   f/N of ``full``'s candidate epochs, so a 10x reduction on a 26-candidate pool needs one finalist
   (two would cap it at 13x before any rung is paid for); settings with 2 and 3 finalists are
@@ -38,7 +43,7 @@ class Scale:
     families: tuple[str, ...]  # keys of FAMILIES, each at every sparsity level
     sparsities: tuple[float, ...]
     lyapunov: dict[str, Any] = field(default_factory=lambda: {"state": "hidden", "k": None})
-    rungs: dict[str, Any] = field(default_factory=lambda: {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 1})
+    rungs: dict[str, Any] = field(default_factory=lambda: {"first": 2, "step": 1, "keepFraction": 0.5, "finalists": 1})
     parallelism: int = 2  # the spec's budget.parallelism: replayed wall time schedules trials on this many workers
     dense_every: int = 12  # spectra at every epoch up to this one, then every `stride` epochs and the last
     stride: int = 3
@@ -52,14 +57,17 @@ class Scale:
         return self.training.get("maxBatches")
 
 
-# Pruning families of the pool: (method, params). Steps-based schedules (gmp frequency, rigl
-# updateFrequency) are filled in per scale with one update per epoch ("STEPS").
+# Pruning families of the pool: (method, params). Steps-based schedules are filled in per scale:
+# "STEPS" = one update per epoch (rigl updateFrequency); "ONE_EPOCH" = the fraction of training that is
+# one epoch (gmp endFraction: the cubic schedule runs through epoch 1, every 2 steps). Every family is
+# at its target sparsity after epoch 1, before the first rung (e0 = 2).
 STEPS = "steps_per_epoch"
+ONE_EPOCH = "one_epoch_fraction"
 FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "magnitude-layer": ("magnitude", {"scope": "layer", "pruneEpoch": 1}),
     "magnitude-global": ("magnitude", {"scope": "global", "pruneEpoch": 1}),
-    "gmp": ("gmp", {"scope": "layer", "endFraction": 0.5, "frequency": STEPS}),
-    "lottery": ("lottery", {"scope": "global", "rounds": 2, "roundEpochs": 2, "rewindEpoch": 0}),
+    "gmp": ("gmp", {"scope": "layer", "endFraction": ONE_EPOCH, "frequency": 2}),
+    "lottery": ("lottery", {"scope": "global", "rounds": 1, "roundEpochs": 1, "rewindEpoch": 0}),
     "set": ("set", {"init": "er", "zeta": 0.3}),
     "rigl": ("rigl", {"init": "er", "dropFraction": 0.3, "updateFrequency": STEPS}),
     "selfish-uniform-magnitude": (
@@ -109,14 +117,16 @@ SCALE_TABLE: dict[tuple[str, str], Scale] = {
     ("ptb", "cpu"): Scale(
         "cpu",
         model={"arch": "lstm", "hiddenSize": 128, "numLayers": 1},
-        training={**PTB_SGD, "epochs": 30, "maxBatches": 20},
+        training={**PTB_SGD, "epochs": 60, "maxBatches": 10},
         families=CPU_FAMILIES, sparsities=(0.5, 0.8),
+        dense_every=8, stride=6,
     ),
     ("shakespeare", "cpu"): Scale(
         "cpu",
         model={"arch": "lstm", "hiddenSize": 128, "numLayers": 2},
-        training={**CHAR_ADAM, "epochs": 30, "maxBatches": 40},
+        training={**CHAR_ADAM, "epochs": 60, "maxBatches": 20},
         families=CPU_FAMILIES, sparsities=(0.5, 0.8),
+        dense_every=8, stride=6,
     ),
     # ---- one CUDA GPU: the published architecture's shape (2 x 650 on PTB-eval), longer, more candidates ----
     ("ptb", "gpu"): Scale(
@@ -161,7 +171,8 @@ def required_files(task: str, data_root: Path) -> list[Path]:
 
 def family_point(family: str, sparsity: float, scale: Scale) -> dict[str, Any]:
     method, params = FAMILIES[family]
-    params = {k: ((scale.steps_per_epoch or 100) if v == STEPS else v) for k, v in params.items()}
+    fill = {STEPS: scale.steps_per_epoch or 100, ONE_EPOCH: 1.0 / scale.epochs}
+    params = {k: (fill[v] if isinstance(v, str) and v in fill else v) for k, v in params.items()}
     return {"method": method, "sparsity": float(sparsity), "params": params}
 
 

@@ -89,8 +89,10 @@ def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(
             assert s[name]["pick_metric"] is not None
         for name in ("lsh", "asha-loss", "random"):  # halving at rungs: the same rungs, fewer epochs than full
             assert s[name]["trial_epochs"] < s["full"]["trial_epochs"]
-        assert s["lsh"]["candidate_trial_epochs"] >= n * 1  # every candidate reaches e0
-        assert s["lsh-sync"]["trial_epochs"] <= s["full"]["trial_epochs"]
+        e0 = traj["document"]["spec"]["strategy"]["rungs"]["first"]
+        for name in ("lsh", "lsh-sync"):  # every candidate reaches e0 before any LS decision
+            assert s[name]["candidate_trial_epochs"] >= n * e0
+        # (lsh-sync retrains survivors from scratch, as published: on a short run it may cost more than full)
         assert s["median"]["trial_epochs"] <= s["full"]["trial_epochs"]
 
         # Full promotes the best final validation metric; its metric is that candidate's test metric.
@@ -173,7 +175,7 @@ def test_replay_schedules_recorded_epoch_seconds_and_charges_spectra_only_where_
     from hyperprune.spec import parse_search
 
     epochs = 4
-    points = [{"method": "magnitude", "sparsity": s, "params": {"scope": "layer"}} for s in (0.3, 0.5, 0.7)]
+    points = [{"method": "magnitude", "sparsity": s, "params": {"scope": "layer", "pruneEpoch": 0}} for s in (0.3, 0.5, 0.7)]
     dense = _synthetic_record("dense", {"method": "none", "sparsity": 0.0}, 1.0, 0.5, epochs, 0)
     cands = [_synthetic_record(f"c{i}", p, 2.0 + i, 0.5, epochs, i + 1) for i, p in enumerate(points)]
     recorded = Recorded(dense, cands)

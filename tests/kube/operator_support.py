@@ -235,7 +235,7 @@ def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: 
                          "evalMaxBatches": 3},
             "device": "cpu",
             "lyapunov": {"probeLength": 8, "warmup": 2, "batch": 1},
-            "space": {"methods": [{"method": "magnitude"}, {"method": "random"}],
+            "space": {"methods": [{"method": "magnitude", "params": {"pruneEpoch": [0]}}, {"method": "random"}],
                       "sparsity": [0.3, 0.5, 0.7, 0.8, 0.9]},
             "budget": {"maxTrials": candidates, "parallelism": parallelism, "maxFailedTrials": 2, "retries": 1},
             "strategy": {"name": strategy, "rungs": {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 2},

@@ -222,7 +222,7 @@ def small_search(name: str = "s", **spec: Any) -> dict[str, Any]:
         "spec": {
             "model": {"arch": "lstm", "hiddenSize": 4},
             "training": {"epochs": 6},
-            "space": {"methods": [{"method": "magnitude"}, {"method": "random"}],
+            "space": {"methods": [{"method": "magnitude", "params": {"pruneEpoch": [0]}}, {"method": "random"}],
                       "sparsity": [0.2, 0.4, 0.6, 0.8, 0.9]},
             "budget": {"maxTrials": 8, "parallelism": 3, "retries": 1, "maxFailedTrials": 2},
             "strategy": {"name": "lsh", "rungs": {"first": 1, "step": 2, "keepFraction": 0.5, "finalists": 2},
