@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperprune.trial.files import CONFIG_FILE, LOCK_FILE
-
-REFUSED_CONFIG = 2  # the trial contract's exit code for a config it refuses before training
+from hyperprune.trial.files import REFUSED_CONFIG_EXIT as REFUSED_CONFIG
 from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
 
 PROCESS_LOG = "process.log"  # the children's stdout and stderr (tracebacks land here)

@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-BAD_CONFIG = 2
+from hyperprune.trial.files import REFUSED_CONFIG_EXIT as BAD_CONFIG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,10 @@ LOCK_FILE = ".lock"  # held by the one process training in the directory
 LOG_FILE = "trial.log"
 MODEL_DIR = "model"  # the finished model, written after the last epoch
 
+# The trial's exit code for a config it refuses before training: retrying cannot help, so the
+# engines (local and operator) fail the trial at once instead of spending budget.retries on it.
+REFUSED_CONFIG_EXIT = 2
+
 # What a from-scratch restart removes: everything the previous attempt trained or reported.
 ATTEMPT_FILES = (CHECKPOINT_FILE, REPORTS_FILE)
 ATTEMPT_DIRS = (MODEL_DIR,)

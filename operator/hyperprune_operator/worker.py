@@ -56,6 +56,7 @@ from hyperprune.policy import (
 from hyperprune.policy.decide import metric_name
 from hyperprune.policy.plan import Plan
 from hyperprune.spec import HyperpruneSearch
+from hyperprune.trial.files import REFUSED_CONFIG_EXIT
 
 from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
@@ -633,9 +634,12 @@ class SearchWorker:
                 suspects.append((trial, record, name))
             elif phase == "Failed":
                 what = describe_pod_end(pod)
+                refused = record.pod.get("exitCode") == REFUSED_CONFIG_EXIT
                 if _terminating(pod) and _uid(pod) not in self.deleting:
                     what = f"pod {name} was deleted while the trial was running ({what})"
-                record_error(self.state, trial.id, what)
+                    refused = False
+                # A config the trial refuses fails the same way on every retry: fail it at once.
+                record_error(self.state, trial.id, what, retryable=not refused)
         # A pod that ended without its target's report: the report may still be on its way through
         # the trials' watch, so read the trials themselves (all at once) before calling it lost.
         bodies = self._fan_out([lambda r=r: self.kube.get_trial(self.namespace, r.name) for _, r, _ in suspects])

@@ -177,6 +177,7 @@ class FakeKubelet:
         self.checkpoints: dict[str, int] = {}  # work dir -> epoch
         self.epochs_trained = 0
         self.fail_next: set[str] = set()  # pod names that crash (exit 1) instead of training
+        self.refuse_next: set[str] = set()  # pod names that refuse their config (exit 2, the trial contract)
 
     def pending(self) -> list[str]:
         return sorted(n for n, b in self.kube.store["pod"].items() if b["status"]["phase"] == "Pending")
@@ -194,6 +195,11 @@ class FakeKubelet:
         if name in self.fail_next:
             self.fail_next.discard(name)
             self.kube.set_pod_phase(name, "Failed", exitCode=1, reason="Error", message="Traceback: boom")
+            return True
+        if name in self.refuse_next:
+            self.refuse_next.discard(name)
+            self.kube.set_pod_phase(name, "Failed", exitCode=2, reason="Error",
+                                    message="pruning.params.zeta: must be in (0, 1)")
             return True
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         config = json.loads(env["HYPERPRUNE_TRIAL_CONFIG"])

@@ -109,6 +109,26 @@ def test_a_lost_pod_makes_the_trial_retry_from_its_checkpoint_and_a_second_crash
     assert kube.store["search"]["s"]["status"]["phase"] == "Succeeded"  # one failure is within maxFailedTrials
 
 
+def test_a_pod_that_refuses_its_config_fails_the_trial_without_a_retry():
+    kube = FakeKube()
+    kube.add_search(small_search(budget={"maxTrials": 2, "parallelism": 3, "retries": 3, "maxFailedTrials": 2},
+                                 strategy={"name": "full"}, dense={"enabled": False}))
+    kubelet = FakeKubelet(kube)
+    kubelet.refuse_next = {"s-t001-1"}
+    worker = make_worker(kube)
+    for _ in range(20):
+        worker.step()
+        if worker.finished or not kubelet.run_one():
+            worker.step()
+            break
+    t0, t1 = (kube.store["trial"][n]["status"] for n in ("s-t000", "s-t001"))
+    assert t0["phase"] == "completed"
+    # Exit code 2 cannot go away by retrying: no second pod although budget.retries = 3.
+    assert t1["phase"] == "failed" and t1["attempt"] == 1 and t1["pod"]["exitCode"] == 2
+    assert "s-t001-2" not in kube.store["pod"] and "pruning.params.zeta" in t1["message"]
+    assert kube.store["search"]["s"]["status"]["phase"] == "Succeeded"
+
+
 def test_a_trial_resource_the_search_does_not_list_is_ignored():
     kube = FakeKube()
     kube.add_search(small_search())
