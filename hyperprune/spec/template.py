@@ -15,6 +15,7 @@ from hyperprune.schema import Model
 
 DEFAULT_TRIAL_IMAGE = f"hyperprune-trial:{__version__}"
 DEFAULT_MOUNT_PATH = "/var/lib/hyperprune"
+TRIAL_IMAGE_UID = 1000  # the trial image's user and group (trial-image/Dockerfile)
 
 
 class LocalObjectReference(Model):
@@ -83,6 +84,34 @@ class TrialTemplate(Model):
         default_factory=_default_volume,
         description="checkpoints and artifacts; default hostPath /var/lib/hyperprune (single-node clusters)",
     )
+    security_context: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Kubernetes PodSecurityContext of trial and promotion pods. Default: the trial image's user "
+            "(runAsUser/runAsGroup/fsGroup 1000, runAsNonRoot, seccomp RuntimeDefault), so a "
+            "persistentVolumeClaim or emptyDir is writable; with a hostPath volume, whose directory "
+            "the kubelet creates root-owned and to which fsGroup does not apply, the same but as "
+            "root (uid 0). Containers never escalate privileges and drop every capability."
+        ),
+    )
     env: list[EnvVar] = Field(default_factory=list, description="extra environment variables")
     labels: dict[str, str] = Field(default_factory=dict, description="extra pod labels")
     annotations: dict[str, str] = Field(default_factory=dict, description="extra pod annotations")
+
+
+def pod_security_context(template: TrialTemplate) -> dict[str, Any]:
+    """The PodSecurityContext trial and promotion pods run with (see TrialTemplate.security_context)."""
+    if template.security_context is not None:
+        return dict(template.security_context)
+    seccomp = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if template.volume.host_path is not None:
+        # The kubelet creates a DirectoryOrCreate hostPath as root:root 0755 and fsGroup does not
+        # apply to hostPath: the image's non-root user could not write its checkpoints there.
+        return {"runAsUser": 0, "runAsGroup": 0, **seccomp}
+    uid = TRIAL_IMAGE_UID
+    return {"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid, "runAsNonRoot": True, **seccomp}
+
+
+# Every trial and promotion container: no privilege escalation, no capabilities (writing its own
+# files needs none), as the "restricted" Pod Security Standard asks.
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}

@@ -6,11 +6,13 @@ check these directly, and the Helm chart's documentation can point at them.
 
 from __future__ import annotations
 
+import copy
 import json
 import posixpath
 from typing import Any
 
 from hyperprune.spec import HyperpruneSearch
+from hyperprune.spec.template import CONTAINER_SECURITY_CONTEXT, pod_security_context
 from hyperprune.trial.kube_reporter import ENV_NAME, ENV_NAMESPACE, ENV_POD, ENV_RUN
 
 from hyperprune_operator import naming
@@ -125,7 +127,8 @@ def resources(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _scheduling(search: HyperpruneSearch) -> dict[str, Any]:
     t = search.spec.trial_template
-    spec: dict[str, Any] = {"serviceAccountName": t.service_account_name}
+    spec: dict[str, Any] = {"serviceAccountName": t.service_account_name,
+                            "securityContext": pod_security_context(t)}
     if t.node_selector:
         spec["nodeSelector"] = dict(t.node_selector)
     if t.tolerations:
@@ -177,6 +180,7 @@ def trial_pod(
         "volumeMounts": [{"name": naming.VOLUME_NAME, "mountPath": t.volume.mount_path}],
         # A crash's last log lines become the pod's termination message, which the operator records.
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
     }
     if t.resources:
         container["resources"] = resources(t.resources)
@@ -234,6 +238,7 @@ def promotion_pod(
         "args": ["--source", source, "--dest", location[1], "--search", name, "--trial", trial_id],
         "volumeMounts": [{"name": naming.VOLUME_NAME, "mountPath": t.volume.mount_path}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": copy.deepcopy(CONTAINER_SECURITY_CONTEXT),
     }
     spec = _scheduling(search)
     return {

@@ -32,7 +32,8 @@ TEMPLATE = {
 
 
 def search_and_body(name: str = "gpu", **spec):
-    body = small_search(name, trialTemplate=TEMPLATE, **spec)
+    spec.setdefault("trialTemplate", TEMPLATE)
+    body = small_search(name, **spec)
     body["metadata"]["uid"] = "search-uid"
     search, issues = parse(body)
     assert not issues, issues
@@ -106,6 +107,34 @@ def test_the_promotion_pod_copies_the_winners_model_on_the_same_volume():
     assert c["args"] == ["--source", "/data/gpu/t003/model", "--dest", "/data/gpu/best", "--search", "gpu",
                          "--trial", "t003"]
     assert "resources" not in c  # it needs no GPU
+
+
+def _pods(search, body):
+    trial = trial_body(search, body)
+    return [manifests.trial_pod(search, trial, attempt=1, run=0, until_epoch=3),
+            manifests.promotion_pod(search, body, trial_id="t003", run=0, attempt=1)]
+
+
+@pytest.mark.parametrize("volume, expected", [
+    # The trial image's user; fsGroup makes a claim writable to it.
+    ({"persistentVolumeClaim": {"claimName": "ckpt"}},
+     {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True}),
+    # The kubelet creates a hostPath root-owned and fsGroup does not apply to it: uid 1000 could not write.
+    ({"hostPath": {"path": "/var/lib/hyperprune"}}, {"runAsUser": 0, "runAsGroup": 0}),
+])
+def test_trial_and_promotion_pods_run_as_a_user_that_can_write_the_volume(volume, expected):
+    search, body = search_and_body(trialTemplate={**TEMPLATE, "volume": {"mountPath": "/data", **volume}})
+    for pod in _pods(search, body):
+        assert pod["spec"]["securityContext"] == {**expected, "seccompProfile": {"type": "RuntimeDefault"}}
+        (c,) = pod["spec"]["containers"]
+        assert c["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_a_security_context_in_the_template_replaces_the_default():
+    mine = {"runAsUser": 2000, "runAsGroup": 3000, "fsGroup": 3000, "supplementalGroups": [44]}
+    search, body = search_and_body(trialTemplate={**TEMPLATE, "securityContext": mine})
+    for pod in _pods(search, body):
+        assert pod["spec"]["securityContext"] == mine
 
 
 def manifests_volume(search):
