@@ -16,6 +16,43 @@ import random
 import sys
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default only where there is one worth reading (not None/[] or a flag's)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, [], argparse.SUPPRESS) or action.nargs == 0
+                or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def load_trial_defaults(path: str) -> dict:
+    """The --trial-defaults file: a partial spec.trialTemplate (YAML or JSON), checked against the
+    TrialTemplate model so that a typo fails the operator's start, not every search."""
+    import yaml
+    from pydantic import ValidationError
+
+    from hyperprune.spec.template import TrialTemplate
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"--trial-defaults {path}: cannot read it: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"--trial-defaults {path}: must be a mapping of trialTemplate fields, not {type(data).__name__}")
+    try:
+        TrialTemplate.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"trialTemplate.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"--trial-defaults {path}: {problems}") from exc
+    return data
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hyperprune-operator",
@@ -24,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             "trials' status, early stopping and promotion of the best pruned model by the same policy as "
             "'hyperprune run'. See docs/operator.md."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", default=[], metavar="NS",
@@ -53,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="at most one routine status write per search per interval (phase changes are immediate)")
     parser.add_argument("--resync-interval", type=float, default=300.0, metavar="SECONDS",
                         help="re-list each search's trials and pods this often (repairs missed watch events)")
+    parser.add_argument("--trial-defaults", metavar="PATH",
+                        help="YAML/JSON file of spec.trialTemplate fields (image, resources, nodeSelector, "
+                             "tolerations, volume, securityContext, ...) for every search; a field the search "
+                             "sets replaces the default's field as a whole")
     parser.add_argument("--no-manage-trial-rbac", dest="manage_trial_rbac", action="store_false",
                         help="do not create the trial ServiceAccount/Role/RoleBinding (hyperprune-trial) in "
                              "namespaces with searches; install them yourself (see docs/operator.md)")
@@ -70,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.priority is not None and not args.peering:
         print("error: --priority only matters with --peering NAME — add --peering or drop --priority", file=sys.stderr)
         return 2
+
+    trial_defaults: dict = {}
+    if args.trial_defaults:
+        try:
+            trial_defaults = load_trial_defaults(args.trial_defaults)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     if args.kubeconfig:
         # Before the kubernetes client is imported: it reads $KUBECONFIG at import time, and kopf's
@@ -100,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         peering=args.peering, standalone=args.standalone, priority=priority,
         peering_lifetime=args.peering_lifetime, workers=args.workers, status_interval=args.status_interval,
         resync_interval=args.resync_interval, manage_trial_rbac=args.manage_trial_rbac,
+        trial_defaults=trial_defaults,
     )
     try:
         kube = Kube(api_client(pool_size=config.io_threads + config.workers + 4))

@@ -42,11 +42,13 @@ class OperatorConfig:
     status_interval: float = 1.0
     resync_interval: float = 300.0
     manage_trial_rbac: bool = True
+    trial_defaults: dict[str, Any] = field(default_factory=dict)  # --trial-defaults
     instance: str = field(default_factory=socket.gethostname)
 
     def worker_settings(self) -> WorkerSettings:
         return WorkerSettings(status_interval=self.status_interval, resync_interval=self.resync_interval,
-                              manage_trial_rbac=self.manage_trial_rbac, instance=self.instance)
+                              manage_trial_rbac=self.manage_trial_rbac, trial_defaults=self.trial_defaults,
+                              instance=self.instance)
 
 
 class Runtime:

@@ -22,14 +22,23 @@ REPORT_BYTES = 400  # one report without its spectrum, as kube_reporter writes i
 EXPONENT_BYTES = 12
 
 
-def parse(body: dict[str, Any]) -> tuple[HyperpruneSearch | None, list[str]]:
+def with_trial_defaults(spec: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The spec with the operator's --trial-defaults under its trialTemplate. Field by field, no
+    deeper: a field the search sets (resources, volume, ...) replaces the default's as a whole, so
+    a search never ends up with a mix of two volumes or two resource specs."""
+    if not defaults:
+        return spec
+    return {**spec, "trialTemplate": {**defaults, **(spec.get("trialTemplate") or {})}}
+
+
+def parse(body: dict[str, Any], trial_defaults: dict[str, Any] | None = None) -> tuple[HyperpruneSearch | None, list[str]]:
     """(the search, []) or (None, the problems, each naming its field)."""
     meta = body.get("metadata") or {}
     document = {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
         "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta},
-        "spec": body.get("spec") or {},
+        "spec": with_trial_defaults(body.get("spec") or {}, trial_defaults or {}),
     }
     try:
         search = parse_search(document)

@@ -95,6 +95,7 @@ class WorkerSettings:
     status_interval: float = 1.0  # at most one routine search-status write per interval
     resync_interval: float = 300.0  # re-list trials and pods (repairs anything a watch missed)
     manage_trial_rbac: bool = True  # create the default trial ServiceAccount/Role/RoleBinding
+    trial_defaults: dict[str, Any] = field(default_factory=dict)  # spec.trialTemplate fields a search may omit
     promotion_attempts: int = 3
     instance: str = naming.OPERATOR
 
@@ -478,7 +479,7 @@ class SearchWorker:
         generation = body["metadata"].get("generation")
         if generation != self.generation or (self.search is None and not self.issues):
             self.generation = generation
-            self.search, self.issues = validation.parse(body)
+            self.search, self.issues = validation.parse(body, self.settings.trial_defaults)
             self.dirty = True
             if self.search is None:
                 log.warning("%s/%s is invalid: %s", self.namespace, self.name, "; ".join(self.issues))

@@ -60,6 +60,15 @@ SCENARIOS: dict[str, dict] = {
         "operator": {"workers": 8, "verbose": False, "extraArgs": ["--debug"],
                      "env": [{"name": "TZ", "value": "UTC"}]},
     },
+    "trial-defaults": {
+        "watchNamespaces": ["research"],
+        "trials": {"defaults": {
+            "image": "registry.example.com/ml/hyperprune-trial:0.1.0",
+            "resources": {"limits": {"nvidia.com/gpu": 1}},
+            "tolerations": [GPU_TOLERATION],
+            "volume": {"mountPath": "/var/lib/hyperprune", "persistentVolumeClaim": {"claimName": "checkpoints"}},
+        }},
+    },
 }
 
 
@@ -210,6 +219,26 @@ def test_placement_image_and_pod_values_reach_the_operator_pod(rendered):
     assert container["env"] == values["operator"]["env"]
     args = _operator_args(r)
     assert args.workers == 8 and args.debug and not args.verbose
+
+
+def test_trial_defaults_reach_the_operator_as_a_file_it_accepts(rendered, tmp_path):
+    from hyperprune_operator.main import load_trial_defaults
+
+    r = rendered["trial-defaults"]
+    args = _operator_args(r)
+    pod = r.deployment()["spec"]["template"]
+    mount = {m["name"]: m for m in r.container()["volumeMounts"]}["trial-defaults"]
+    volume = {v["name"]: v for v in pod["spec"]["volumes"]}["trial-defaults"]
+    configmap = r.one("ConfigMap", volume["configMap"]["name"])
+    (key, text), = configmap["data"].items()
+    assert args.trial_defaults == f"{mount['mountPath']}/{key}" and mount["readOnly"] is True
+    copy = tmp_path / key
+    copy.write_text(text)
+    assert load_trial_defaults(str(copy)) == SCENARIOS["trial-defaults"]["trials"]["defaults"]
+    assert pod["metadata"]["annotations"]["checksum/trial-defaults"]  # a change rolls the operator
+    # Without defaults: no file, no flag.
+    assert _operator_args(rendered["defaults"]).trial_defaults is None
+    assert not [c for c in rendered["defaults"].of("ConfigMap") if "trial-defaults" in c["metadata"]["name"]]
 
 
 def test_standby_replica_uses_peering(rendered):

@@ -51,6 +51,28 @@ def test_the_cli_refuses_what_it_cannot_run(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text, message", [
+    ("resources: {limits: {nvidia.com/gpu: 1}}\nimagePullPolicy: Sometimes\n", "trialTemplate.imagePullPolicy:"),
+    ("volume: {hostPath: {path: /a}, persistentVolumeClaim: {claimName: c}}\n", "trialTemplate.volume:"),
+    ("- image: x\n", "must be a mapping of trialTemplate fields"),
+    ("image: [unclosed\n", "cannot read it"),
+])
+def test_the_cli_refuses_trial_defaults_it_cannot_use(tmp_path, capsys, text, message):
+    path = tmp_path / "trial-defaults.yaml"
+    path.write_text(text)
+    assert main(["-n", "a", "--trial-defaults", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--trial-defaults {path}" in err and message in err
+
+
+def test_the_cli_help_shows_only_defaults_worth_reading():
+    from hyperprune_operator.main import build_parser
+
+    text = build_parser().format_help()
+    assert "(default: 9090)" in text and "--trial-defaults PATH" in text
+    assert "default: None" not in text and "default: True" not in text and "default: False" not in text
+
+
 def test_crds_directory_is_what_the_models_generate():
     assert differences(REPO / "crds") == [], "run: python -m hyperprune_operator.crds --output crds"
     names = []

@@ -21,8 +21,9 @@ class Clock:
         return self.now
 
 
-def make_worker(kube: FakeKube, name: str = "s", clock: Clock | None = None) -> SearchWorker:
-    worker = SearchWorker(kube, NAMESPACE, name, settings=WorkerSettings(status_interval=0.0),
+def make_worker(kube: FakeKube, name: str = "s", clock: Clock | None = None,
+                settings: WorkerSettings | None = None) -> SearchWorker:
+    worker = SearchWorker(kube, NAMESPACE, name, settings=settings or WorkerSettings(status_interval=0.0),
                           metrics=Metrics(CollectorRegistry()), clock=clock or Clock())
     kube.listeners = [lambda kind, type_, body: worker.offer(kind, type_, body)]
     worker.offer("search", None, kube.get_search(NAMESPACE, name))
@@ -127,6 +128,23 @@ def test_a_pod_that_refuses_its_config_fails_the_trial_without_a_retry():
     assert t1["phase"] == "failed" and t1["attempt"] == 1 and t1["pod"]["exitCode"] == 2
     assert "s-t001-2" not in kube.store["pod"] and "pruning.params.zeta" in t1["message"]
     assert kube.store["search"]["s"]["status"]["phase"] == "Succeeded"
+
+
+def test_trial_defaults_fill_what_the_search_leaves_out_field_by_field():
+    defaults = {"image": "registry.example/trial:9", "resources": {"limits": {"nvidia.com/gpu": 1}},
+                "tolerations": [{"key": "gpu", "operator": "Exists"}],
+                "volume": {"persistentVolumeClaim": {"claimName": "shared"}}}
+    kube = FakeKube()
+    # The search sets its own volume and resources: those replace the defaults' as a whole.
+    kube.add_search(small_search(trialTemplate={"resources": {"requests": {"cpu": 1}},
+                                                "volume": {"hostPath": {"path": "/mine"}}}))
+    make_worker(kube, settings=WorkerSettings(trial_defaults=defaults)).step()
+    pod = kube.store["pod"][sorted(kube.store["pod"])[0]]
+    (c,) = pod["spec"]["containers"]
+    assert c["image"] == "registry.example/trial:9"
+    assert pod["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert c["resources"] == {"requests": {"cpu": "1"}}
+    assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/mine" and "persistentVolumeClaim" not in pod["spec"]["volumes"][0]
 
 
 def test_a_trial_resource_the_search_does_not_list_is_ignored():
