@@ -67,7 +67,7 @@ def search_body(name: str, trials: int, parallelism: int, sampler: str, epochs: 
             "model": {"arch": "lstm", "hiddenSize": 16},  # 32 exponents, like the simulated spectra
             "training": {"epochs": epochs},
             "device": "cpu",
-            "space": {"methods": [{"method": "magnitude", "params": {"scope": ["layer", "global"]}},
+            "space": {"methods": [{"method": "magnitude", "params": {"scope": ["layer", "global"], "pruneEpoch": [0]}},
                                   {"method": "set", "params": {"zeta": {"low": 0.1, "high": 0.5}}},
                                   {"method": "random"}],
                       "sparsity": {"low": 0.3, "high": 0.95}},
