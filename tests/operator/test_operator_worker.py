@@ -87,6 +87,15 @@ def test_restarting_the_operator_after_every_step_changes_nothing():
     assert sorted(set(created)) == sorted(restarted.store["trial"])  # creates were repeated at most, never new ids
 
 
+def run_until_idle(worker: SearchWorker, kubelet: FakeKubelet, steps: int = 20) -> None:
+    """Steps and pods in turn until the search finishes or no pod is left to run."""
+    for _ in range(steps):
+        worker.step()
+        if worker.finished or not kubelet.run_one():
+            worker.step()
+            return
+
+
 def test_a_lost_pod_makes_the_trial_retry_from_its_checkpoint_and_a_second_crash_fails_it():
     kube = FakeKube()
     kube.add_search(small_search(budget={"maxTrials": 2, "parallelism": 3, "retries": 1, "maxFailedTrials": 2},
@@ -97,11 +106,7 @@ def test_a_lost_pod_makes_the_trial_retry_from_its_checkpoint_and_a_second_crash
     assert sorted(kube.store["pod"]) == ["s-t000-1", "s-t001-1"]
     kube.delete("pod", "s-t000-1")  # deleted by hand before it ran
     kubelet.fail_next = {"s-t001-1", "s-t001-2"}  # t001 crashes twice: more than budget.retries = 1
-    for _ in range(20):
-        worker.step()
-        if worker.finished or not kubelet.run_one():
-            worker.step()
-            break
+    run_until_idle(worker, kubelet)
     t0, t1 = (kube.store["trial"][n]["status"] for n in ("s-t000", "s-t001"))
     assert t0["failures"] == 1 and t0["attempt"] == 2 and t0["phase"] == "completed"
     assert "was deleted while the trial was running" in t0["message"]
@@ -117,11 +122,7 @@ def test_a_pod_that_refuses_its_config_fails_the_trial_without_a_retry():
     kubelet = FakeKubelet(kube)
     kubelet.refuse_next = {"s-t001-1"}
     worker = make_worker(kube)
-    for _ in range(20):
-        worker.step()
-        if worker.finished or not kubelet.run_one():
-            worker.step()
-            break
+    run_until_idle(worker, kubelet)
     t0, t1 = (kube.store["trial"][n]["status"] for n in ("s-t000", "s-t001"))
     assert t0["phase"] == "completed"
     # Exit code 2 cannot go away by retrying: no second pod although budget.retries = 3.
