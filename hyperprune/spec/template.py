@@ -88,8 +88,8 @@ class TrialTemplate(Model):
         None,
         description=(
             "Kubernetes PodSecurityContext of trial and promotion pods. Default: the trial image's user "
-            "(runAsUser/runAsGroup/fsGroup 1000, runAsNonRoot, seccomp RuntimeDefault), so a "
-            "persistentVolumeClaim or emptyDir is writable; with a hostPath volume, whose directory "
+            "(runAsUser/runAsGroup/fsGroup 1000, runAsNonRoot, seccomp RuntimeDefault), so that a "
+            "persistentVolumeClaim is writable to it; with a hostPath volume, whose directory "
             "the kubelet creates root-owned and to which fsGroup does not apply, the same but as "
             "root (uid 0). Containers never escalate privileges and drop every capability."
         ),
