@@ -213,7 +213,9 @@ def nearest(point: dict[str, Any], choices: Sequence[dict[str, Any]], pool: Sequ
     def distance(choice: dict[str, Any]) -> tuple[int, float]:
         coords = _coordinates(choice)
         total = 0.0
-        for name in set(coords) | set(target):
+        # Sorted: a float sum in set order would depend on the process's string hash seed, and a
+        # near-tie between two choices could then snap to different points in different processes.
+        for name in sorted(set(coords) | set(target)):
             a, b = coords.get(name), target.get(name)
             if _is_number(a) and _is_number(b):
                 span = spans.get(name + ">", 0.0) - spans.get(name + "<", 0.0)

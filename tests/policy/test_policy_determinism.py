@@ -84,3 +84,34 @@ def test_crashes_are_retried_and_divergence_is_recorded():
     assert sim.state.trial("t002").status != "failed"
     assert sim.state.trial("t005").status == "diverged"
     assert sim.state.promoted not in ("t005",)
+
+
+# A near-tie in snapping a TPE proposal to the pool: the two choices are 0.1 + 0.2 + 0.3 away, summed
+# in a different order, which in floating point is 0.6 for one and 0.6000000000000001 for the other.
+# The benchmark's live check caught a search that proposed a different candidate in another process:
+# the sum followed the process's string-hash order. Every process must pick the same one.
+_NEAR_TIE = r"""
+import json
+from hyperprune.policy.generation import nearest
+
+def point(x, y, z):
+    return {"method": "m", "sparsity": 0.5, "params": {"x": x, "y": y, "z": z}, "training": {}, "model": {}}
+
+a, b = point(0.1, 0.2, 0.3), point(0.3, 0.2, 0.1)
+pool = [a, b, point(0.0, 0.0, 0.0), point(1.0, 1.0, 1.0)]
+print(json.dumps(nearest(point(0.0, 0.0, 0.0), [a, b], pool)["params"]))
+"""
+
+
+def test_snapping_to_the_pool_does_not_depend_on_the_process_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    picks = set()
+    for seed in range(12):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        done = subprocess.run([sys.executable, "-c", _NEAR_TIE], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        picks.add(done.stdout.strip())
+    assert len(picks) == 1, picks
