@@ -131,9 +131,11 @@ def test_pods_deleted_by_hand_or_killed_resume_their_trials_from_checkpoints(
     assert {e["involvedObject"]["name"] for e in failed_events} == {"resume-t000", "resume-t001"}
 
 
-def test_a_trial_that_keeps_crashing_counts_toward_max_failed_trials(kube_cluster, kube_api, namespace, tmp_path):
+def test_a_trial_that_refuses_its_config_fails_without_retries_and_counts_toward_max_failed_trials(
+        kube_cluster, kube_api, namespace, tmp_path):
     body = tiny_search("crash", candidates=2, strategy="full", dense={"enabled": False})
-    # A data directory that does not exist in the pods: every attempt exits 2 before training.
+    # A data directory that does not exist in the pods: the trial exits 2 before training, which no
+    # retry can change (budget.retries is not spent on it).
     body["spec"]["data"] = {"corpus": "text", "path": "/nonexistent/hyperprune-data"}
     body["spec"]["budget"].update(retries=1, maxFailedTrials=1)
     with running_operator(kube_cluster, kube_api, namespace, tmp_path) as operator:
@@ -148,8 +150,8 @@ def test_a_trial_that_keeps_crashing_counts_toward_max_failed_trials(kube_cluste
     assert status["trials"]["failed"] == 2
     for trial in list_trials(kube_api, namespace):
         s = trial["status"]
-        assert s["phase"] == "failed" and s["failures"] == 2 and s["attempt"] == 2
-        assert "crashed 2 times (budget.retries = 1)" in s["stopReason"]
+        assert s["phase"] == "failed" and s["failures"] == 1 and s["attempt"] == 1
+        assert "not retried, the same error would recur" in s["stopReason"]
         assert s["pod"]["exitCode"] == 2 and s["pod"]["phase"] == "Failed"
     assert len(events(kube_api, namespace, "Failed")) == 2
 

@@ -40,7 +40,7 @@ def test_validate_names_every_invalid_field_and_exits_non_zero(tmp_path, capsys)
 
 def test_validate_warns_about_a_data_directory_missing_here(capsys):
     assert main(["validate", str(REPO / "examples" / "ptb-lsh-sync.yaml")]) == 0
-    assert "warning: spec.data.path: /data/ptb: no such directory on this machine" in capsys.readouterr().out
+    assert "warning: spec.data.path: /var/lib/hyperprune/data/ptb: no such directory on this machine" in capsys.readouterr().out
 
 
 def test_validate_quiet(capsys):
