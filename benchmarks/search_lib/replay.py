@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperprune.policy import Continue, Promote, Start, action_to_json, mark_running, record_error, record_report
+from hyperprune.policy import Continue, Promote, Start, action_to_json
 from hyperprune.policy.simulate import Simulation, Trajectory
 from hyperprune.spec.space import point_key
 
@@ -80,55 +80,22 @@ class Replay(Simulation):
     """The simulator with each trial's own recorded epoch times."""
 
     recorded: Recorded | None = None
-    spectrum_epochs: frozenset[int] = frozenset()
 
     def epoch_seconds(self, trial_id: str, epoch: int) -> float:
         record = self.recorded.record(self.state.trial(trial_id).params)  # type: ignore[union-attr]
-        if epoch > len(record["epochs"]):  # the epoch it diverged (or crashed) in  # the diverging epoch: about as long as the one before
+        if epoch > len(record["epochs"]):  # the epoch it diverged (or crashed) in: about as long as the one before
             prior = [e for e in record["epochs"] if e["epoch"] < epoch]
             return float(prior[-1]["epochSeconds"]) if prior else 0.0
         entry = epoch_entry(record, epoch)
         seconds = float(entry["epochSeconds"])
-        if epoch not in self.spectrum_epochs:
+        if epoch not in self._spectrum_epochs:
             seconds -= float(entry.get("lyapunovSeconds") or 0.0)
         return max(seconds, 0.0)
 
-    def _launch(self, trial_id: str) -> None:
-        trial = self.state.trial(trial_id)
-        mark_running(self.state, trial_id)
-        self._due[trial_id] = self.clock + self.epoch_seconds(trial_id, trial.epoch + 1)
-
-    def advance(self) -> bool:
-        if not self._due:
-            return False
-        order = {t.id: i for i, t in enumerate(self.state.trials)}
-        trial_id = min(self._due, key=lambda i: (self._due[i], order[i]))
-        self.clock = self._due.pop(trial_id)
-        trial = self.state.trial(trial_id)
-        path = self.trajectory(trial)
-        epoch = trial.epoch + 1
-        if (trial.failures, epoch) in path.crash_at:
-            record_error(self.state, trial_id, f"crash in epoch {epoch}")
-            return True
-        self.reports += 1
-        if path.diverge_at == epoch:
-            record_report(self.state, trial_id, epoch=epoch, metric=None, mode=self.spec.metric_mode,
-                          status="diverged", message=f"diverged in epoch {epoch}")
-            return True
-        spectrum = path.spectrum(epoch) if epoch in self.spectrum_epochs else None
-        record_report(
-            self.state, trial_id, epoch=epoch, metric=path.metric(epoch), mode=self.spec.metric_mode,
-            spectrum=spectrum, status="completed" if epoch >= self.spec.final_epoch else "running",
-        )
-        if trial.status == "running":
-            self._due[trial_id] = self.clock + self.epoch_seconds(trial_id, epoch + 1)
-        return True
-
 
 def replay(spec: Any, recorded: Recorded) -> Replay:
-    epochs = frozenset(spec.lyapunov_epochs())
-    sim = Replay(spec, lambda tid, point: trajectory_of(recorded.record(point), set(epochs)),
-                 recorded=recorded, spectrum_epochs=epochs)
+    epochs = set(spec.lyapunov_epochs())
+    sim = Replay(spec, lambda tid, point: trajectory_of(recorded.record(point), epochs), recorded=recorded)
     return sim.run()
 
 

@@ -57,6 +57,7 @@ class Simulation:
     _paths: dict[str, Trajectory] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._spectrum_epochs = frozenset(self.spec.lyapunov_epochs())  # asked after every simulated epoch
         for trial in self.state.trials:  # resuming from a saved state: relaunch what was running
             if trial.status in OCCUPYING:
                 self._launch(trial.id)
@@ -66,10 +67,14 @@ class Simulation:
             self._paths[trial.id] = self.trajectories(trial.id, trial.params)
         return self._paths[trial.id]
 
+    def epoch_seconds(self, trial_id: str, epoch: int) -> float:
+        """How long the trial's epoch takes (subclasses replay recorded times)."""
+        return self.trajectory(self.state.trial(trial_id)).epoch_seconds
+
     def _launch(self, trial_id: str) -> None:
         trial = self.state.trial(trial_id)
         mark_running(self.state, trial_id)
-        self._due[trial_id] = self.clock + self.trajectory(trial).epoch_seconds
+        self._due[trial_id] = self.clock + self.epoch_seconds(trial_id, trial.epoch + 1)
 
     def decide(self) -> list[Action]:
         """One decision, applied."""
@@ -110,7 +115,7 @@ class Simulation:
                           status="diverged", message=f"loss is NaN in epoch {epoch}")
             return True
         spectrum = None
-        if path.spectrum is not None and epoch in self.spec.lyapunov_epochs():
+        if path.spectrum is not None and epoch in self._spectrum_epochs:
             spectrum = path.spectrum(epoch)
         record_report(
             self.state,
@@ -122,7 +127,7 @@ class Simulation:
             status="completed" if epoch >= self.spec.final_epoch else "running",
         )
         if trial.status == "running":
-            self._due[trial_id] = self.clock + path.epoch_seconds
+            self._due[trial_id] = self.clock + self.epoch_seconds(trial_id, epoch + 1)
         return True
 
     def run(self, max_decisions: int | None = None) -> "Simulation":
