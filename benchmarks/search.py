@@ -94,7 +94,7 @@ def resolve_device(name: str) -> str | None:
 
 
 def cpu_budget() -> int:
-    from hyperprune.trial.device import cpu_budget as budget
+    from hyperprune.trial.cpus import cpu_budget as budget
 
     return budget()
 

@@ -63,6 +63,10 @@ class Workdir:
         out = Path(path).expanduser()
         return out if out.is_absolute() else self.root / out
 
+    @property
+    def engine_lock(self) -> Path:
+        return self.root / ".lock"
+
     def started(self) -> bool:
         return self.search.exists()
 
@@ -70,12 +74,26 @@ class Workdir:
     def locked(self) -> Iterator[None]:
         """Exclusive use of DIR by one engine: two would launch the same trials twice."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
+        with open(self.engine_lock, "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise WorkdirBusy(f"another 'hyperprune run' is working in {self.root}") from None
             yield
+
+
+def lock_held(lock: Path) -> bool:
+    """Whether a process holds an flock on this lock file right now (the engine's DIR/.lock, a
+    trial's work-dir lock). Probes with a non-blocking lock of its own, released at once."""
+    if not lock.exists():
+        return False
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 def write_text(path: Path, text: str) -> None:

@@ -9,8 +9,6 @@ engine killed with SIGKILL leaves no trial running on its own.
 from __future__ import annotations
 
 import ctypes
-import fcntl
-import math
 import os
 import signal
 import subprocess
@@ -19,24 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperprune.local.layout import lock_held
+from hyperprune.trial.cpus import cpu_budget
 from hyperprune.trial.files import CONFIG_FILE, LOCK_FILE
 from hyperprune.trial.files import REFUSED_CONFIG_EXIT as REFUSED_CONFIG
 from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
 
 PROCESS_LOG = "process.log"  # the children's stdout and stderr (tracebacks land here)
 PR_SET_PDEATHSIG = 1
-
-
-def cpu_budget() -> int:
-    """CPUs this machine lets the search use: the affinity mask, capped by a cgroup v2 CPU quota."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            n = min(n, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def threads_per_trial(workers: int, cores: int | None = None) -> int:
@@ -83,16 +71,7 @@ class TrialProcess:
 
 def trial_dir_busy(trial_dir: Path) -> bool:
     """Whether a process holds the trial directory's lock (the trial runtime takes it for its run)."""
-    lock = trial_dir / LOCK_FILE
-    if not lock.exists():
-        return False
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
+    return lock_held(trial_dir / LOCK_FILE)
 
 
 def trial_command(trial_dir: Path, until_epoch: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import math
 import time
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 from hyperprune.local.follow import read_report_lines
 from hyperprune.local.journal import read_journal
-from hyperprune.local.layout import Workdir, read_json
+from hyperprune.local.layout import Workdir, lock_held, read_json
 from hyperprune.local.result import session_times
 from hyperprune.local.store import load_current_state
 from hyperprune.policy import SearchState, TrialState, final_metric
@@ -127,20 +126,6 @@ class SearchRecord:
         return sorted(out, key=lambda s: s.start)
 
 
-def _engine_running(workdir: Workdir) -> bool:
-    """Whether an engine holds DIR/.lock right now."""
-    lock = workdir.root / ".lock"
-    if not lock.exists():
-        return False
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
-
-
 def load_record(directory: str | Path) -> SearchRecord:
     workdir = Workdir(Path(directory))
     if not workdir.search.exists():
@@ -150,5 +135,5 @@ def load_record(directory: str | Path) -> SearchRecord:
     reports = {t.id: read_report_lines(workdir.trial(t.id) / REPORTS_FILE) for t in state.trials}
     result = read_json(workdir.result) if workdir.result.exists() else None
     return SearchRecord(
-        workdir, search, state, read_journal(workdir.journal), reports, result, time.time(), _engine_running(workdir)
+        workdir, search, state, read_journal(workdir.journal), reports, result, time.time(), lock_held(workdir.engine_lock)
     )
