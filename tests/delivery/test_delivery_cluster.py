@@ -180,13 +180,18 @@ def _operator(rendered: Rendered, kubeconfig: Path, log: Path) -> Iterator[subpr
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process's session (it was started with start_new_session), SIGKILL after 15 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def _probe_url(rendered: Rendered) -> str:
@@ -253,13 +258,7 @@ def _prometheus(target_port: int, tmp: Path) -> Iterator[str]:
         wait_until(ready, 30, f"prometheus to be ready (log: {log})")
         yield base
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        _stop_group(proc)
 
 
 def _value(base: str, expr: str) -> float | None:
