@@ -53,9 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "operator"))
 
+from hyperprune.contract.api import GROUP, VERSION  # noqa: E402
+from hyperprune.spec.point import Point  # noqa: E402
 from tests.kube.cluster import register_node, start_cluster, wait_until  # noqa: E402  (stdlib at import time)
-
-GROUP, VERSION = "hyperprune.io", "v1alpha1"
 P99_TARGET_S = 1.0
 MEMORY_TARGET_MB = 250.0
 
@@ -111,7 +111,6 @@ class Load:
         from kubernetes import client
 
         from hyperprune.policy.simulate import latent_trajectories
-
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
         self.paths = latent_trajectories(seed=0, exponents=self.exponents)
@@ -145,8 +144,8 @@ class Load:
                     print(f"pod watch: {exc}", file=sys.stderr)
 
     def run_pod(self, pod: dict[str, Any]) -> None:
-        from hyperprune.trial.kube_reporter import report_entry
-        from hyperprune.trial.report import TrialReport
+        from hyperprune.contract.pod import report_entry
+        from hyperprune.contract.report import TrialReport
 
         try:
             name = pod["metadata"]["name"]
@@ -162,7 +161,7 @@ class Load:
             if spec is None:
                 spec = self.specs[trial] = self.custom.get_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, "hyperprunetrials", trial)["spec"]
-            path = self.paths(spec["trialId"], spec["params"])
+            path = self.paths(spec["trialId"], Point.from_json(spec["params"]))
             final = config["training"]["epochs"]
             spectra = set(config["lyapunov"]["epochs"] or range(1, final + 1))
             for epoch in range(self.checkpoints.get(workdir, 0) + 1, until + 1):

@@ -94,7 +94,7 @@ def resolve_device(name: str) -> str | None:
 
 
 def cpu_budget() -> int:
-    from hyperprune.trial.cpus import cpu_budget as budget
+    from hyperprune.contract.resources import cpu_budget as budget
 
     return budget()
 
@@ -120,8 +120,8 @@ def config_hash(config_json: dict[str, Any]) -> str:
 
 def ground_truth_plan(task: T.Task, workdir: Path) -> list[dict[str, Any]]:
     """One entry per trial: id, point, family, description, config (JSON), trial dir."""
-    from hyperprune.spec import describe_point
-    from hyperprune.trial.config import TrialConfig
+    from hyperprune.spec.point import Point
+    from hyperprune.contract.trial import TrialConfig
 
     search = task.search("full")
     spec = search.spec
@@ -136,9 +136,9 @@ def ground_truth_plan(task: T.Task, workdir: Path) -> list[dict[str, Any]]:
         plan.append(
             {
                 "id": trial_id,
-                "point": point or {"method": "none", "sparsity": 0.0, "params": {}, "training": {}, "model": {}},
+                "point": (point or Point.dense()).to_json(),
                 "family": family or "dense",
-                "description": describe_point(point) if point else "dense",
+                "description": point.describe() if point else "dense",
                 "config": cfg,
                 "dir": str(workdir / task.label / "gt" / f"{trial_id}-{config_hash(cfg)}"),
             }

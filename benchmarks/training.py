@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from hyperprune.trial.config import TrialConfig
+from hyperprune.contract.trial import TrialConfig
 from hyperprune.trial.device import configure_threads
 from hyperprune.trial.runtime import run_trial
 
@@ -91,7 +91,7 @@ def trial_config(args: argparse.Namespace, device: str, method: str) -> TrialCon
 
 def measure(args: argparse.Namespace, device: str, method: str, ks: list[int | None]) -> dict:
     from hyperprune.data import load_data, probe_tokens
-    from hyperprune.trial import load_model
+    from hyperprune.models.folder import load_model
     from hyperprune.trial.spectrum import probe_spectrum
 
     config = trial_config(args, device, method)

@@ -14,9 +14,9 @@ import sys
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("hyperprune.local.command", "run a search on this machine (trials as local processes)"),
+    "run": ("hyperprune.session.run", "run a search on this machine (trials as local processes)"),
     "trial": ("hyperprune.trial.command", "train one candidate and report its metric and Lyapunov spectrum"),
-    "validate": ("hyperprune.spec.command", "check a HyperpruneSearch file and name every invalid field"),
+    "validate": ("hyperprune.session.validate", "check a HyperpruneSearch file and name every invalid field"),
     "crd": ("hyperprune.spec.crd_command", "print the CustomResourceDefinitions generated from the spec models"),
     "report": ("hyperprune.report.command", "write DIR/report.html with plots of a finished or running search"),
     "lyapunov": ("hyperprune.lyapunov.command", "compute the Lyapunov spectrum of a freshly built or saved model"),
@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _top_parser() -> argparse.ArgumentParser:
-    from hyperprune import __version__
+    from hyperprune.contract.api import RELEASE as __version__
 
     parser = argparse.ArgumentParser(
         prog="hyperprune",

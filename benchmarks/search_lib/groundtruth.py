@@ -97,7 +97,7 @@ def finished(trial_dir: Path, final_epoch: int) -> bool:
 
 def train_trial(config_json: str, trial_dir: str) -> dict[str, Any]:
     """Worker: train one trial to its final epoch (resuming a checkpoint if any) and return its record."""
-    from hyperprune.trial.config import TrialConfig
+    from hyperprune.contract.trial import TrialConfig
 
     config = TrialConfig.model_validate_json(config_json)
     final = config.training.epochs

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperprune.spec import parse_search
-from hyperprune.spec.space import point_key
+from hyperprune.spec.point import Point
 
 from .groundtruth import read_reports
 from .replay import Recorded, epoch_entry, essential, replay
@@ -23,7 +23,7 @@ from .replay import Recorded, epoch_entry, essential, replay
 def engine_available() -> str | None:
     """None when the local engine can run; otherwise why not."""
     try:
-        import hyperprune.local.command  # noqa: F401
+        import hyperprune.session.run  # noqa: F401
         import hyperprune.local.engine  # noqa: F401
     except ImportError as exc:
         return f"the local engine (hyperprune.local) is not importable: {exc}"
@@ -82,15 +82,15 @@ def compare(task: Any, recorded: Recorded, workdir: Path, run: dict[str, Any]) -
                             "replay": replayed[i] if i < len(replayed) else None}
     reasons_equal = [x.get("reason") for x in live] == [y.get("reason") for y in replayed]
 
-    pick_live = point_key(result["best"]["params"]) if result.get("best") else None
+    pick_live = Point.from_json(result["best"]["params"]).key if result.get("best") else None
     promoted = sim.state.trial(sim.state.promoted) if sim.state.promoted else None
-    pick_replay = point_key(promoted.params) if promoted else None
+    pick_replay = promoted.params.key if promoted else None
 
     # Every live report against the ground truth at the same epoch.
     metric_diff = spectrum_diff = 0.0
     compared = spectra = 0
     for trial in result["trials"]:
-        rec = recorded.record(trial["params"])
+        rec = recorded.record(Point.from_json(trial["params"]))
         for report in read_reports(Path(trial["trialDir"])):
             if report["status"] == "diverged":
                 continue

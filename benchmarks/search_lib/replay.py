@@ -19,7 +19,8 @@ import numpy as np
 
 from hyperprune.policy import Continue, Promote, Start, action_to_json
 from hyperprune.policy.simulate import Simulation, Trajectory
-from hyperprune.spec.space import point_key
+from hyperprune.spec.models import SearchSpec
+from hyperprune.spec.point import Point
 
 
 class MissingEpoch(RuntimeError):
@@ -35,13 +36,13 @@ class Recorded:
     by_key: dict[str, dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.by_key = {point_key(c["point"]): c for c in self.candidates}
+        self.by_key = {Point.from_json(c["point"]).key: c for c in self.candidates}
 
-    def record(self, point: dict[str, Any]) -> dict[str, Any]:
-        if point["method"] == "none":
+    def record(self, point: Point) -> dict[str, Any]:
+        if point.is_dense:
             return self.dense
         try:
-            return self.by_key[point_key(point)]
+            return self.by_key[point.key]
         except KeyError:
             raise MissingEpoch(f"no ground truth for point {point}") from None
 
@@ -93,7 +94,7 @@ class Replay(Simulation):
         return max(seconds, 0.0)
 
 
-def replay(spec: Any, recorded: Recorded) -> Replay:
+def replay(spec: SearchSpec, recorded: Recorded) -> Replay:
     epochs = set(spec.lyapunov_epochs())
     sim = Replay(spec, lambda tid, point: trajectory_of(recorded.record(point), epochs), recorded=recorded)
     return sim.run()
@@ -105,7 +106,7 @@ def essential(action_json: dict[str, Any]) -> dict[str, Any]:
     keep = ("action", "trialId", "role", "untilEpoch", "fromScratch", "rank", "of", "rungEpoch", "keep", "outcome")
     out = {k: action_json[k] for k in keep if k in action_json}
     if "params" in action_json:
-        out["point"] = point_key(action_json["params"])
+        out["point"] = Point.from_json(action_json["params"]).key
     return out
 
 

@@ -4,7 +4,7 @@
 for tests, benchmarks and notebooks:
 
 - ``load_text_corpus``: PTB, WikiText or any directory of text files, word or character level
-  (layouts in ``hyperprune.data.layout``);
+  (layouts in ``hyperprune.contract.data_layout``);
 - ``synthetic_corpus``: the built-in, seeded corpus for machines without data;
 - ``load_digits_task``: scikit-learn's 8x8 digits as 8-step sequences (classification);
 - ``batchify`` / ``epoch_windows`` / ``probe_tokens``: word_language_model-style batching and the
@@ -16,45 +16,24 @@ a second), so no file is ever written inside the repository or the data director
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-# Submodules are imported on first use (PEP 562): ``hyperprune.data.layout`` and ``errors`` are
-# torch-free, so the local engine can check a data directory before any training without torch.
-_EXPORTS = {
-    "Window": "batching",
-    "batchify": "batching",
-    "classification_batches": "batching",
-    "epoch_rng": "batching",
-    "epoch_windows": "batching",
-    "eval_windows": "batching",
-    "probe_sequences": "batching",
-    "probe_tokens": "batching",
-    "window_batch": "batching",
-    "window_count": "batching",
-    "TokenCorpus": "corpus",
-    "load_text_corpus": "corpus",
-    "SequenceClassificationData": "digits",
-    "load_digits_task": "digits",
-    "DataError": "errors",
-    "synthetic_corpus": "synthetic",
-    "synthetic_ids": "synthetic",
-    "EOS": "vocab",
-    "UNK": "vocab",
-    "Vocabulary": "vocab",
-}
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hyperprune.data' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"hyperprune.data.{module}"), name)
-
-
-if TYPE_CHECKING:
-    from hyperprune.trial.config import DataConfig
+from hyperprune.contract.data_layout import DataError
+from hyperprune.contract.trial import DataConfig
+from hyperprune.data.batching import (
+    Window,
+    batchify,
+    classification_batches,
+    epoch_rng,
+    epoch_windows,
+    eval_windows,
+    probe_sequences,
+    probe_tokens,
+    window_batch,
+    window_count,
+)
+from hyperprune.data.corpus import TokenCorpus, load_text_corpus
+from hyperprune.data.digits import SequenceClassificationData, load_digits_task
+from hyperprune.data.synthetic import synthetic_corpus, synthetic_ids
+from hyperprune.data.vocab import EOS, UNK, Vocabulary
 
 __all__ = [
     "EOS",
@@ -81,13 +60,8 @@ __all__ = [
 ]
 
 
-def load_data(cfg: "DataConfig"):  # -> TokenCorpus | SequenceClassificationData
+def load_data(cfg: DataConfig) -> TokenCorpus | SequenceClassificationData:
     """The corpus or classification data a trial's ``data`` section describes."""
-    from hyperprune.data.corpus import load_text_corpus
-    from hyperprune.data.digits import load_digits_task
-    from hyperprune.data.errors import DataError
-    from hyperprune.data.synthetic import synthetic_corpus
-
     if cfg.corpus == "digits":
         return load_digits_task()
     if cfg.corpus == "synthetic":

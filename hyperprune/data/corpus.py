@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from hyperprune.data.errors import DataError
-from hyperprune.data.layout import resolve_sources
+from hyperprune.contract.data_layout import DataError
+from hyperprune.contract.data_layout import resolve_sources
 from hyperprune.data.text import Level, read_tokens
 from hyperprune.data.vocab import Vocabulary
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from hyperprune.data.errors import DataError
+from hyperprune.contract.data_layout import DataError
 from hyperprune.data.vocab import EOS
 
 Level = Literal["word", "char"]

@@ -25,7 +25,7 @@ import signal
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Iterator
 
 from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
@@ -60,7 +60,8 @@ from hyperprune.policy import (
     record_error,
     record_trial_report,
 )
-from hyperprune.trial.files import ATTEMPT_DIRS, ATTEMPT_FILES, CONFIG_FILE
+from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CONFIG_FILE
+from hyperprune.spec.models import HyperpruneSearch
 
 
 @dataclass
@@ -73,7 +74,7 @@ class EngineOptions:
 
 @dataclass
 class Engine:
-    search: Any  # HyperpruneSearch
+    search: HyperpruneSearch
     workdir: Workdir
     options: EngineOptions = field(default_factory=EngineOptions)
     processes: dict[str, TrialProcess] = field(default_factory=dict)
@@ -85,7 +86,7 @@ class Engine:
         spec = self.search.spec
         if self.options.workers is not None:
             # The policy never lets more than budget.parallelism trials hold a worker.
-            spec = spec.model_copy(update={"budget": spec.budget.model_copy(update={"parallelism": self.options.workers})})
+            spec = spec.with_parallelism(self.options.workers)
         self.spec = spec
         self.threads = threads_per_trial(spec.budget.parallelism, self.options.cores)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hyperprune.trial.files import REPORTS_FILE
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.files import REPORTS_FILE
+from hyperprune.contract.report import TrialReport
 
 
 class ReportFollower:

@@ -1,4 +1,6 @@
-"""Checks ``hyperprune run`` makes before any training: each problem is a ``(field path, message)``."""
+"""Checks ``hyperprune run`` makes on this machine before any training: each problem is a
+``(field path, message)``. The spec itself was validated when it was read (hyperprune.spec.parse);
+these are the checks that need this machine's files."""
 
 from __future__ import annotations
 
@@ -6,23 +8,38 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hyperprune.contract.data_layout import DataError, resolve_sources
+from hyperprune.contract.document import Issue
+from hyperprune.contract.trial import DataConfig
 from hyperprune.local.layout import Workdir, read_json
-from hyperprune.spec import local_path_issues
-
-Issue = tuple[str, str]
+from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
 
-def data_issues(search: Any, base_dir: Path) -> list[Issue]:
+def data_path_issues(data: DataConfig, base_dir: str | os.PathLike[str] = ".") -> list[Issue]:
+    """The data directory (relative paths from base_dir) and its split files exist and are readable."""
+    if not data.path:
+        return []
+    root = Path(base_dir) / data.path
+    if not root.is_dir():
+        return [("spec.data.path", f"{root}: no such directory on this machine")]
+    if not os.access(root, os.R_OK | os.X_OK):
+        return [("spec.data.path", f"{root}: not readable")]
+    issues = []
+    if data.files is not None:
+        for split in ("train", "valid", "test"):
+            name = getattr(data.files, split)
+            if name and not (root / name).is_file():
+                issues.append((f"spec.data.files.{split}", f"{root / name}: no such file"))
+    return issues
+
+
+def data_issues(data: DataConfig, base_dir: Path) -> list[Issue]:
     """The data directory holds the files the corpus layout names, and each is readable.
 
-    Uses the trial runtime's own resolver (torch-free), so the files checked here are exactly
-    the files a trial will read.
+    Uses the trial runtime's own resolver (hyperprune.contract.data_layout), so the files checked
+    here are exactly the files a trial will read.
     """
-    from hyperprune.data.errors import DataError
-    from hyperprune.data.layout import resolve_sources
-
-    issues = local_path_issues(search, base_dir)
-    data = search.spec.data
+    issues = data_path_issues(data, base_dir)
     if issues or not data.path:
         return issues
     files = data.files.model_dump() if data.files is not None else None
@@ -35,7 +52,7 @@ def data_issues(search: Any, base_dir: Path) -> list[Issue]:
     return [(field, f"{path}: not readable") for path in paths if path is not None and not os.access(path, os.R_OK)]
 
 
-def space_issues(spec: Any) -> list[Issue]:
+def space_issues(spec: SearchSpec) -> list[Issue]:
     if spec.max_candidates() < 1:
         where = "spec.candidates" if spec.candidates is not None else "spec.space"
         return [(where, "the search space holds no candidate: add pruning methods or pool points")]
@@ -51,7 +68,7 @@ def _differences(a: Any, b: Any, prefix: str) -> list[str]:
     return [] if a == b else [prefix]
 
 
-def workdir_issues(search: Any, workdir: Workdir) -> list[Issue]:
+def workdir_issues(search: HyperpruneSearch, workdir: Workdir) -> list[Issue]:
     """A DIR is either new (or empty), or was started with the same search (resuming it)."""
     root = workdir.root
     if root.exists() and not root.is_dir():
@@ -74,5 +91,5 @@ def workdir_issues(search: Any, workdir: Workdir) -> list[Issue]:
     ]
 
 
-def preflight(search: Any, workdir: Workdir, base_dir: Path) -> list[Issue]:
-    return space_issues(search.spec) + data_issues(search, base_dir) + workdir_issues(search, workdir)
+def preflight(search: HyperpruneSearch, workdir: Workdir, base_dir: Path) -> list[Issue]:
+    return space_issues(search.spec) + data_issues(search.spec.data, base_dir) + workdir_issues(search, workdir)

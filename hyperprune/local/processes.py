@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperprune.local.layout import lock_held
-from hyperprune.trial.cpus import cpu_budget
-from hyperprune.trial.files import CONFIG_FILE, LOCK_FILE
-from hyperprune.trial.files import REFUSED_CONFIG_EXIT as REFUSED_CONFIG
-from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
+from hyperprune.contract.resources import cpu_budget
+from hyperprune.contract.files import CONFIG_FILE, LOCK_FILE
+from hyperprune.contract.files import REFUSED_CONFIG_EXIT as REFUSED_CONFIG
+from hyperprune.contract.files import STOPPED_EXIT as STOPPED_BY_SIGTERM
 
 PROCESS_LOG = "process.log"  # the children's stdout and stderr (tracebacks land here)
 PR_SET_PDEATHSIG = 1

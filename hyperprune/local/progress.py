@@ -15,8 +15,8 @@ from typing import Any, TextIO
 
 from hyperprune.local.history import distance_at, leader
 from hyperprune.policy import DENSE_ID, Action, Continue, Fail, Finish, Promote, SearchState, Start, Stop, describe
-from hyperprune.spec.space import describe_point
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
+from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
 ACTIVE_ORDER = ("running", "pending", "errored", "paused")
 
@@ -33,9 +33,9 @@ def _clock(seconds: float) -> str:
 class Display:
     """Hooks the engine calls; the base class keeps the facts both displays share."""
 
-    def __init__(self, search: Any, spec: Any, workdir: str, threads: int) -> None:
+    def __init__(self, search: HyperpruneSearch, spec: SearchSpec, workdir: str, threads: int) -> None:
         self.search, self.spec, self.workdir, self.threads = search, spec, workdir, threads
-        self.metric = "accuracy" if spec.metric_mode == "max" else "perplexity"
+        self.metric = spec.metric
         self.started = time.monotonic()
 
     def headline(self, state: SearchState, resumed: bool) -> str:
@@ -63,7 +63,7 @@ class Display:
 
     def action_line(self, action: Action, state: SearchState) -> str:
         if isinstance(action, Start):
-            return f"{describe(action)}: {describe_point(action.params)}"
+            return f"{describe(action)}: {action.params.describe()}"
         return describe(action)
 
     # hooks
@@ -187,7 +187,7 @@ class LiveDisplay(Display):
         if best is not None:
             trial, value, final = best
             when = "final" if final else f"at epoch {trial.last_epoch}"
-            lines.append(Text(f"best so far: {trial.id} {describe_point(trial.params)} — {self.metric} {_num(value)} ({when})", style="green"))
+            lines.append(Text(f"best so far: {trial.id} {trial.params.describe()} — {self.metric} {_num(value)} ({when})", style="green"))
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("trial", "candidate", "status", "epoch", self.metric, "LS distance"):
             table.add_column(column)
@@ -198,7 +198,7 @@ class LiveDisplay(Display):
             distance = None if trial.id == DENSE_ID else distance_at(state, trial, trial.last_epoch)
             table.add_row(
                 trial.id,
-                describe_point(trial.params),
+                trial.params.describe(),
                 trial.status,
                 f"{trial.epoch}/{trial.target_epoch}",
                 _num(obs.metric if obs else None),
@@ -213,7 +213,7 @@ class LiveDisplay(Display):
         return Group(*parts)
 
 
-def make_display(search: Any, spec: Any, workdir: str, threads: int, *, quiet: bool, stream: TextIO | None = None) -> Display:
+def make_display(search: HyperpruneSearch, spec: SearchSpec, workdir: str, threads: int, *, quiet: bool, stream: TextIO | None = None) -> Display:
     stream = stream or sys.stdout
     if quiet or not stream.isatty():
         return PlainDisplay(search, spec, workdir, threads, quiet=quiet, stream=stream)

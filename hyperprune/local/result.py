@@ -25,9 +25,9 @@ from hyperprune.local.history import rung_history
 from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
-from hyperprune.spec.space import describe_point
-from hyperprune.trial.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
+from hyperprune.contract.report import TrialReport
+from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
 
 def promote(workdir: Workdir, trial_id: str, output_path: str) -> Path:
@@ -66,20 +66,20 @@ def last_report(workdir: Workdir, trial_id: str) -> TrialReport | None:
     return reports[-1] if reports else None
 
 
-def full_trial_epochs(spec: Any) -> int:
+def full_trial_epochs(spec: SearchSpec) -> int:
     """What ``full`` would spend: every candidate (and the dense reference) to the final epoch."""
     return (spec.max_candidates() + (1 if spec.dense.enabled else 0)) * spec.final_epoch
 
 
-def trial_entry(workdir: Workdir, spec: Any, state: SearchState, trial: TrialState) -> dict[str, Any]:
+def trial_entry(workdir: Workdir, spec: SearchSpec, state: SearchState, trial: TrialState) -> dict[str, Any]:
     report = last_report(workdir, trial.id)
     final = trial.status == "completed"
     epochs = sorted(set(spec.rung_epochs()) | {spec.final_epoch})
     return {
         "id": trial.id,
         "role": trial.role,
-        "params": trial.params,
-        "description": describe_point(trial.params),
+        "params": trial.params.to_json(),
+        "description": trial.params.describe(),
         "status": trial.status,
         "epochsTrained": trial.epochs_spent,
         "epochReached": trial.epoch,
@@ -94,7 +94,7 @@ def trial_entry(workdir: Workdir, spec: Any, state: SearchState, trial: TrialSta
     }
 
 
-def build_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -> dict[str, Any]:
+def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState, workdir: Workdir) -> dict[str, Any]:
     events = read_journal(workdir.journal)
     trials = [trial_entry(workdir, spec, state, t) for t in state.trials]
     by_id = {t["id"]: t for t in trials}
@@ -124,7 +124,7 @@ def build_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -
         "strategy": spec.strategy.name,
         "status": state.outcome,
         "message": state.message,
-        "metric": "accuracy" if spec.metric_mode == "max" else "perplexity",
+        "metric": spec.metric,
         "mode": spec.metric_mode,
         "rungEpochs": spec.rung_epochs(),
         "finalEpoch": spec.final_epoch,
@@ -139,7 +139,7 @@ def build_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -
     }
 
 
-def write_result(search: Any, spec: Any, state: SearchState, workdir: Workdir) -> dict[str, Any]:
+def write_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState, workdir: Workdir) -> dict[str, Any]:
     result = build_result(search, spec, state, workdir)
     write_json(workdir.result, result)
     return result

@@ -14,7 +14,7 @@ from hyperprune.local.follow import read_report_lines
 from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, record_trial_report
-from hyperprune.trial.files import REPORTS_FILE
+from hyperprune.contract.files import REPORTS_FILE
 
 
 def save_state(workdir: Workdir, state: SearchState) -> None:

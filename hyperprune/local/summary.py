@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperprune.spec.point import Point
+
 STATUS_ORDER = ("completed", "stopped", "diverged", "failed", "running", "paused", "pending", "errored")
 
 
@@ -14,16 +16,6 @@ def _num(x: float | None) -> str:
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def describe_candidate(params: dict[str, Any]) -> str:
-    """``selfish at 75% sparsity (death=threshold, deathRate=0.52)``."""
-    text = f"{params.get('method')} at {params.get('sparsity', 0.0):.0%} sparsity"
-    settings = []
-    for section in ("params", "training", "model"):
-        for key, value in (params.get(section) or {}).items():
-            settings.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
-    return text + (f" ({', '.join(settings)})" if settings else "")
 
 
 def load_line(model_path: str) -> str:
@@ -50,7 +42,7 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
     lines.append(f"  cost: {result['trialEpochs']} trial-epochs{share}")
     best = result["best"]
     if best is not None:
-        lines.append(f"  best: {best['id']} — {describe_candidate(best['params'])}")
+        lines.append(f"  best: {best['id']} — {Point.from_json(best['params']).sentence()}")
         versus = ""
         if dense and dense.get("valMetric") is not None and best["valMetric"] is not None:
             gap = (best["valMetric"] - dense["valMetric"]) / dense["valMetric"]

@@ -88,7 +88,7 @@ def _load(path: Path, torch):
     from torch import nn
 
     if path.is_dir():
-        from hyperprune.trial.export import load_model
+        from hyperprune.models.folder import load_model
 
         model, _ = load_model(path)
     else:

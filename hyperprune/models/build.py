@@ -9,7 +9,7 @@ from hyperprune.models.classifier import SequenceClassifier
 from hyperprune.models.cores import build_core
 from hyperprune.models.errors import ModelConfigError
 from hyperprune.models.language_model import LanguageModel
-from hyperprune.trial.config import ModelConfig
+from hyperprune.contract.trial import ModelConfig
 
 
 def build_model(

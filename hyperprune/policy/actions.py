@@ -10,17 +10,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal, Union
 
 from pydantic.alias_generators import to_camel, to_snake
+
+from hyperprune.spec.point import Point
 
 
 @dataclass(frozen=True)
 class Start:
     trial_id: str
     role: Literal["dense", "candidate"]
-    params: dict[str, Any]
+    params: Point
     until_epoch: int
 
 
@@ -62,18 +64,24 @@ class Finish:
 
 
 Action = Union[Start, Continue, Stop, Fail, Promote, Finish]
-ACTION_TYPES: dict[str, type] = {cls.__name__.lower(): cls for cls in (Start, Continue, Stop, Fail, Promote, Finish)}
+ACTION_TYPES: dict[str, type[Action]] = {cls.__name__.lower(): cls for cls in (Start, Continue, Stop, Fail, Promote, Finish)}
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
     """``{"action": "stop", "trialId": ..., ...}`` (camelCase, like every document on the wire)."""
-    return {"action": type(action).__name__.lower(), **{to_camel(k): v for k, v in asdict(action).items()}}
+    values = {f.name: getattr(action, f.name) for f in fields(action)}
+    if isinstance(action, Start):
+        values["params"] = action.params.to_json()
+    return {"action": type(action).__name__.lower(), **{to_camel(k): v for k, v in values.items()}}
 
 
 def action_from_json(data: dict[str, Any]) -> Action:
     cls = ACTION_TYPES[data["action"]]
     names = {f.name for f in fields(cls)}
-    return cls(**{to_snake(k): v for k, v in data.items() if to_snake(k) in names})
+    values = {to_snake(k): v for k, v in data.items() if to_snake(k) in names}
+    if cls is Start:
+        values["params"] = Point.from_json(values["params"])
+    return cls(**values)
 
 
 def describe(action: Action) -> str:

@@ -18,7 +18,7 @@ One call, in order:
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -32,24 +32,21 @@ from hyperprune.policy.rounds import rounds_step
 from hyperprune.policy.rungs import LsDistance, RandomDraw, ValidationMetric, diverged_by
 from hyperprune.policy.scoring import final_observation, oriented, reference_spectrum
 from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
-from hyperprune.spec.space import DENSE_POINT, describe_point
-
-
-def metric_name(spec: Any) -> str:
-    return "accuracy" if spec.metric_mode == "max" else "perplexity"
+from hyperprune.spec.models import SearchSpec
+from hyperprune.spec.point import Point
 
 
 STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
     "lsh": lambda plan: halving_step(plan, LsDistance(plan.dense)),
     "lsh-sync": rounds_step,
-    "asha-loss": lambda plan: halving_step(plan, ValidationMetric(metric_name(plan.spec))),
+    "asha-loss": lambda plan: halving_step(plan, ValidationMetric(plan.spec.metric)),
     "random": lambda plan: halving_step(plan, RandomDraw(plan.spec.seed)),
     "median": median_step,
     "full": lambda plan: None,  # every candidate trains to the end
 }
 
 
-def decide(spec: Any, state: SearchState) -> list[Action]:
+def decide(spec: SearchSpec, state: SearchState) -> list[Action]:
     if state.outcome is not None:
         return []
     plan = Plan(spec, state)
@@ -152,7 +149,7 @@ def _reference_lost(plan: Plan) -> bool:
 
 def _start_dense(plan: Plan) -> None:
     if plan.spec.dense.enabled and plan.dense is None and plan.slots > 0:
-        plan.emit(Start(DENSE_ID, "dense", dict(DENSE_POINT), plan.spec.final_epoch))
+        plan.emit(Start(DENSE_ID, "dense", Point.dense(), plan.spec.final_epoch))
 
 
 def _retry_errored(plan: Plan) -> None:
@@ -168,7 +165,7 @@ def _retry_errored(plan: Plan) -> None:
             )
 
 
-def first_target(spec: Any, rungs: list[int] | None = None) -> int:
+def first_target(spec: SearchSpec, rungs: list[int] | None = None) -> int:
     """Where a new candidate trains to: the first rung, or the end when the strategy has none."""
     rungs = spec.rung_epochs() if rungs is None else rungs
     return rungs[0] if rungs else spec.final_epoch
@@ -235,7 +232,7 @@ def best_candidate(plan: Plan) -> TrialState | None:
 def _finish_when_done(plan: Plan) -> None:
     if plan.anything_active() or plan.can_create():
         return
-    spec, name = plan.spec, metric_name(plan.spec)
+    name = plan.spec.metric
     best = best_candidate(plan)
     if best is None:
         counts: dict[str, int] = {}
@@ -254,7 +251,7 @@ def _finish_when_done(plan: Plan) -> None:
     plan.emit(
         Finish(
             "succeeded",
-            f"promoted {best.id} ({describe_point(best.params)}): validation {name} {value:.4g}{versus}; "
+            f"promoted {best.id} ({best.params.describe()}): validation {name} {value:.4g}{versus}; "
             f"{plan.state.trial_epochs} trial-epochs",
         )
     )

@@ -17,7 +17,8 @@ import math
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -25,17 +26,12 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState as OptunaTrialState
 from optuna.trial import create_trial
 
+from hyperprune.contract.trial import ModelConfig, TrainingConfig
 from hyperprune.policy.scoring import derive_seed
-from hyperprune.spec.space import (
-    Range,
-    SearchSpace,
-    field_kind,
-    field_name,
-    make_point,
-    params_model,
-    point_key,
-)
-from hyperprune.trial.config import ModelConfig, TrainingConfig
+from hyperprune.spec.domains import DomainValue, Kind, Range, ScalarValue, field_kind
+from hyperprune.spec.models import SearchSpec
+from hyperprune.spec.point import Point
+from hyperprune.spec.space import MethodSpace, SearchSpace, params_model
 
 # Finite spaces up to this size are listed to find an unused point when proposals keep duplicating.
 _LISTABLE = 100_000
@@ -49,7 +45,7 @@ class SpaceExhausted(RuntimeError):
 class Evaluated:
     """An existing candidate as the generator sees it."""
 
-    point: dict[str, Any]
+    point: Point
     value: float | None = None  # objective, lower is better; None: not known yet (still training)
     failed: bool = False
 
@@ -57,7 +53,7 @@ class Evaluated:
 # ---- the space as Optuna distributions ---------------------------------------------------------
 
 
-def _distribution(domain: Any, kind: str) -> BaseDistribution | None:
+def _distribution(domain: DomainValue, kind: Kind) -> BaseDistribution | None:
     """None for a fixed value (nothing to sample)."""
     if isinstance(domain, Range):
         if kind == "int":
@@ -78,28 +74,32 @@ class Encoding:
         self.entries = list(space.methods)
         self.space = space
 
-    def _shared(self) -> Iterator[tuple[str, str, Any, str]]:
+    def _shared(self) -> Iterator[tuple[str, str, DomainValue, Kind]]:
         """(section, key, domain, kind) of the settings every point has."""
         yield "sparsity", "", self.space.sparsity, "float"
-        for section, model, domains in (("training", TrainingConfig, self.space.training), ("model", ModelConfig, self.space.model)):
+        sections: tuple[tuple[str, type[TrainingConfig] | type[ModelConfig], dict[str, DomainValue]], ...] = (
+            ("training", TrainingConfig, self.space.training),
+            ("model", ModelConfig, self.space.model),
+        )
+        for section, model, domains in sections:
             for key, domain in domains.items():
-                yield section, key, domain, field_kind(model, field_name(model, key))
+                yield section, key, domain, field_kind(model, key)
 
-    def _own(self, index: int) -> Iterator[tuple[str, Any, str]]:
+    def _own(self, index: int) -> Iterator[tuple[str, DomainValue, Kind]]:
         model = params_model(self.entries[index].method)
         for key, domain in self.entries[index].params.items():
-            yield key, domain, field_kind(model, field_name(model, key))
+            yield key, domain, field_kind(model, key)
 
     @staticmethod
     def _name(section: str, key: str) -> str:
         return section if section == "sparsity" else f"{section}.{key}"
 
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+    def suggest(self, trial: optuna.Trial) -> Point:
         """Draw one point with an Optuna trial (define-by-run)."""
         label = trial.suggest_categorical("method", self.labels)
         index = self.labels.index(label)
         params = {key: self._draw(trial, f"{label}.{key}", domain, kind) for key, domain, kind in self._own(index)}
-        shared: dict[str, dict[str, Any]] = {"training": {}, "model": {}}
+        shared: dict[str, dict[str, ScalarValue]] = {"training": {}, "model": {}}
         sparsity = 0.0
         for section, key, domain, kind in self._shared():
             value = self._draw(trial, self._name(section, key), domain, kind)
@@ -107,10 +107,10 @@ class Encoding:
                 sparsity = value
             else:
                 shared[section][key] = value
-        return make_point(self.entries[index].method, sparsity, params, shared["training"], shared["model"])
+        return Point.of(self.entries[index].method, sparsity, params, shared["training"], shared["model"])
 
     @staticmethod
-    def _draw(trial: optuna.Trial, name: str, domain: Any, kind: str) -> Any:
+    def _draw(trial: optuna.Trial, name: str, domain: DomainValue, kind: Kind) -> Any:
         dist = _distribution(domain, kind)
         if isinstance(dist, IntDistribution):
             return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
@@ -120,16 +120,19 @@ class Encoding:
             return trial.suggest_categorical(name, list(dist.choices))
         return domain
 
-    def encode(self, point: dict[str, Any]) -> tuple[dict[str, Any], dict[str, BaseDistribution]] | None:
+    def encode(self, point: Point) -> tuple[dict[str, Any], dict[str, BaseDistribution]] | None:
         """Optuna params and distributions of an existing point; None if it lies outside the space."""
         for index, entry in enumerate(self.entries):
-            if entry.method != point["method"]:
+            if entry.method != point.method:
                 continue
             params: dict[str, Any] = {"method": self.labels[index]}
             dists: dict[str, BaseDistribution] = {"method": CategoricalDistribution(self.labels)}
-            values = [(f"{self.labels[index]}.{k}", point["params"].get(k), d, kind) for k, d, kind in self._own(index)]
+            given = point.params
+            values: list[tuple[str, Any, DomainValue, Kind]] = [
+                (f"{self.labels[index]}.{k}", given.get(k), d, kind) for k, d, kind in self._own(index)
+            ]
             values += [
-                (self._name(s, k), point["sparsity"] if s == "sparsity" else point[s].get(k), d, kind)
+                (self._name(s, k), point.sparsity if s == "sparsity" else _section(point, s).get(k), d, kind)
                 for s, k, d, kind in self._shared()
             ]
             if all(_contains(d, v, kind) for _, v, d, kind in values):
@@ -142,7 +145,11 @@ class Encoding:
         return None
 
 
-def _contains(domain: Any, value: Any, kind: str) -> bool:
+def _section(point: Point, name: str) -> Mapping[str, ScalarValue]:
+    return point.training if name == "training" else point.model
+
+
+def _contains(domain: DomainValue, value: Any, kind: Kind) -> bool:
     if value is None:
         return False
     if isinstance(domain, Range):
@@ -161,7 +168,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _domain_of(values: list[Any]) -> Any:
+def _domain_of(values: list[ScalarValue]) -> DomainValue:
     distinct = list(dict.fromkeys(values))
     if len(distinct) == 1:
         return distinct[0]
@@ -172,33 +179,37 @@ def _domain_of(values: list[Any]) -> Any:
     return distinct
 
 
-def pool_space(pool: Sequence[dict[str, Any]]) -> SearchSpace:
+def pool_space(pool: Sequence[Point]) -> SearchSpace:
     """The smallest space of this module's kind that contains every pool point."""
-    methods: dict[str, dict[str, list[Any]]] = {}
-    shared: dict[str, dict[str, list[Any]]] = {"training": {}, "model": {}}
+    methods: dict[str, dict[str, list[ScalarValue]]] = {}
+    shared: dict[str, dict[str, list[ScalarValue]]] = {"training": {}, "model": {}}
     for point in pool:
-        own = methods.setdefault(point["method"], {})
-        for key, value in point["params"].items():
+        own = methods.setdefault(point.method, {})
+        for key, value in point.params.items():
             own.setdefault(key, []).append(value)
         for section in shared:
-            for key, value in point[section].items():
+            for key, value in _section(point, section).items():
                 shared[section].setdefault(key, []).append(value)
-    return SearchSpace(
-        methods=[{"method": m, "params": {k: _domain_of(v) for k, v in own.items()}} for m, own in methods.items()],
-        sparsity=_domain_of([p["sparsity"] for p in pool]),
+    # Built from pool points the spec has validated: nothing to check again.
+    return SearchSpace.model_construct(
+        methods=[
+            MethodSpace.model_construct(method=m, params={k: _domain_of(v) for k, v in own.items()})
+            for m, own in methods.items()
+        ],
+        sparsity=_domain_of([p.sparsity for p in pool]),
         training={k: _domain_of(v) for k, v in shared["training"].items()},
         model={k: _domain_of(v) for k, v in shared["model"].items()},
     )
 
 
-def _coordinates(point: dict[str, Any]) -> dict[str, Any]:
-    out = {"sparsity": point["sparsity"]}
-    for section in ("params", "training", "model"):
-        out.update({f"{section}.{k}": v for k, v in point[section].items()})
+def _coordinates(point: Point) -> dict[str, ScalarValue]:
+    out: dict[str, ScalarValue] = {"sparsity": point.sparsity}
+    for section, values in (("params", point.params), ("training", point.training), ("model", point.model)):
+        out.update({f"{section}.{k}": v for k, v in values.items()})
     return out
 
 
-def nearest(point: dict[str, Any], choices: Sequence[dict[str, Any]], pool: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def nearest(point: Point, choices: Sequence[Point], pool: Sequence[Point]) -> Point:
     """The choice closest to a proposal: same method first, then the sum over settings of the
     numeric difference scaled by the pool's spread (1 for a different or missing value); ties go to
     the earlier choice."""
@@ -210,7 +221,7 @@ def nearest(point: dict[str, Any], choices: Sequence[dict[str, Any]], pool: Sequ
                 spans[name + "<"], spans[name + ">"] = min(lo, value), max(hi, value)
     target = _coordinates(point)
 
-    def distance(choice: dict[str, Any]) -> tuple[int, float]:
+    def distance(choice: Point) -> tuple[int, float]:
         coords = _coordinates(choice)
         total = 0.0
         # Sorted: a float sum in set order would depend on the process's string hash seed, and a
@@ -222,7 +233,7 @@ def nearest(point: dict[str, Any], choices: Sequence[dict[str, Any]], pool: Sequ
                 total += abs(a - b) / span if span > 0 else float(a != b)
             else:
                 total += float(a != b)
-        return (0 if choice["method"] == point["method"] else 1, total)
+        return (0 if choice.method == point.method else 1, total)
 
     return min(enumerate(choices), key=lambda ic: (distance(ic[1]), ic[0]))[1]
 
@@ -258,7 +269,7 @@ def _history_trials(encoding: Encoding, history: Sequence[Evaluated]) -> list[op
     return trials
 
 
-def sample(spec: Any, space: SearchSpace, history: Sequence[Evaluated], seed: int, sampler: str) -> dict[str, Any]:
+def sample(spec: SearchSpec, space: SearchSpace, history: Sequence[Evaluated], seed: int, sampler: str) -> Point:
     """One point drawn by TPE (conditioned on the history) or uniformly."""
     encoding = Encoding(space)
     generation = spec.strategy.generation
@@ -279,12 +290,12 @@ def sample(spec: Any, space: SearchSpace, history: Sequence[Evaluated], seed: in
         return encoding.suggest(study.ask())
 
 
-def propose(spec: Any, history: Sequence[Evaluated], index: int) -> dict[str, Any]:
+def propose(spec: SearchSpec, history: Sequence[Evaluated], index: int) -> Point:
     """The point of candidate number ``index``: new (not in ``history``), from the space or the pool."""
-    taken = {point_key(item.point) for item in history}
+    taken = {item.point for item in history}
     pool = spec.pool()
     if pool is not None:
-        unused = [p for p in pool if point_key(p) not in taken]
+        unused = [p for p in pool if p not in taken]
         if not unused:
             raise SpaceExhausted(f"all {len(pool)} pool candidates are in use")
         seed = derive_seed(spec.seed, "propose", index, 0)
@@ -296,22 +307,22 @@ def propose(spec: Any, history: Sequence[Evaluated], index: int) -> dict[str, An
     for attempt in range(spec.strategy.generation.proposal_attempts):
         seed = derive_seed(spec.seed, "propose", index, attempt)
         point = sample(spec, space, history, seed, spec.strategy.sampler)
-        if point_key(point) not in taken:
+        if point not in taken:
             return point
     return _unused_point(spec, space, taken, derive_seed(spec.seed, "propose-fallback", index))
 
 
-def _unused_point(spec: Any, space: SearchSpace, taken: set[str], seed: int) -> dict[str, Any]:
+def _unused_point(spec: SearchSpec, space: SearchSpace, taken: set[Point], seed: int) -> Point:
     """Proposals kept duplicating: pick uniformly among the points not used yet."""
     size = space.size()
     rng = np.random.default_rng(seed)
     if size is not None and size <= _LISTABLE:
-        unused = [p for p in space.points() if point_key(p) not in taken]
+        unused = [p for p in space.points() if p not in taken]
         if not unused:
             raise SpaceExhausted(f"all {size} points of the space are in use")
         return unused[int(rng.integers(len(unused)))]
     for _ in range(100):
         point = sample(spec, space, (), int(rng.integers(2**32)), "random")
-        if point_key(point) not in taken:
+        if point not in taken:
             return point
     raise SpaceExhausted("100 random draws all duplicated existing candidates; widen the space")

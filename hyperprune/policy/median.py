@@ -33,7 +33,7 @@ def best_so_far(trial: TrialState, epoch: int) -> float:
 def median_step(plan: Plan) -> None:
     spec = plan.spec
     rule = spec.strategy.median
-    name = "accuracy" if spec.metric_mode == "max" else "perplexity"
+    name = spec.metric
     for trial in plan.candidates:
         if plan.status[trial.id] != "running":
             continue

@@ -8,14 +8,14 @@ fixpoint: calling ``decide`` again on the resulting state yields nothing new.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hyperprune.policy.actions import Action, Continue, Fail, Start, Stop
 from hyperprune.policy.state import ACTIVE, OCCUPYING, SearchState, TrialState
+from hyperprune.spec.models import SearchSpec
+from hyperprune.spec.point import Point
 
 
 class Plan:
-    def __init__(self, spec: Any, state: SearchState):
+    def __init__(self, spec: SearchSpec, state: SearchState):
         self.spec = spec
         self.state = state
         self.actions: list[Action] = []
@@ -24,7 +24,7 @@ class Plan:
         self.order: dict[str, int] = {t.id: i for i, t in enumerate(state.trials)}
         self.candidates: list[TrialState] = state.candidates
         self.dense: TrialState | None = state.dense
-        self.new_points: list[dict[str, Any]] = []  # candidates started by this decision
+        self.new_points: list[Point] = []  # candidates started by this decision
         self.rungs: list[int] = spec.rung_epochs()
         self.max_candidates: int = spec.max_candidates()
         self.slots = spec.budget.parallelism - sum(1 for s in self.status.values() if s in OCCUPYING)

@@ -22,7 +22,8 @@ from hyperprune.policy.decide import decide
 from hyperprune.policy.scoring import derive_seed
 from hyperprune.policy.state import OCCUPYING, SearchState, TrialState
 from hyperprune.policy.transitions import apply, mark_running, record_error, record_report
-from hyperprune.spec.space import point_key
+from hyperprune.spec.models import SearchSpec
+from hyperprune.spec.point import Point
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Trajectory:
     epoch_seconds: float = 1.0
 
 
-TrajectoryFn = Callable[[str, dict[str, Any]], Trajectory]  # (trial id, point) -> its trajectory
+TrajectoryFn = Callable[[str, Point], Trajectory]  # (trial id, point) -> its trajectory
 
 
 class SimulationError(AssertionError):
@@ -45,7 +46,7 @@ class SimulationError(AssertionError):
 
 @dataclass
 class Simulation:
-    spec: Any
+    spec: SearchSpec
     trajectories: TrajectoryFn
     state: SearchState = field(default_factory=SearchState)
     check_idempotent: bool = True  # decide again after applying: it must return nothing
@@ -152,9 +153,9 @@ class Simulation:
 # ---- synthetic trajectories ---------------------------------------------------------------------
 
 
-def latent_quality(point: dict[str, Any], seed: int = 0) -> float:
+def latent_quality(point: Point, seed: int = 0) -> float:
     """A hidden quality in [0, 1) per point (0 best), fixed by the seed."""
-    return derive_seed(seed, "quality", point_key(point)) / 2**32
+    return derive_seed(seed, "quality", point.key) / 2**32
 
 
 def latent_trajectories(
@@ -164,7 +165,7 @@ def latent_trajectories(
     ls_noise: float = 0.05,
     metric_noise: float = 0.02,
     dense_quality: float = 0.4,
-    quality: Callable[[dict[str, Any]], float] | None = None,
+    quality: Callable[[Point], float] | None = None,
 ) -> TrajectoryFn:
     """Trajectories in which a hidden quality q drives both the final metric (perplexity
     100 * (1 + q), approached as 1 + 3/epoch) and the LS distance to the dense model
@@ -174,10 +175,10 @@ def latent_trajectories(
     base = np.sort(rng.standard_normal(exponents))[::-1]
     quality_of = quality or (lambda p: latent_quality(p, seed))
 
-    def make(trial_id: str, point: dict[str, Any]) -> Trajectory:
-        dense = point["method"] == "none"
+    def make(trial_id: str, point: Point) -> Trajectory:
+        dense = point.is_dense
         q = dense_quality if dense else quality_of(point)
-        key = derive_seed(seed, "noise", point_key(point))
+        key = derive_seed(seed, "noise", point.key)
 
         def noise(epoch: int, what: str, scale: float, size: int | None = None) -> Any:
             return np.random.default_rng([key, epoch, len(what)]).normal(0.0, scale, size)

@@ -13,9 +13,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hyperprune.contract.report import Mode
+from hyperprune.spec.point import Point
+
 Status = Literal["pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed"]
 Role = Literal["dense", "candidate"]
-Mode = Literal["min", "max"]
 Outcome = Literal["succeeded", "failed"]
 
 STATUSES: tuple[Status, ...] = ("pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed")
@@ -59,7 +61,7 @@ class TrialState:
 
     id: str
     role: Role
-    params: dict[str, Any]  # the point of the search space (hyperprune.spec.space)
+    params: Point  # the point of the search space (the dense reference's: Point.dense())
     status: Status = "pending"
     target_epoch: int = 0  # the epoch it was last told to reach
     epoch: int = 0  # epochs completed by its current run (what its checkpoint holds)
@@ -170,7 +172,7 @@ def trial_to_json(t: TrialState, *, spectra: bool = True) -> dict[str, Any]:
     return {
         "id": t.id,
         "role": t.role,
-        "params": t.params,
+        "params": t.params.to_json(),
         "status": t.status,
         "targetEpoch": t.target_epoch,
         "epoch": t.epoch,
@@ -188,7 +190,7 @@ def trial_from_json(data: dict[str, Any]) -> TrialState:
     return TrialState(
         id=data["id"],
         role=data["role"],
-        params=data.get("params") or {},
+        params=Point.from_json(data["params"]),
         status=data["status"],
         target_epoch=int(data.get("targetEpoch", 0)),
         epoch=int(data.get("epoch", 0)),

@@ -11,10 +11,11 @@ operator and the tests:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from hyperprune.contract.report import TrialReport
 from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.policy.state import TERMINAL, Mode, Observation, SearchState, TrialState
 
@@ -27,7 +28,7 @@ def apply(state: SearchState, action: Action) -> None:
                 TrialState(
                     id=action.trial_id,
                     role=action.role,
-                    params=dict(action.params),
+                    params=action.params,
                     status="pending",
                     target_epoch=action.until_epoch,
                 )
@@ -97,8 +98,8 @@ def record_report(
     return True
 
 
-def record_trial_report(state: SearchState, report: Any) -> bool:
-    """``record_report`` from a ``hyperprune.trial.report.TrialReport``."""
+def record_trial_report(state: SearchState, report: TrialReport) -> bool:
+    """``record_report`` from a trial's report."""
     return record_report(
         state,
         report.trial_id,

@@ -1,24 +1,11 @@
-"""Pruning catalogue (torch-free names and settings) and its implementations (torch).
+"""The pruning methods of the catalogue, as masks on a model's recurrent core. Needs torch.
 
-Import ``hyperprune.pruning.catalog`` for names and typed settings. ``build_pruner`` and ``Pruner``
-are importable from here too, but lazily: importing this package does not import torch.
+The catalogue itself (method names and typed settings) is part of the contract,
+``hyperprune.contract.pruning``; ``build_pruner`` turns one of its settings into the ``Pruner`` the
+training loop drives.
 """
 
-from typing import Any
+from hyperprune.pruning.base import Pruner
+from hyperprune.pruning.build import build_pruner
 
-from hyperprune.pruning.catalog import METHODS, PruningConfig, method_names, parse_pruning_config
-from hyperprune.pruning.errors import PruningConfigError
-
-__all__ = ["METHODS", "Pruner", "PruningConfig", "PruningConfigError", "build_pruner", "method_names", "parse_pruning_config"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "build_pruner":
-        from hyperprune.pruning.build import build_pruner
-
-        return build_pruner
-    if name == "Pruner":
-        from hyperprune.pruning.base import Pruner
-
-        return Pruner
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Pruner", "build_pruner"]

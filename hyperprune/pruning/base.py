@@ -19,25 +19,34 @@ that of a plain model), keyed by the parameter's name in the model (``core.weigh
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 
+from hyperprune.contract.pruning import METHODS, MethodParams, PruningSettings
 from hyperprune.pruning.targets import PrunableMatrix, prunable_matrices, total_weights
 
 LossFn = Callable[[nn.Module, Any], Tensor]
+P = TypeVar("P", bound=MethodParams)
 
 
-class Pruner:
-    """Base of every method: holds the masks and implements the shared bookkeeping."""
+class Pruner(Generic[P]):
+    """Base of every method: holds the masks and implements the shared bookkeeping. ``P`` is the
+    method's params model of the catalogue; ``config`` is the method's typed settings, taken as the
+    trial config holds them (parsed once, never again)."""
 
     method: ClassVar[str] = ""
 
-    def __init__(self, model: nn.Module, config: Any, *, steps_per_epoch: int, total_epochs: int, seed: int) -> None:
+    def __init__(
+        self, model: nn.Module, config: PruningSettings, *, steps_per_epoch: int, total_epochs: int, seed: int
+    ) -> None:
+        expected = METHODS[self.method].settings
+        if not isinstance(config, expected):
+            raise TypeError(f"{type(self).__name__} takes {expected.__name__} settings, got {type(config).__name__}")
         self.model = model
         self.config = config
-        self.params = config.params
+        self.params = cast(P, config.params)
         self.target_sparsity: float = config.sparsity
         self.steps_per_epoch = steps_per_epoch
         self.total_epochs = total_epochs

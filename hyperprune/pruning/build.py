@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.catalog import METHODS, parse_pruning_config
+from hyperprune.contract.pruning import METHODS, PruningConfig
 from hyperprune.pruning.dynamic import SelfishPruner, SetPruner
 from hyperprune.pruning.iss import IssPruner
 from hyperprune.pruning.magnitude import GradualMagnitudePruner, LotteryPruner, MagnitudePruner
@@ -16,7 +16,7 @@ from hyperprune.pruning.snip import SnipPruner
 from hyperprune.pruning.static import DensePruner, RandomPruner
 from hyperprune.pruning.synflow import SynflowPruner
 
-IMPLEMENTATIONS: dict[str, type[Pruner]] = {
+IMPLEMENTATIONS: dict[str, type[Pruner[Any]]] = {
     cls.method: cls
     for cls in (
         DensePruner,
@@ -35,15 +35,17 @@ IMPLEMENTATIONS: dict[str, type[Pruner]] = {
 assert set(IMPLEMENTATIONS) == set(METHODS), "every catalogue method needs an implementation"
 
 
-def build_pruner(model: nn.Module, pruning_cfg: Any, *, steps_per_epoch: int, total_epochs: int, seed: int) -> Pruner:
-    """The pruner of ``pruning_cfg`` (a catalogue model or its dict) for ``model``'s core.
+def build_pruner(
+    model: nn.Module, config: PruningConfig, *, steps_per_epoch: int, total_epochs: int, seed: int
+) -> Pruner[Any]:
+    """The pruner of ``config`` (a pruning setting of the catalogue, as the trial config holds it) for
+    ``model``'s core.
 
     ``steps_per_epoch`` x ``total_epochs`` is the horizon of every step schedule; ``seed`` seeds the
     pruner's own generator (random masks, random growth), never the global RNG. Raises
     :class:`~hyperprune.pruning.errors.PruningConfigError` (a ValueError whose message starts with
     the field, e.g. ``pruning.params.pruneEpoch: ...``) when the setting cannot run here.
     """
-    config = parse_pruning_config(pruning_cfg)
     if steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
     if total_epochs < 1:

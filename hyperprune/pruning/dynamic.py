@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hyperprune.contract.pruning import SelfishParams, SetParams
 from hyperprune.pruning.allocation import apportion
-from hyperprune.pruning.base import Pruner
+from hyperprune.pruning.base import P, Pruner
 from hyperprune.pruning.schedules import cosine_decay
 from hyperprune.pruning.selection import keep_global, keep_top
 from hyperprune.pruning.targets import PrunableMatrix
@@ -36,7 +37,7 @@ class DynamicSettings:
     threshold: float = 0.0
 
 
-class DynamicSparsePruner(Pruner):
+class DynamicSparsePruner(Pruner[P]):
     """Shared by ``selfish`` and ``set``; subclasses say which settings they run with."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -152,7 +153,7 @@ class DynamicSparsePruner(Pruner):
         return m.blocks(grad.abs())
 
 
-class SelfishPruner(DynamicSparsePruner):
+class SelfishPruner(DynamicSparsePruner[SelfishParams]):
     """``selfish``: Selfish-RNN style dynamic sparse training (Liu et al. 2021)."""
 
     method = "selfish"
@@ -170,7 +171,7 @@ class SelfishPruner(DynamicSparsePruner):
         )
 
 
-class SetPruner(DynamicSparsePruner):
+class SetPruner(DynamicSparsePruner[SetParams]):
     """``set``: Sparse Evolutionary Training (Mocanu et al. 2018): a fraction ``zeta`` of each
     block's kept weights dies by SET's criterion at every epoch end and as many are regrown at
     random positions."""

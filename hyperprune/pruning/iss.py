@@ -32,8 +32,8 @@ import torch
 from torch import Tensor
 
 from hyperprune.models.rhn import RHN
+from hyperprune.contract.pruning import IssParams, PruningConfigError
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.errors import PruningConfigError
 from hyperprune.pruning.targets import PrunableMatrix, core_of, total_weights
 
 SPARSITY_TOLERANCE = 0.005
@@ -120,7 +120,7 @@ def units_to_remove(matrices: list[PrunableMatrix], layers: list[UnitLayer], spa
     return best, realised(best)
 
 
-class IssPruner(Pruner):
+class IssPruner(Pruner[IssParams]):
     """``iss``: see the module docstring."""
 
     method = "iss"

@@ -8,24 +8,27 @@ together. Pruned weights rank below every kept one, so masks only shrink as spar
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
+from hyperprune.contract.pruning import GradualMagnitudeParams, LotteryParams, MagnitudeParams, PruningConfigError
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.errors import PruningConfigError
 from hyperprune.pruning.schedules import cubic_sparsity, lottery_round_sparsity
 from hyperprune.pruning.selection import keep_top
 from hyperprune.pruning.targets import masked_abs
 
 
-class _MagnitudeBase(Pruner):
+_Scoped = TypeVar("_Scoped", MagnitudeParams, GradualMagnitudeParams, LotteryParams)
+
+
+class _MagnitudeBase(Pruner[_Scoped]):
     def _prune_to(self, sparsity: float, optimizer: torch.optim.Optimizer | None = None) -> None:
         scores = {m.name: masked_abs(m, self._masks[m.name]) for m in self.matrices}
         self._set_masks(keep_top(self.matrices, scores, sparsity, scope=self.params.scope), optimizer)
 
 
-class MagnitudePruner(_MagnitudeBase):
+class MagnitudePruner(_MagnitudeBase[MagnitudeParams]):
     """``magnitude``: after ``pruneEpoch`` dense epochs (0 = at initialisation) the smallest weights
     are pruned once to the target; the mask is then fixed and the model fine-tuned."""
 
@@ -52,7 +55,7 @@ class MagnitudePruner(_MagnitudeBase):
             self._prune_to(self.target_sparsity, optimizer)
 
 
-class GradualMagnitudePruner(_MagnitudeBase):
+class GradualMagnitudePruner(_MagnitudeBase[GradualMagnitudeParams]):
     """``gmp`` (Zhu & Gupta 2017): every ``frequency`` optimiser steps from ``startEpoch`` the
     sparsity rises along s_t = s_f + (s_i - s_f)(1 - (t - t0)/(t_end - t0))^3 until step
     t_end = endFraction x total steps, then stays at the target."""
@@ -120,7 +123,7 @@ class GradualMagnitudePruner(_MagnitudeBase):
             self._prune_to(self.scheduled_sparsity(self._last_update_step(t)), optimizer)
 
 
-class LotteryPruner(_MagnitudeBase):
+class LotteryPruner(_MagnitudeBase[LotteryParams]):
     """``lottery`` (Frankle & Carbin 2019; rewinding: Frankle et al. 2020): ``rounds`` rounds of
     ``roundEpochs`` epochs; at the end of round r the smallest surviving weights are pruned to
     1 - (1 - s)^(r / rounds), every model parameter is rewound to its value after ``rewindEpoch``

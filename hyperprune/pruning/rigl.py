@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import torch
 
+from hyperprune.contract.pruning import PruningConfigError, RiglParams
 from hyperprune.pruning import topology
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.errors import PruningConfigError
 from hyperprune.pruning.schedules import cosine_decay
 from hyperprune.pruning.selection import keep_top
 
 
-class RiglPruner(Pruner):
+class RiglPruner(Pruner[RiglParams]):
     """``rigl``: initial random mask (ER or uniform densities). Every ``updateFrequency`` steps
     until step t_end = endFraction x total steps, each gate block drops the fraction
     f(t) = dropFraction / 2 (1 + cos(pi t / t_end)) of its kept weights with the smallest magnitude

@@ -6,11 +6,12 @@ import itertools
 
 import torch
 
+from hyperprune.contract.pruning import SnipParams
 from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.selection import keep_top
 
 
-class SnipPruner(Pruner):
+class SnipPruner(Pruner[SnipParams]):
     """``snip``: the gradients of the training loss over ``batches`` training batches are summed;
     each weight scores |g * w| and the top (1 - s) of the whole core are kept (one global ranking,
     as published). The model is scored in eval mode (no dropout, so the score depends on the seed

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from hyperprune.contract.pruning import NoParams, RandomParams
 from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.selection import keep_top
 
 
-class DensePruner(Pruner):
+class DensePruner(Pruner[NoParams]):
     """``none``: every mask is all True; the hooks only keep the interface uniform."""
 
     method = "none"
@@ -20,7 +21,7 @@ class DensePruner(Pruner):
         pass
 
 
-class RandomPruner(Pruner):
+class RandomPruner(Pruner[RandomParams]):
     """``random``: a random mask drawn before training from the pruner's generator, then fixed.
 
     Every gate block of a matrix keeps the matrix's density: the target (uniform) or its

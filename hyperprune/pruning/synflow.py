@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from hyperprune.models.rhn import RHN
+from hyperprune.contract.pruning import SynflowParams
 from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.selection import keep_top
 from hyperprune.pruning.targets import PrunableMatrix, core_of
@@ -79,7 +80,7 @@ def synflow_scores(matrices: list[PrunableMatrix], masks: dict[str, Tensor], *, 
     return scores
 
 
-class SynflowPruner(Pruner):
+class SynflowPruner(Pruner[SynflowParams]):
     """``synflow``: see the module docstring."""
 
     method = "synflow"

@@ -15,9 +15,10 @@ from hyperprune.local.result import session_times
 from hyperprune.local.store import load_current_state
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.policy.scoring import distance_history
-from hyperprune.spec import parse_search
-from hyperprune.trial.files import REPORTS_FILE
-from hyperprune.trial.report import TrialReport
+from hyperprune.spec.models import HyperpruneSearch, SearchSpec
+from hyperprune.spec.parse import parse_search
+from hyperprune.contract.files import REPORTS_FILE
+from hyperprune.contract.report import TrialReport
 
 
 class NotASearch(ValueError):
@@ -40,7 +41,7 @@ class Segment:
 @dataclass
 class SearchRecord:
     workdir: Workdir
-    search: Any
+    search: HyperpruneSearch
     state: SearchState
     events: list[dict[str, Any]]
     reports: dict[str, list[TrialReport]]
@@ -49,12 +50,12 @@ class SearchRecord:
     engine_running: bool
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> SearchSpec:
         return self.search.spec
 
     @property
     def metric(self) -> str:
-        return "accuracy" if self.spec.metric_mode == "max" else "perplexity"
+        return self.spec.metric
 
     @property
     def finished(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from hyperprune.local.history import leader, rung_history
 from hyperprune.local.result import full_trial_epochs, wall_seconds
-from hyperprune.local.summary import describe_candidate, load_line
+from hyperprune.local.summary import load_line
 from hyperprune.report.data import SearchRecord
 from hyperprune.report.plots import (
     correlations,
@@ -18,7 +18,6 @@ from hyperprune.report.plots import (
     spectra_figure,
     timeline_figure,
 )
-from hyperprune.spec.space import describe_point
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
@@ -75,7 +74,7 @@ def _facts(record: SearchRecord) -> str:
     if best is not None:
         trial, value, final = best
         label = "promoted" if state.promoted == trial.id else ("best completed" if final else f"leading at epoch {trial.last_epoch}")
-        rows.append((label, _e(f"{trial.id}: {describe_candidate(trial.params)} — validation {record.metric} {_num(value)}")))
+        rows.append((label, _e(f"{trial.id}: {trial.params.sentence()} — validation {record.metric} {_num(value)}")))
     if state.promoted:
         model = record.workdir.output(spec.output.path)
         rows.append(("model", f"<code>{_e(model)}</code>; load it: <code>{_e(load_line(str(model)))}</code>"))
@@ -95,7 +94,7 @@ def _trials_table(record: SearchRecord) -> str:
         report = record.last_report(trial.id)
         cells = [
             _e(trial.id),
-            _e(describe_point(trial.params)),
+            _e(trial.params.describe()),
             _e(trial.status),
             f'<span class="num">{trial.epochs_spent}</span>',
         ]

@@ -1,31 +1,28 @@
-"""The HyperpruneSearch spec: typed models, validation with field paths, CRD generation. Torch-free.
+"""The HyperpruneSearch spec: typed sections, validation with field paths, CRD generation. Torch-free.
 
     from hyperprune.spec import load_search
     search = load_search("examples/quickstart.yaml")     # SearchSpecError lists every problem
-    config = search.spec.trial_config("t000", point)     # a TrialConfig for one candidate
+    config = search.spec.trial_config("t000", point)     # a TrialConfig for one candidate (a Point)
+
+Modules: ``models`` (SearchSpec, HyperpruneSearch), ``sections``, ``space`` (space and pool),
+``domains``, ``strategy``, ``template`` (trial pods), ``point`` (a candidate), ``rules`` (across
+sections), ``parse`` (reading a document), ``errors``; ``status``, ``trial_resource`` and ``crd``
+for the cluster's resources.
 """
 
-from hyperprune.spec.models import (
-    API_VERSION,
-    GROUP,
-    KIND,
-    VERSION,
-    Budget,
-    DenseReference,
-    HyperpruneSearch,
-    LyapunovSettings,
-    ObjectMeta,
-    Output,
-    SearchSpec,
-)
-from hyperprune.spec.space import DENSE_POINT, Candidate, MethodSpace, Range, SearchSpace, describe_point, make_point, point_key
+from hyperprune.contract.api import API_VERSION, GROUP, VERSION
+from hyperprune.spec.domains import Range
+from hyperprune.spec.errors import SearchFileError, SearchSpecError
+from hyperprune.spec.models import KIND, HyperpruneSearch, ObjectMeta, SearchSpec
+from hyperprune.spec.parse import load_search, parse_search
+from hyperprune.spec.point import Point
+from hyperprune.spec.sections import Budget, DenseReference, LyapunovSettings, Output
+from hyperprune.spec.space import Candidate, MethodSpace, SearchSpace
 from hyperprune.spec.strategy import LS_STRATEGIES, RUNG_STRATEGIES, Generation, MedianRule, Rungs, Strategy
 from hyperprune.spec.template import TrialTemplate, TrialVolume
-from hyperprune.spec.validation import SearchSpecError, load_search, local_path_issues, parse_search
 
 __all__ = [
     "API_VERSION",
-    "DENSE_POINT",
     "GROUP",
     "KIND",
     "LS_STRATEGIES",
@@ -41,18 +38,16 @@ __all__ = [
     "MethodSpace",
     "ObjectMeta",
     "Output",
+    "Point",
     "Range",
     "Rungs",
+    "SearchFileError",
     "SearchSpace",
     "SearchSpec",
     "SearchSpecError",
     "Strategy",
     "TrialTemplate",
     "TrialVolume",
-    "describe_point",
     "load_search",
-    "local_path_issues",
-    "make_point",
     "parse_search",
-    "point_key",
 ]

@@ -12,10 +12,11 @@ from typing import Any, Sequence
 import yaml
 from pydantic import BaseModel
 
-from hyperprune.spec.models import GROUP, KIND, VERSION, SearchSpec
+from hyperprune.contract.api import CATEGORY, GROUP, SEARCH_KIND, SEARCH_PLURAL, TRIAL_KIND, TRIAL_PLURAL, VERSION
+from hyperprune.spec.models import SearchSpec
+from hyperprune.spec.status import SearchStatus
 from hyperprune.spec.structural import PRESERVE, structural_schema
-
-CATEGORY = "hyperprune"
+from hyperprune.spec.trial_resource import TrialResourceSpec, TrialResourceStatus
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,9 @@ def custom_resource_definition(
 
 
 def search_crd() -> dict[str, Any]:
-    from hyperprune.spec.status import SearchStatus  # the operator's status model
-
     return custom_resource_definition(
-        kind=KIND,
-        plural="hyperprunesearches",
+        kind=SEARCH_KIND,
+        plural=SEARCH_PLURAL,
         spec_model=SearchSpec,
         status_model=SearchStatus,
         description=(
@@ -128,10 +127,33 @@ def search_crd() -> dict[str, Any]:
     )
 
 
+def trial_crd() -> dict[str, Any]:
+    return custom_resource_definition(
+        kind=TRIAL_KIND,
+        plural=TRIAL_PLURAL,
+        spec_model=TrialResourceSpec,
+        status_model=TrialResourceStatus,
+        description=(
+            "One candidate (or the dense reference) of a HyperpruneSearch, created by the operator; its pods "
+            "report each epoch's metric and Lyapunov spectrum into its status."
+        ),
+        short_names=("hpt", "hptrial"),
+        printer_columns=(
+            PrinterColumn("Search", "string", ".spec.search", "the search it belongs to", priority=1),
+            PrinterColumn("Role", "string", ".spec.role", "dense reference or candidate"),
+            PrinterColumn("Phase", "string", ".status.phase", "pending, running, paused, errored, stopped, completed, diverged or failed"),
+            PrinterColumn("Epoch", "integer", ".status.epoch", "epochs completed"),
+            PrinterColumn("Target", "integer", ".status.targetEpoch", "the epoch it was told to reach"),
+            PrinterColumn("Distance", "number", ".status.lastDistance", "LS distance to the dense reference at its latest spectrum"),
+            PrinterColumn("Metric", "number", ".status.lastMetric", "validation metric at its latest epoch"),
+            PrinterColumn("Pod", "string", ".status.pod.name", "pod of the current attempt", priority=1),
+            AGE,
+        ),
+    )
+
+
 def all_crds() -> list[dict[str, Any]]:
     """Every CRD of the project, in the order `hyperprune crd` prints them."""
-    from hyperprune.spec.trial_resource import trial_crd  # one per trial, created by the operator
-
     return [search_crd(), trial_crd()]
 
 

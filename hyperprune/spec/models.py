@@ -1,72 +1,28 @@
 """The HyperpruneSearch document: the manifest a user runs locally or applies to a cluster. Torch-free.
 
-``HyperpruneSearch.model_validate`` checks everything, the semantic rules included; ``load_search``
-and ``parse_search`` (hyperprune.spec.validation) do the same but collect every error with its path.
+``parse_search`` and ``load_search`` (hyperprune.spec.parse) read one and name every problem with
+its field path. ``HyperpruneSearch.model_validate`` applies the same checks (each section's own and
+the rules across sections, hyperprune.spec.rules) but stops at the first section that fails.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, PositiveInt, create_model, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from hyperprune.schema import Model
-from hyperprune.spec.space import DENSE_POINT, Candidate, SearchSpace, camel_keys, make_point, point_key
+from hyperprune.contract.api import API_VERSION, GROUP, SEARCH_KIND, VERSION
+from hyperprune.contract.document import Model, issues_error
+from hyperprune.contract.report import MetricName, Mode
+from hyperprune.contract.trial import DataConfig, LyapunovConfig, ModelConfig, TrainingConfig, TrialConfig
+from hyperprune.spec.point import Point
+from hyperprune.spec.rules import Sections, spec_issues
+from hyperprune.spec.sections import DEFAULT_MAX_TRIALS, Budget, DenseReference, LyapunovSettings, Output
+from hyperprune.spec.space import Candidate, SearchSpace
 from hyperprune.spec.strategy import Strategy
 from hyperprune.spec.template import TrialTemplate
-from hyperprune.trial.config import DataConfig, LyapunovConfig, ModelConfig, TrainingConfig, TrialConfig
 
-GROUP = "hyperprune.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "HyperpruneSearch"
-
-# The trials' Lyapunov settings, minus the epochs (the strategy decides those), plus the distance.
-# Copied from LyapunovConfig so that a setting added to the trial runtime is searchable at once.
-LyapunovSettings = create_model(  # type: ignore[call-overload]
-    "LyapunovSettings",
-    __base__=Model,
-    __doc__="How trials compute spectra (epochs are chosen by the strategy) and how spectra are compared.",
-    **{name: (info.annotation, info) for name, info in LyapunovConfig.model_fields.items() if name != "epochs"},
-    distance=(
-        Literal["l2"],
-        Field("l2", description="distance between a candidate's and the dense spectrum: l2 (as published)"),
-    ),
-)
-
-
-DEFAULT_MAX_TRIALS = 16
-
-
-class Budget(Model):
-    max_trials: PositiveInt | None = Field(
-        None,
-        description=(
-            "candidates created in all, the dense reference not counted; default: the pool's size with "
-            f"spec.candidates, else {DEFAULT_MAX_TRIALS}; never more than the space or pool holds"
-        ),
-    )
-    parallelism: PositiveInt = Field(2, description="trials running at once, the dense reference included")
-    max_failed_trials: int = Field(3, ge=0, description="the search fails when more trials than this have failed")
-    retries: int = Field(2, ge=0, description="times an errored trial is resumed from its checkpoint before it fails")
-
-
-class DenseReference(Model):
-    enabled: bool = Field(
-        True,
-        description=(
-            "train the dense model with the same recipe as a trial of the search: its spectra are the "
-            "reference of lsh and lsh-sync, its final metric the target"
-        ),
-    )
-
-
-class Output(Model):
-    path: str = Field(
-        "best",
-        min_length=1,
-        description="where the promoted model goes: relative to the work dir locally, in the trial volume on a cluster",
-    )
+KIND = SEARCH_KIND
 
 
 class ObjectMeta(Model):
@@ -93,7 +49,7 @@ class SearchSpec(Model):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available, else CPU")
     evaluate_test: bool = Field(True, description="trials evaluate the test split after their last epoch")
-    lyapunov: LyapunovSettings = Field(default_factory=LyapunovSettings)  # type: ignore[valid-type]
+    lyapunov: LyapunovSettings = Field(default_factory=LyapunovSettings)
     space: SearchSpace = Field(default_factory=SearchSpace, description="methods and ranges to search")
     candidates: list[Candidate] | None = Field(
         None, description="an explicit candidate pool instead of a space: the search draws from these points only"
@@ -105,13 +61,27 @@ class SearchSpec(Model):
     trial_template: TrialTemplate = Field(default_factory=TrialTemplate, description="trial pods (cluster only)")
 
     @model_validator(mode="after")
-    def _semantics(self) -> "SearchSpec":
-        from hyperprune.spec.validation import semantic_issues
-
-        issues = semantic_issues(dict(self), spec_fields_set=self.model_fields_set)
+    def _rules(self) -> SearchSpec:
+        issues = spec_issues(self.sections())
         if issues:
-            raise ValueError("; ".join(f"{path}: {message}" for path, message in issues))
+            raise issues_error("SearchSpec", issues)
         return self
+
+    def sections(self) -> Sections:
+        """Every section, for the rules across them (hyperprune.spec.rules)."""
+        return Sections(
+            given=frozenset(self.model_fields_set),
+            space=self.space,
+            candidates=self.candidates,
+            pool="absent" if self.candidates is None else "given",
+            pool_items=tuple(enumerate(self.candidates or [])),
+            strategy=self.strategy,
+            training=self.training,
+            dense=self.dense,
+            model=self.model,
+            lyapunov=self.lyapunov,
+            data=self.data,
+        )
 
     # ---- what the engines and the policy read ----
 
@@ -120,9 +90,14 @@ class SearchSpec(Model):
         return self.training.epochs
 
     @property
-    def metric_mode(self) -> Literal["min", "max"]:
-        """min: perplexity (language models); max: accuracy (classification)."""
-        return "max" if self.data.task == "classification" else "min"
+    def metric(self) -> MetricName:
+        """What trials report: perplexity (language models) or accuracy (classification)."""
+        return self.data.metric
+
+    @property
+    def metric_mode(self) -> Mode:
+        """min: lower is better (perplexity); max: higher is better (accuracy)."""
+        return self.data.mode
 
     def rung_epochs(self) -> list[int]:
         return self.strategy.rung_epochs(self.training.epochs, self.max_candidates())
@@ -134,7 +109,7 @@ class SearchSpec(Model):
             epochs.add(self.strategy.rungs.first)
         return sorted(epochs)
 
-    def pool(self) -> list[dict[str, Any]] | None:
+    def pool(self) -> list[Point] | None:
         """The explicit candidate pool as points, or None when the search draws from the space."""
         return None if self.candidates is None else [c.point() for c in self.candidates]
 
@@ -153,22 +128,29 @@ class SearchSpec(Model):
         limit = self.candidate_limit()
         return wanted if limit is None else min(wanted, limit)
 
-    def trial_config(self, trial_id: str, point: dict[str, Any] | None = None) -> TrialConfig:
+    def with_parallelism(self, workers: int) -> SearchSpec:
+        """The same search with another number of trials at once (``hyperprune run --workers``)."""
+        return self.model_copy(update={"budget": self.budget.model_copy(update={"parallelism": workers})})
+
+    def trial_config(self, trial_id: str, point: Point | None = None) -> TrialConfig:
         """The full config of one trial: this spec's recipe with the point's pruning and overrides.
-        ``point`` None (or method ``none``) is the dense reference."""
-        point = make_point(**(point or DENSE_POINT))
-        return TrialConfig.model_validate(
-            {
-                "trialId": trial_id,
-                "seed": self.seed,
-                "data": self.data.dump(),
-                "model": {**self.model.dump(), **camel_keys(ModelConfig, point["model"])},
-                "training": {**self.training.dump(), **camel_keys(TrainingConfig, point["training"])},
-                "pruning": {"method": point["method"], "sparsity": point["sparsity"], "params": point["params"]},
-                "lyapunov": {**self.lyapunov.dump(exclude={"distance"}), "epochs": self.lyapunov_epochs()},
-                "device": self.device,
-                "evaluateTest": self.evaluate_test,
-            }
+        ``point`` None is the dense reference. The sections are taken as they were parsed; only the
+        settings a candidate overrides are validated, each on its own."""
+        point = point or Point.dense()
+        lyapunov = LyapunovConfig.model_construct(
+            **{name: getattr(self.lyapunov, name) for name in LyapunovConfig.model_fields if name != "epochs"},
+            epochs=self.lyapunov_epochs(),
+        )
+        return TrialConfig(
+            trial_id=trial_id,
+            seed=self.seed,
+            data=self.data,
+            model=self.model.with_values(point.model),
+            training=self.training.with_values(point.training),
+            pruning=point.pruning,
+            lyapunov=lyapunov,
+            device=self.device,
+            evaluate_test=self.evaluate_test,
         )
 
 
@@ -191,13 +173,7 @@ __all__ = [
     "GROUP",
     "KIND",
     "VERSION",
-    "DEFAULT_MAX_TRIALS",
-    "Budget",
-    "DenseReference",
     "HyperpruneSearch",
-    "LyapunovSettings",
     "ObjectMeta",
-    "Output",
     "SearchSpec",
-    "point_key",
 ]

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from hyperprune.schema import Model
+from hyperprune.contract.document import Model
 
 SearchPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Invalid"]
 # The policy's trial statuses (hyperprune.policy.state.STATUSES).

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from hyperprune.schema import Model
+from hyperprune.contract.document import Model
 
 StrategyName = Literal["lsh", "lsh-sync", "full", "asha-loss", "median", "random"]
 

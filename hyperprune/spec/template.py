@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from hyperprune import __version__
-from hyperprune.schema import Model
+from hyperprune.contract.api import RELEASE
+from hyperprune.contract.document import Model
 
-DEFAULT_TRIAL_IMAGE = f"hyperprune-trial:{__version__}"
+DEFAULT_TRIAL_IMAGE = f"hyperprune-trial:{RELEASE}"
 DEFAULT_MOUNT_PATH = "/var/lib/hyperprune"
 TRIAL_IMAGE_UID = 1000  # the trial image's user and group (trial-image/Dockerfile)
 

@@ -19,12 +19,11 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
-from hyperprune.schema import Model
+from hyperprune.contract.document import Model
+from hyperprune.contract.pod import TrialReportEntry
 from hyperprune.spec.status import TrialPhase
-from hyperprune.trial.config import TrialConfig
+from hyperprune.contract.trial import TrialConfig
 
-TRIAL_KIND = "HyperpruneTrial"
-TRIAL_PLURAL = "hyperprunetrials"
 
 
 class TrialResourceSpec(Model):
@@ -38,28 +37,6 @@ class TrialResourceSpec(Model):
     params: dict[str, Any] = Field(default_factory=dict, description="the point of the search space")
     target_epoch: PositiveInt = Field(description="the epoch its first pod trains to (later targets: status.targetEpoch)")
     config: TrialConfig = Field(description="the trial config every pod of this trial runs")
-
-
-class TrialReportEntry(Model):
-    """One epoch's report as the trial pod writes it (hyperprune.trial.kube_reporter.report_entry)."""
-
-    epoch: int = Field(ge=1)
-    run: int = Field(0, ge=0, description="which run of the trial sent it (see status.run)")
-    status: Literal["running", "completed", "diverged"]
-    metric: Literal["perplexity", "accuracy"]
-    mode: Literal["min", "max"]
-    val_metric: float | None = None
-    val_loss: float | None = None
-    train_loss: float | None = None
-    test_metric: float | None = None
-    test_loss: float | None = None
-    sparsity: float | None = None
-    lyapunov: list[float | None] | None = Field(None, description="exponents, descending (only at Lyapunov epochs)")
-    epoch_seconds: float | None = None
-    wall_seconds: float | None = None
-    time: str | None = None
-    message: str | None = None
-    pod: str | None = None
 
 
 class TrialPod(Model):
@@ -111,41 +88,11 @@ class HyperpruneTrial(Model):
     status: TrialResourceStatus | None = None
 
 
-def trial_crd() -> dict[str, Any]:
-    from hyperprune.spec.crd import AGE, PrinterColumn, custom_resource_definition
-
-    return custom_resource_definition(
-        kind=TRIAL_KIND,
-        plural=TRIAL_PLURAL,
-        spec_model=TrialResourceSpec,
-        status_model=TrialResourceStatus,
-        description=(
-            "One candidate (or the dense reference) of a HyperpruneSearch, created by the operator; its pods "
-            "report each epoch's metric and Lyapunov spectrum into its status."
-        ),
-        short_names=("hpt", "hptrial"),
-        printer_columns=(
-            PrinterColumn("Search", "string", ".spec.search", "the search it belongs to", priority=1),
-            PrinterColumn("Role", "string", ".spec.role", "dense reference or candidate"),
-            PrinterColumn("Phase", "string", ".status.phase", "pending, running, paused, errored, stopped, completed, diverged or failed"),
-            PrinterColumn("Epoch", "integer", ".status.epoch", "epochs completed"),
-            PrinterColumn("Target", "integer", ".status.targetEpoch", "the epoch it was told to reach"),
-            PrinterColumn("Distance", "number", ".status.lastDistance", "LS distance to the dense reference at its latest spectrum"),
-            PrinterColumn("Metric", "number", ".status.lastMetric", "validation metric at its latest epoch"),
-            PrinterColumn("Pod", "string", ".status.pod.name", "pod of the current attempt", priority=1),
-            AGE,
-        ),
-    )
-
-
 __all__ = [
-    "TRIAL_KIND",
-    "TRIAL_PLURAL",
     "HyperpruneTrial",
     "StopDetails",
     "TrialPod",
     "TrialReportEntry",
     "TrialResourceSpec",
     "TrialResourceStatus",
-    "trial_crd",
 ]

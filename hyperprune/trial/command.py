@@ -21,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from hyperprune.trial.files import REFUSED_CONFIG_EXIT as BAD_CONFIG
+from hyperprune.contract.files import REFUSED_CONFIG_EXIT as BAD_CONFIG
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +70,8 @@ def read_config_env(var: str):  # -> TrialConfig | list[str]
 def parse_config(text: str, path):  # -> TrialConfig | list[str]
     from pydantic import ValidationError
 
-    from hyperprune.schema import format_validation_error
-    from hyperprune.trial.config import TrialConfig
+    from hyperprune.contract.document import format_validation_error
+    from hyperprune.contract.trial import TrialConfig
 
     try:
         raw = json.loads(text)
@@ -104,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
 
     # Catch SIGTERM before the slow torch import: a pod or a search engine may stop a trial at any
     # moment, and the contract is exit 143 with the last checkpoint intact, never a bare -15.
-    from hyperprune.trial.stopping import EXIT_CODE as STOPPED_BY_SIGTERM
+    from hyperprune.contract.files import STOPPED_EXIT as STOPPED_BY_SIGTERM
     from hyperprune.trial.stopping import StopFlag, StopOnSignal
 
     with StopOnSignal(StopFlag()) as stop:

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from hyperprune.trial.cpus import cpu_budget
+from hyperprune.contract.resources import cpu_budget
 
 
 def resolve_device(name: str) -> torch.device:

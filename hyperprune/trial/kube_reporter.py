@@ -35,23 +35,14 @@ import os
 import time
 from typing import Any
 
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.api import GROUP, TRIAL_PLURAL, VERSION
+from hyperprune.contract.pod import ENV_NAME, ENV_NAMESPACE, ENV_POD, ENV_RUN, report_patch
+from hyperprune.contract.report import TrialReport
 
-GROUP = "hyperprune.io"
-VERSION = "v1alpha1"
-PLURAL = "hyperprunetrials"
 MERGE_PATCH = "application/merge-patch+json"
 
-ENV_NAME = "HYPERPRUNE_TRIAL_NAME"
-ENV_NAMESPACE = "HYPERPRUNE_NAMESPACE"
-ENV_RUN = "HYPERPRUNE_TRIAL_RUN"
-ENV_POD = "HYPERPRUNE_POD_NAME"
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
-SPECTRUM_DIGITS = 6  # LS distances differ between candidates far above 1e-6 relative
-SCALAR_DIGITS = 7
-# The operator's bound on one trial object (etcd refuses objects over 1.5 MiB; leave headroom).
-MAX_TRIAL_OBJECT_BYTES = 1_000_000
 # Retried: the API server restarting or overloaded. Not retried: 403/404/422 (a retry cannot help).
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -61,47 +52,6 @@ log = logging.getLogger("hyperprune.trial.kube")
 
 class KubeReporterError(RuntimeError):
     """The reporter cannot be set up (missing environment or credentials)."""
-
-
-def _round(x: float | None, digits: int) -> float | None:
-    if x is None or not math.isfinite(x):
-        return None  # JSON and Kubernetes have no NaN/inf
-    return float(f"{x:.{digits}g}")
-
-
-def report_entry(report: TrialReport, run: int = 0, pod: str | None = None) -> dict[str, Any]:
-    """One ``status.reports["<epoch>"]`` value (``TrialReportEntry`` in hyperprune.spec.trial_resource).
-
-    Per-layer sparsity stays in the pod's reports.jsonl: it adds a key per layer to every epoch."""
-    entry: dict[str, Any] = {
-        "epoch": report.epoch,
-        "run": run,
-        "status": report.status,
-        "metric": report.metric,
-        "mode": report.mode,
-        "valMetric": _round(report.val_metric, SCALAR_DIGITS),
-        "valLoss": _round(report.val_loss, SCALAR_DIGITS),
-        "trainLoss": _round(report.train_loss, SCALAR_DIGITS),
-        "sparsity": _round(report.sparsity, SCALAR_DIGITS),
-        "epochSeconds": _round(report.epoch_seconds, 4),
-        "wallSeconds": _round(report.wall_seconds, 4),
-        "time": report.time,
-    }
-    if report.test_metric is not None:
-        entry["testMetric"] = _round(report.test_metric, SCALAR_DIGITS)
-        entry["testLoss"] = _round(report.test_loss, SCALAR_DIGITS)
-    if report.lyapunov is not None:
-        entry["lyapunov"] = [_round(x, SPECTRUM_DIGITS) for x in report.lyapunov]
-    if report.message:
-        entry["message"] = report.message[:1024]
-    if pod:
-        entry["pod"] = pod
-    return entry
-
-
-def report_patch(report: TrialReport, run: int = 0, pod: str | None = None) -> dict[str, Any]:
-    """The merge patch of the status subresource carrying one report."""
-    return {"status": {"reports": {str(report.epoch): report_entry(report, run, pod)}}}
 
 
 def _default_namespace() -> str | None:
@@ -184,7 +134,7 @@ class KubeReporter:
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
             try:
                 self.api.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, self.namespace, PLURAL, self.name, body, _content_type=MERGE_PATCH
+                    GROUP, VERSION, self.namespace, TRIAL_PLURAL, self.name, body, _content_type=MERGE_PATCH
                 )
                 return
             except Exception as exc:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from hyperprune.trial.config import TrainingConfig
+from hyperprune.contract.trial import TrainingConfig
 
 
 class EpochSchedule:

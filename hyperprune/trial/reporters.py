@@ -29,9 +29,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from hyperprune.trial.config import TrialConfig
-from hyperprune.trial.files import REPORTS_FILE
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.trial import TrialConfig
+from hyperprune.contract.files import REPORTS_FILE
+from hyperprune.contract.report import TrialReport
 
 ENTRY_POINT_GROUP = "hyperprune.reporters"
 

@@ -35,12 +35,12 @@ from torch import nn
 
 from hyperprune.data import DataError, load_data
 from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint, set_rng_state
-from hyperprune.trial.config import TrialConfig
+from hyperprune.contract.trial import TrialConfig
 from hyperprune.trial.device import resolve_device
 from hyperprune.trial.export import export_model
-from hyperprune.trial.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE
+from hyperprune.contract.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE, STOPPED_EXIT
 from hyperprune.trial.optim import build_optimizer, build_scheduler
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
 from hyperprune.trial.reporters import (
     REPORTS_FILE,
     FileReporter,
@@ -50,7 +50,6 @@ from hyperprune.trial.reporters import (
     read_reports,
 )
 from hyperprune.trial.spectrum import probe_spectrum, wants_spectrum
-from hyperprune.trial.stopping import EXIT_CODE as SIGTERM_EXIT_CODE
 from hyperprune.trial.stopping import StopFlag, StopRequested
 from hyperprune.trial.tasks import Task, batch_loss, make_task
 
@@ -74,7 +73,7 @@ class TrialOutcome:
 
     @property
     def exit_code(self) -> int:
-        return SIGTERM_EXIT_CODE if self.status == "stopped" else 0
+        return STOPPED_EXIT if self.status == "stopped" else 0
 
 
 @dataclass

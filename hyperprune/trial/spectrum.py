@@ -7,7 +7,7 @@ import time
 import torch
 from torch import Tensor, nn
 
-from hyperprune.trial.config import LyapunovConfig
+from hyperprune.contract.trial import LyapunovConfig
 
 
 def wants_spectrum(cfg: LyapunovConfig, epoch: int) -> bool:

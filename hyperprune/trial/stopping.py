@@ -3,7 +3,8 @@
 Kubernetes sends SIGTERM before killing a pod; the default action would end the process wherever
 it is, possibly mid-way through writing a report. With ``StopOnSignal`` installed the current step
 (or evaluation batch) finishes, the unfinished epoch is abandoned, the last epoch checkpoint stays
-as it is, and the command exits with 143 (128 + SIGTERM), as a process killed by SIGTERM would.
+as it is, and the command exits with ``STOPPED_EXIT`` (143 = 128 + SIGTERM, hyperprune.contract.files),
+as a process killed by SIGTERM would.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-
-EXIT_CODE = 128 + signal.SIGTERM
 
 
 class StopRequested(Exception):

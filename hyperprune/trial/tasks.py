@@ -31,7 +31,7 @@ from hyperprune.data import (
     window_batch,
     window_count,
 )
-from hyperprune.trial.config import LyapunovConfig, TrialConfig
+from hyperprune.contract.trial import LyapunovConfig, TrialConfig
 
 StopCheck = Callable[[], None]
 

@@ -11,6 +11,6 @@ Torch-free, and importing this package imports nothing heavy (not even kopf): th
 ``python -m hyperprune_operator.promote`` for the promotion copy.
 """
 
-from hyperprune import __version__
+from hyperprune.contract.api import RELEASE as __version__
 
 __all__ = ["__version__"]

@@ -11,9 +11,9 @@ import json
 import posixpath
 from typing import Any
 
-from hyperprune.spec import HyperpruneSearch
+from hyperprune.spec import HyperpruneSearch, Point
 from hyperprune.spec.template import CONTAINER_SECURITY_CONTEXT, pod_security_context
-from hyperprune.trial.kube_reporter import ENV_NAME, ENV_NAMESPACE, ENV_POD, ENV_RUN
+from hyperprune.contract.pod import ENV_NAME, ENV_NAMESPACE, ENV_POD, ENV_RUN
 
 from hyperprune_operator import naming
 from hyperprune_operator.rbac import TRIAL_RULES
@@ -50,7 +50,7 @@ def trial_resource(
     search: HyperpruneSearch,
     trial_id: str,
     role: str,
-    params: dict[str, Any],
+    params: Point,
     target_epoch: int,
 ) -> dict[str, Any]:
     """The HyperpruneTrial of one trial; ``spec.config`` pins the exact TrialConfig its pods run."""
@@ -69,7 +69,7 @@ def trial_resource(
             "search": name,
             "trialId": trial_id,
             "role": role,
-            "params": params,
+            "params": params.to_json(),
             "targetEpoch": target_epoch,
             "config": config.dump(),
         },

@@ -12,13 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-GROUP = "hyperprune.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-SEARCH_KIND = "HyperpruneSearch"
-SEARCH_PLURAL = "hyperprunesearches"
-TRIAL_KIND = "HyperpruneTrial"
-TRIAL_PLURAL = "hyperprunetrials"
+from hyperprune.contract.api import API_VERSION, GROUP, SEARCH_KIND, SEARCH_PLURAL, TRIAL_KIND, TRIAL_PLURAL, VERSION
+from hyperprune.contract.pod import ENV_CONFIG as CONFIG_ENV
 
 OPERATOR = "hyperprune-operator"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -36,7 +31,6 @@ DEFAULT_TRIAL_SERVICE_ACCOUNT = "hyperprune-trial"
 TRIAL_ROLE = "hyperprune-trial"
 VOLUME_NAME = "trial-data"
 CONTAINER_NAME = "trial"
-CONFIG_ENV = "HYPERPRUNE_TRIAL_CONFIG"
 
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 MAX_NAME = 253

@@ -9,24 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperprune.contract.api import GROUP, SEARCH_PLURAL, TRIAL_PLURAL
+
 Rule = dict[str, Any]
 
 # Trial pods: push their reports into their own HyperpruneTrial's status. Nothing else, not even get.
 TRIAL_RULES: tuple[Rule, ...] = (
-    {"apiGroups": ["hyperprune.io"], "resources": ["hyperprunetrials/status"], "verbs": ["patch"]},
+    {"apiGroups": [GROUP], "resources": [f"{TRIAL_PLURAL}/status"], "verbs": ["patch"]},
 )
 
 # The operator, in every namespace it watches.
 OPERATOR_NAMESPACED_RULES: tuple[Rule, ...] = (
     # searches: watch, finalizer (kopf stops the search's worker before the search goes), status
-    {"apiGroups": ["hyperprune.io"], "resources": ["hyperprunesearches"], "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": ["hyperprune.io"], "resources": ["hyperprunesearches/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": [GROUP], "resources": [SEARCH_PLURAL], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": [GROUP], "resources": [f"{SEARCH_PLURAL}/status"], "verbs": ["get", "patch"]},
     # trials: one per candidate, owned by the search
-    {"apiGroups": ["hyperprune.io"], "resources": ["hyperprunetrials"],
+    {"apiGroups": [GROUP], "resources": [TRIAL_PLURAL],
      "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
-    {"apiGroups": ["hyperprune.io"], "resources": ["hyperprunetrials/status"], "verbs": ["get", "patch"]},
+    {"apiGroups": [GROUP], "resources": [f"{TRIAL_PLURAL}/status"], "verbs": ["get", "patch"]},
     # blockOwnerDeletion on the ownerReferences of trials and pods
-    {"apiGroups": ["hyperprune.io"], "resources": ["hyperprunesearches/finalizers", "hyperprunetrials/finalizers"],
+    {"apiGroups": [GROUP], "resources": [f"{SEARCH_PLURAL}/finalizers", f"{TRIAL_PLURAL}/finalizers"],
      "verbs": ["update"]},
     # one pod per trial attempt, plus the promotion pod
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},

@@ -26,6 +26,7 @@ import numpy as np
 from hyperprune.policy import TERMINAL, Observation, SearchState, TrialState, record_report
 from hyperprune.policy.distance import SpectrumMismatch
 from hyperprune.policy.scoring import observation_distance, reference_spectrum
+from hyperprune.spec.point import Point
 from hyperprune.spec.status import TRIAL_PHASES
 
 # The status keys the operator owns on a HyperpruneTrial (``reports`` belongs to the pods).
@@ -113,7 +114,7 @@ def read_trial(body: dict[str, Any]) -> tuple[TrialState, TrialRecord]:
     trial = TrialState(
         id=spec["trialId"],
         role=spec["role"],
-        params=dict(spec.get("params") or {}),
+        params=Point.from_json(spec["params"]),
         status=phase if phase in TRIAL_PHASES else "pending",
         target_epoch=int(status.get("targetEpoch") or spec["targetEpoch"]),
         epoch=int(status.get("epoch") or 0),
@@ -304,7 +305,7 @@ def trial_summary(trial: TrialState, record: TrialRecord, fields: dict[str, Any]
     summary = {
         "id": trial.id,
         "role": trial.role,
-        "params": trial.params,
+        "params": trial.params.to_json(),
         "phase": trial.status,
         "epoch": trial.epoch,
         "targetEpoch": trial.target_epoch,

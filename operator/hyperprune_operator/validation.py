@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from hyperprune.spec import HyperpruneSearch, SearchSpecError, parse_search
-from hyperprune.trial.kube_reporter import MAX_TRIAL_OBJECT_BYTES
+from hyperprune.contract.pod import MAX_TRIAL_OBJECT_BYTES
 
 from hyperprune_operator import manifests, naming
 

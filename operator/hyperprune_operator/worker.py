@@ -53,10 +53,9 @@ from hyperprune.policy import (
     mark_running,
     record_error,
 )
-from hyperprune.policy.decide import metric_name
 from hyperprune.policy.plan import Plan
-from hyperprune.spec import HyperpruneSearch
-from hyperprune.trial.files import REFUSED_CONFIG_EXIT
+from hyperprune.spec import HyperpruneSearch, Point
+from hyperprune.contract.files import REFUSED_CONFIG_EXIT
 
 from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
@@ -566,7 +565,7 @@ class SearchWorker:
 
     def _from_summary(self, summary: dict[str, Any]) -> tuple[TrialState, TrialRecord]:
         trial = TrialState(
-            id=summary["id"], role=summary["role"], params=dict(summary.get("params") or {}),
+            id=summary["id"], role=summary["role"], params=Point.from_json(summary["params"]),
             status=summary.get("phase", "pending"), target_epoch=int(summary.get("targetEpoch") or 1),
             epoch=int(summary.get("epoch") or 0), epochs_spent=int(summary.get("epochsSpent") or 0),
             failures=int(summary.get("failures") or 0), stop_reason=summary.get("stopReason"),
@@ -974,7 +973,7 @@ class SearchWorker:
             "phase": phase,
             "observedGeneration": generation,
             "strategy": spec.strategy.name,
-            "metric": metric_name(spec),
+            "metric": spec.metric,
             "mode": spec.metric_mode,
             "trials": by_phase,
             "trialSummaries": summaries,
@@ -1033,7 +1032,7 @@ class SearchWorker:
             return None
         report = final_report(self.records[best.id], best) or {}
         out = {"trialId": best.id, "metric": final_metric(best), "testMetric": report.get("testMetric"),
-               "sparsity": report.get("sparsity"), "params": best.params}
+               "sparsity": report.get("sparsity"), "params": best.params.to_json()}
         return {k: v for k, v in out.items() if v is not None}
 
     def _dense(self) -> dict[str, Any] | None:
@@ -1114,7 +1113,7 @@ class SearchWorker:
         dense_info = self._dense() or {}
         self.metrics.update(self.namespace, self.name, SearchSnapshot(
             phase=self.status.get("phase") or self._phase(),
-            metric=metric_name(spec),
+            metric=spec.metric,
             trials=counts(self.state),
             distances=distances,
             rung_distances=per_rung,

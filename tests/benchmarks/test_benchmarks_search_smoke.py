@@ -187,12 +187,12 @@ def test_replay_schedules_recorded_epoch_seconds_and_charges_spectra_only_where_
     # lsh on the same records: the best quality (closest spectrum) is promoted.
     doc["spec"]["strategy"] = {"name": "lsh", "rungs": {"first": 1, "step": 1, "finalists": 1}}
     lsh = replay(parse_search(doc).spec, recorded)
-    assert lsh.state.trial(lsh.state.promoted).params["sparsity"] == 0.3
+    assert lsh.state.trial(lsh.state.promoted).params.sparsity == 0.3
     assert lsh.state.trial_epochs < sim.state.trial_epochs
     # A ground-truth trial that crashed after 2 epochs replays as diverging in its 3rd: never promoted.
     cands[0]["status"], cands[0]["epochs"] = "error", cands[0]["epochs"][:2]
     doc["spec"]["strategy"] = {"name": "full", "rungs": {"first": 1}}
     crashed = replay(parse_search(doc).spec, Recorded(dense, cands))
-    by_sparsity = {t.params["sparsity"]: t for t in crashed.state.candidates}
+    by_sparsity = {t.params.sparsity: t for t in crashed.state.candidates}
     assert by_sparsity[0.3].status == "diverged" and by_sparsity[0.3].epochs_spent == 3
-    assert crashed.state.trial(crashed.state.promoted).params["sparsity"] == 0.5
+    assert crashed.state.trial(crashed.state.promoted).params.sparsity == 0.5

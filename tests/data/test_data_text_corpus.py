@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from hyperprune.data import DataError, load_data, load_text_corpus
-from hyperprune.trial.config import DataConfig
+from hyperprune.contract.trial import DataConfig
 
 
 def write(folder: Path, name: str, text: str) -> None:

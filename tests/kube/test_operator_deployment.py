@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from hyperprune.trial.config import TrialConfig
+from hyperprune.contract.trial import TrialConfig
 from hyperprune_operator.rbac import TRIAL_RULES
 
 from .cluster import REPO, wait_until

@@ -11,10 +11,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from hyperprune.trial.kube_reporter import KubeReporter
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
 from hyperprune_operator import manifests
 from hyperprune_operator.kube import Kube
 from hyperprune_operator.validation import parse
+from hyperprune.spec import Point
 
 from .cluster import service_account_token
 from .operator_support import GROUP, SEARCHES, TRIALS, VERSION, create_search, custom, get_trial, tiny_search
@@ -26,7 +27,7 @@ def _search_and_trial(api, namespace: str) -> str:
     body = create_search(api, namespace, tiny_search("rbac"))
     search, issues = parse(body)
     assert not issues
-    trial = manifests.trial_resource(body, search, "t000", "candidate", {"method": "random", "sparsity": 0.5}, 1)
+    trial = manifests.trial_resource(body, search, "t000", "candidate", Point.of("random", 0.5), 1)
     Kube(api).create_trial(trial)
     return trial["metadata"]["name"]
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
 
 # A 1 x 12 LSTM on a small synthetic corpus: 3 epochs of 6 optimiser steps; rungs at epochs 1 and 2.
 TINY_SEARCH: dict[str, Any] = {

@@ -21,7 +21,8 @@ from hyperprune.local.result import session_times, wall_seconds
 from hyperprune.local.store import load_current_state, load_state, save_state
 from hyperprune.local.summary import summary_lines
 from hyperprune.policy import SearchState, Start, apply, record_report
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
+from hyperprune.spec import Point
 
 
 def report(trial_id: str, epoch: int, **over) -> TrialReport:
@@ -53,8 +54,8 @@ def test_follower_skips_a_torn_line_and_rereads_a_replaced_file(tmp_path):
 
 def _state_with_spectra() -> SearchState:
     state = SearchState()
-    apply(state, Start("dense", "dense", {"method": "none", "sparsity": 0.0}, 3))
-    apply(state, Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, 1))
+    apply(state, Start("dense", "dense", Point.dense(), 3))
+    apply(state, Start("t000", "candidate", Point.of("random", 0.5), 1))
     record_report(state, "dense", epoch=1, metric=40.0, mode="min", spectrum=[0.1, -0.5])
     record_report(state, "t000", epoch=1, metric=45.0, mode="min", spectrum=[0.2, -0.7])
     return state

@@ -9,7 +9,7 @@ import sys
 def test_engine_report_and_their_commands_import_without_torch():
     code = (
         "import sys\n"
-        "import hyperprune.local.command, hyperprune.local.engine, hyperprune.local.result\n"
+        "import hyperprune.session.run, hyperprune.local.engine, hyperprune.local.result\n"
         "import hyperprune.report, hyperprune.report.command, hyperprune.report.html\n"
         "from hyperprune.cli import build_command_parser\n"
         "build_command_parser('run'); build_command_parser('report')\n"

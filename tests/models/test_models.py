@@ -8,7 +8,7 @@ from torch import nn
 
 from hyperprune.models import LanguageModel, ModelConfigError, SequenceClassifier, build_model, detach_state
 from hyperprune.models.rhn import RHN
-from hyperprune.trial.config import ModelConfig
+from hyperprune.contract.trial import ModelConfig
 
 ARCHS = ["rnn_tanh", "rnn_relu", "gru", "lstm", "rhn"]
 

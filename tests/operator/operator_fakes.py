@@ -16,8 +16,9 @@ from typing import Any, Callable
 from kubernetes.client.exceptions import ApiException
 
 from hyperprune.policy.simulate import latent_trajectories
-from hyperprune.trial.kube_reporter import report_entry
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.pod import report_entry
+from hyperprune.contract.report import TrialReport
+from hyperprune.spec import Point
 
 NAMESPACE = "ns"
 
@@ -204,7 +205,7 @@ class FakeKubelet:
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         config = json.loads(env["HYPERPRUNE_TRIAL_CONFIG"])
         trial = self.kube.store["trial"][env["HYPERPRUNE_TRIAL_NAME"]]
-        path = self.trajectories(trial["spec"]["trialId"], trial["spec"]["params"])
+        path = self.trajectories(trial["spec"]["trialId"], Point.from_json(trial["spec"]["params"]))
         workdir, until = _arg(pod, "--workdir"), int(_arg(pod, "--until-epoch"))
         final = config["training"]["epochs"]
         spectra = set(config["lyapunov"]["epochs"] or range(1, final + 1))

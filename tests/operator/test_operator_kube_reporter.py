@@ -7,9 +7,9 @@ import math
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from hyperprune.spec.trial_resource import TrialReportEntry
-from hyperprune.trial.kube_reporter import KubeReporter, KubeReporterError, report_entry, report_patch
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.pod import TrialReportEntry, report_entry, report_patch
+from hyperprune.trial.kube_reporter import KubeReporter, KubeReporterError
+from hyperprune.contract.report import TrialReport
 from hyperprune.trial.reporters import find_reporter
 
 

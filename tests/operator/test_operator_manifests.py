@@ -7,10 +7,11 @@ import json
 import pytest
 
 from hyperprune.spec.trial_resource import TrialResourceSpec
-from hyperprune.trial.config import TrialConfig
+from hyperprune.contract.trial import TrialConfig
 from hyperprune_operator import manifests, naming
 from hyperprune_operator.rbac import TRIAL_RULES, operator_rules
 from hyperprune_operator.validation import parse
+from hyperprune.spec import Point
 from operator_fakes import small_search
 
 TEMPLATE = {
@@ -41,7 +42,7 @@ def search_and_body(name: str = "gpu", **spec):
 
 
 def trial_body(search, body, trial_id="t003", role="candidate", params=None):
-    params = params or {"method": "magnitude", "sparsity": 0.6, "params": {}, "training": {}, "model": {}}
+    params = params or Point.of("magnitude", 0.6)
     trial = manifests.trial_resource(body, search, trial_id, role, params, 1)
     trial["metadata"]["uid"] = "trial-uid"
     return trial
@@ -55,7 +56,7 @@ def test_the_trial_resource_pins_its_config_and_is_owned_by_the_search():
     assert owner == {"apiVersion": "hyperprune.io/v1alpha1", "kind": "HyperpruneSearch", "name": "gpu",
                      "uid": "search-uid", "controller": True, "blockOwnerDeletion": True}
     spec = TrialResourceSpec.model_validate(trial["spec"])  # what the CRD's schema describes
-    assert spec.config == search.spec.trial_config("t003", trial["spec"]["params"])
+    assert spec.config == search.spec.trial_config("t003", Point.from_json(trial["spec"]["params"]))
     assert spec.config.pruning.method == "magnitude" and spec.config.pruning.sparsity == 0.6
     assert trial["metadata"]["labels"][naming.LABEL_SEARCH] == "gpu"
 

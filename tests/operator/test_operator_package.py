@@ -12,10 +12,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
-from hyperprune.spec.structural import structural_errors
-from hyperprune.spec.trial_resource import TrialReportEntry
-from hyperprune.trial.kube_reporter import report_entry
-from hyperprune.trial.report import TrialReport
+from structural_rules import structural_errors
+from hyperprune.contract.pod import TrialReportEntry, report_entry
+from hyperprune.contract.report import TrialReport
 from hyperprune_operator.crds import crd_files, differences
 from hyperprune_operator.main import main
 from hyperprune_operator.metrics import METRIC_NAMES, Metrics, SearchSnapshot
@@ -94,7 +93,7 @@ def test_hyperprune_crd_prints_both_resources():
 def test_the_trial_crd_accepts_reporter_entries_and_rejects_others():
     import jsonschema
 
-    from hyperprune.spec.structural import draft4_schema
+    from structural_rules import draft4_schema
 
     crd = yaml.safe_load(crd_files()["hyperprunetrials.hyperprune.io.yaml"])
     version = crd["spec"]["versions"][0]

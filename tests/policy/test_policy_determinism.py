@@ -93,13 +93,16 @@ def test_crashes_are_retried_and_divergence_is_recorded():
 _NEAR_TIE = r"""
 import json
 from hyperprune.policy.generation import nearest
+from hyperprune.spec.point import Point
 
-def point(x, y, z):
-    return {"method": "m", "sparsity": 0.5, "params": {"x": x, "y": y, "z": z}, "training": {}, "model": {}}
+def point(sparsity, initial, end):
+    return Point.of("gmp", sparsity, {"initialSparsity": initial, "endFraction": end})
 
-a, b = point(0.1, 0.2, 0.3), point(0.3, 0.2, 0.1)
-pool = [a, b, point(0.0, 0.0, 0.0), point(1.0, 1.0, 1.0)]
-print(json.dumps(nearest(point(0.0, 0.0, 0.0), [a, b], pool)["params"]))
+# a and b are equally far from the target; summed in different orders, either can come out nearer.
+a, b = point(0.1, 0.2, 0.6), point(0.4, 0.2, 0.9)
+target = point(0.0, 0.0, 1.0)
+pool = [a, b, target, point(0.9, 0.9, 0.1)]
+print(json.dumps(nearest(target, [a, b], pool).to_json()))
 """
 
 

@@ -10,7 +10,7 @@ from policy_support import Script, Start, make_spec, only
 from hyperprune.policy import Evaluated, SpaceExhausted, propose
 from hyperprune.policy.decide import generator_history
 from hyperprune.policy.generation import Encoding, nearest, pool_space
-from hyperprune.spec import make_point, point_key
+from hyperprune.spec import Point
 
 SPACE = {
     "methods": [
@@ -36,10 +36,10 @@ def test_proposals_respect_the_space_and_its_conditional_parameters():
     own = {"selfish": {"deathRate", "death"}, "magnitude": {"scope", "pruneEpoch"}, "set": {"zeta"}}
     for index in range(12):
         point = propose(spec, [], index)
-        assert set(point["params"]) == own[point["method"]]
-        assert 0.5 <= point["sparsity"] <= 0.9 and 0.5 <= point["training"]["lr"] <= 20.0
-        if point["method"] == "magnitude":
-            assert isinstance(point["params"]["pruneEpoch"], int)
+        assert set(point.params) == own[point.method]
+        assert 0.5 <= point.sparsity <= 0.9 and 0.5 <= point.training["lr"] <= 20.0
+        if point.method == "magnitude":
+            assert isinstance(point.params["pruneEpoch"], int)
         # Every proposal is a valid trial config.
         spec.trial_config(f"t{index:03d}", point)
 
@@ -57,9 +57,9 @@ def test_tpe_is_conditioned_on_the_observed_distances():
     points = [propose(spec, [], i) for i in range(16)]
 
     def history(good_method: str) -> list[Evaluated]:
-        return [Evaluated(p, value=0.1 if p["method"] == good_method else 5.0) for p in points]
+        return [Evaluated(p, value=0.1 if p.method == good_method else 5.0) for p in points]
 
-    picks = {good: Counter(propose(spec, history(good), 16 + k)["method"] for k in range(12)) for good in ("set", "magnitude")}
+    picks = {good: Counter(propose(spec, history(good), 16 + k).method for k in range(12)) for good in ("set", "magnitude")}
     # Same seeds, different observations, different proposals: TPE follows the small distances.
     assert picks["set"]["set"] > picks["set"]["magnitude"]
     assert picks["magnitude"]["magnitude"] > picks["magnitude"]["set"]
@@ -70,7 +70,7 @@ def test_running_and_failed_candidates_enter_the_history_without_a_value():
     points = [propose(spec, [], i) for i in range(6)]
     history = [Evaluated(points[0], value=0.3), Evaluated(points[1]), Evaluated(points[2], failed=True)]
     proposal = propose(spec, history, 6)
-    assert point_key(proposal) not in {point_key(p) for p in points[:3]}
+    assert proposal.key not in {p.key for p in points[:3]}
 
 
 def test_duplicates_are_never_proposed_and_an_exhausted_space_is_reported():
@@ -80,7 +80,7 @@ def test_duplicates_are_never_proposed_and_an_exhausted_space_is_reported():
     history: list[Evaluated] = []
     for index in range(4):
         history.append(Evaluated(propose(spec, history, index), value=float(index)))
-    assert len({point_key(h.point) for h in history}) == 4
+    assert len({h.point.key for h in history}) == 4
     with pytest.raises(SpaceExhausted):
         propose(spec, history, 4)
 
@@ -91,7 +91,7 @@ def test_a_small_space_is_searched_exhaustively_by_decide():
     actions = Script(spec).decide()
     starts = only(actions, Start)[1:]
     assert len(starts) == 4  # the space has 4 points: maxTrials is capped
-    assert len({point_key(s.params) for s in starts}) == 4
+    assert len({s.params.key for s in starts}) == 4
 
 
 POOL = [
@@ -120,10 +120,10 @@ def test_pool_space_contains_every_pool_point():
 
 def test_nearest_snaps_to_the_same_method_then_the_closest_value():
     pool = pool_spec("tpe").pool()
-    proposal = make_point("selfish", 0.67, {"death": "magnitude", "deathRate": 0.8})
+    proposal = Point.of("selfish", 0.67, {"death": "magnitude", "deathRate": 0.8})
     assert nearest(proposal, pool, pool) == pool[1]
     assert nearest(proposal, [pool[0], pool[3]], pool) == pool[0]
-    assert nearest(make_point("magnitude", 0.55, {"scope": "layer"}), pool, pool) == pool[4]
+    assert nearest(Point.of("magnitude", 0.55, {"scope": "layer"}), pool, pool) == pool[4]
 
 
 @pytest.mark.parametrize("sampler, name", [("tpe", "lsh"), ("random", "full")])
@@ -135,7 +135,7 @@ def test_a_pool_is_used_point_by_point_without_repeats(sampler, name):
         point = propose(spec, history, index)
         assert point in spec.pool()
         history.append(Evaluated(point, value=float(index)))
-    assert sorted(point_key(h.point) for h in history) == sorted(point_key(p) for p in spec.pool())
+    assert sorted(h.point.key for h in history) == sorted(p.key for p in spec.pool())
     with pytest.raises(SpaceExhausted):
         propose(spec, history, 5)
 

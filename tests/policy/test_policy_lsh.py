@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hyperprune.spec import Point
+
 import pytest
 from policy_support import Continue, Finish, Promote, Script, Start, Stop, ids, make_spec, only
 
@@ -18,7 +20,7 @@ def test_dense_starts_first_and_candidates_train_to_the_first_rung():
     actions = script.decide()
     assert [type(a) for a in actions] == [Start] * 5
     assert actions[0] == Start("dense", "dense", actions[0].params, 6)
-    assert actions[0].params["method"] == "none"
+    assert actions[0].params.method == "none"
     assert [a.trial_id for a in actions[1:]] == ["t000", "t001", "t002", "t003"]
     assert all(a.until_epoch == 2 and a.role == "candidate" for a in actions[1:])
 
@@ -100,8 +102,8 @@ def test_a_free_worker_goes_to_the_trial_at_the_highest_rung():
     # t002 waits at epoch 2 as the best there; t003 is training and holds the other worker.
     script = Script(spec)
     for action in (
-        Start("dense", "dense", {"method": "none"}, 8),
-        *(Start(t, "candidate", {"method": "random", "sparsity": 0.5}, 2) for t in ("t000", "t001", "t002", "t003")),
+        Start("dense", "dense", Point.dense(), 8),
+        *(Start(t, "candidate", Point.of("random", 0.5), 2) for t in ("t000", "t001", "t002", "t003")),
     ):
         apply(script.state, action)
     script.train("dense", 8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hyperprune.spec import Point
+
 import pytest
 from policy_support import make_spec
 
@@ -74,8 +76,8 @@ def test_the_simulator_catches_a_policy_that_overcommits_workers(monkeypatch):
     def greedy(spec, state):
         if state.trials:
             return []
-        return [Start("dense", "dense", {"method": "none", "sparsity": 0.0}, 12),
-                Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, 12)]
+        return [Start("dense", "dense", Point.dense(), 12),
+                Start("t000", "candidate", Point.of("random", 0.5), 12)]
 
     monkeypatch.setattr(simulate_module, "decide", greedy)
     with pytest.raises(SimulationError, match="2 trials hold workers; parallelism is 1"):
@@ -88,7 +90,7 @@ def test_the_simulator_catches_a_policy_that_is_not_idempotent(monkeypatch):
 
     def forgetful(spec, state):
         return [Stop("t000", f"again {next(calls)}")] if state.trials else [
-            Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, 12)
+            Start("t000", "candidate", Point.of("random", 0.5), 12)
         ]
 
     monkeypatch.setattr(simulate_module, "decide", forgetful)

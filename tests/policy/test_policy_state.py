@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hyperprune.spec import Point
+
 import json
 import math
 
@@ -28,12 +30,12 @@ from hyperprune.policy import (
     record_trial_report,
 )
 from hyperprune.policy.distance import SpectrumMismatch
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
 
 
 def state_with_one_trial(target: int = 3) -> SearchState:
     state = SearchState()
-    apply(state, Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, target))
+    apply(state, Start("t000", "candidate", Point.of("random", 0.5), target))
     return state
 
 
@@ -44,9 +46,9 @@ def test_candidate_ids_sort_in_creation_order_up_to_a_thousand():
 
 def test_start_creates_a_pending_trial_once():
     state = state_with_one_trial()
-    apply(state, Start("t000", "candidate", {"method": "random"}, 9))  # replayed by a restarted engine
+    apply(state, Start("t000", "candidate", Point.of("random", 0.5), 9))  # replayed by a restarted engine
     (trial,) = state.trials
-    assert (trial.status, trial.target_epoch, trial.params) == ("pending", 3, {"method": "random", "sparsity": 0.5})
+    assert (trial.status, trial.target_epoch, trial.params) == ("pending", 3, Point.of("random", 0.5))
 
 
 def test_reports_move_a_trial_through_running_paused_and_completed():
@@ -124,7 +126,7 @@ def test_actions_update_status_promotion_and_outcome():
 @pytest.mark.parametrize(
     "action",
     [
-        Start("dense", "dense", {"method": "none", "sparsity": 0.0}, 10),
+        Start("dense", "dense", Point.dense(), 10),
         Continue("t001", 6, from_scratch=True, reason="kept"),
         Stop("t002", "LS distance 0.4 ranked 4 of 4 at epoch 3; keeping 2", rank=4, of=4, score=0.4, rung_epoch=3, keep=2),
         Fail("t003", "crashed"),
@@ -163,8 +165,8 @@ def test_state_round_trips_through_json_exactly():
 
 def test_distance_history_lists_the_ls_distance_wherever_both_have_spectra():
     state = SearchState()
-    apply(state, Start("dense", "dense", {"method": "none", "sparsity": 0.0}, 4))
-    apply(state, Start("t000", "candidate", {"method": "random", "sparsity": 0.5}, 4))
+    apply(state, Start("dense", "dense", Point.dense(), 4))
+    apply(state, Start("t000", "candidate", Point.of("random", 0.5), 4))
     for epoch in (1, 2, 3):
         record_report(state, "dense", epoch=epoch, metric=10.0, mode="min", spectrum=[0.0, 0.0] if epoch != 2 else None)
         record_report(state, "t000", epoch=epoch, metric=10.0, mode="min", spectrum=[3.0, 4.0 * epoch])

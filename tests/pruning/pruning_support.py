@@ -9,9 +9,10 @@ from torch import nn
 
 from hyperprune.models import build_model
 from hyperprune.pruning import build_pruner
+from hyperprune.contract.pruning import parse_pruning_config
 from hyperprune.pruning.iss import pruned_weight_count, unit_layers
 from hyperprune.pruning.targets import prunable_matrices, total_weights
-from hyperprune.trial.config import ModelConfig
+from hyperprune.contract.trial import ModelConfig
 
 VOCAB = 20
 SEQ, BATCH = 6, 3
@@ -94,7 +95,7 @@ def new_run(
     seed: int = 0,
 ) -> Run:
     model = tiny_lm(arch, hidden, layers, seed=seed)
-    pruner = build_pruner(model, method_cfg, steps_per_epoch=steps_per_epoch, total_epochs=epochs, seed=seed)
+    pruner = build_pruner(model, parse_pruning_config(method_cfg), steps_per_epoch=steps_per_epoch, total_epochs=epochs, seed=seed)
     return Run(model, pruner, make_optimizer(model, optimizer), batches(steps_per_epoch, seed), steps_per_epoch)
 
 

@@ -36,7 +36,7 @@ def test_er_densities_hit_the_target_and_follow_the_shape_rule():
 def test_er_clips_dense_matrices_and_redistributes():
     # RHN with tiny input: weight_ih is [2H, 1]; its ER share exceeds 1 at a mild sparsity.
     from hyperprune.models import build_model
-    from hyperprune.trial.config import ModelConfig
+    from hyperprune.contract.trial import ModelConfig
 
     model = build_model(ModelConfig(arch="rhn", hidden_size=32, embedding_size=1, rhn_depth=2), vocab_size=5)
     matrices = prunable_matrices(model)

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from hyperprune.pruning import build_pruner
+from hyperprune.contract.pruning import parse_pruning_config
 from hyperprune.pruning import topology
 from pruning_support import batches, lm_loss, make_optimizer, new_run, tiny_lm
 
 
 def built(cfg, *, arch="lstm", hidden=16, epochs=4, steps=4, seed=0):
     model = tiny_lm(arch, hidden, seed=seed)
-    pruner = build_pruner(model, cfg, steps_per_epoch=steps, total_epochs=epochs, seed=seed)
+    pruner = build_pruner(model, parse_pruning_config(cfg), steps_per_epoch=steps, total_epochs=epochs, seed=seed)
     pruner.before_training()
     return model, pruner
 

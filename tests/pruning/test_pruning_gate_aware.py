@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from hyperprune.pruning import build_pruner
+from hyperprune.contract.pruning import parse_pruning_config
 from hyperprune.models import build_model
 from hyperprune.pruning.allocation import er_densities
-from hyperprune.trial.config import ModelConfig
+from hyperprune.contract.trial import ModelConfig
 from pruning_support import new_run, tiny_lm
 
 LAYERWISE = {
@@ -39,7 +40,7 @@ def test_every_gate_block_has_the_target_sparsity(method, arch):
 def test_er_gives_each_gate_block_its_matrix_density():
     # A wider input makes the ER densities of the input and recurrent matrices differ.
     model = build_model(ModelConfig(hidden_size=16, embedding_size=48), vocab_size=20)
-    pruner = build_pruner(model, {"method": "random", "sparsity": 0.5, "params": {"distribution": "er"}}, steps_per_epoch=1, total_epochs=2, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "random", "sparsity": 0.5, "params": {"distribution": "er"}}), steps_per_epoch=1, total_epochs=2, seed=0)
     pruner.before_training()
     densities = er_densities(pruner.matrices, 0.5)
     assert densities[0] != pytest.approx(densities[1])
@@ -58,7 +59,7 @@ def _scaled_forget_gate_model():
 
 def test_layer_scope_magnitude_keeps_small_gates_alive():
     model = _scaled_forget_gate_model()
-    pruner = build_pruner(model, {"method": "magnitude", "sparsity": 0.5, "params": {"pruneEpoch": 0}}, steps_per_epoch=1, total_epochs=2, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "magnitude", "sparsity": 0.5, "params": {"pruneEpoch": 0}}), steps_per_epoch=1, total_epochs=2, seed=0)
     pruner.before_training()
     for gates in pruner.gate_sparsity().values():
         assert all(abs(s - 0.5) <= 0.005 for s in gates.values()), gates
@@ -67,7 +68,7 @@ def test_layer_scope_magnitude_keeps_small_gates_alive():
 def test_global_scope_ranks_across_gates():
     model = _scaled_forget_gate_model()
     pruner = build_pruner(
-        model, {"method": "magnitude", "sparsity": 0.5, "params": {"pruneEpoch": 0, "scope": "global"}}, steps_per_epoch=1, total_epochs=2, seed=0
+        model, parse_pruning_config({"method": "magnitude", "sparsity": 0.5, "params": {"pruneEpoch": 0, "scope": "global"}}), steps_per_epoch=1, total_epochs=2, seed=0
     )
     pruner.before_training()
     for gates in pruner.gate_sparsity().values():

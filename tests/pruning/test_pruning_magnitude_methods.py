@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hyperprune.pruning import build_pruner
+from hyperprune.contract.pruning import parse_pruning_config
 from hyperprune.pruning.schedules import cubic_sparsity, lottery_round_sparsity
 from pruning_support import new_run, tiny_lm
 
@@ -15,7 +16,7 @@ from pruning_support import new_run, tiny_lm
 def test_magnitude_removes_the_smallest_weights_of_each_gate_block():
     model = tiny_lm("lstm", hidden=16, layers=2)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    pruner = build_pruner(model, {"method": "magnitude", "sparsity": 0.7, "params": {"pruneEpoch": 0}}, steps_per_epoch=1, total_epochs=2, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "magnitude", "sparsity": 0.7, "params": {"pruneEpoch": 0}}), steps_per_epoch=1, total_epochs=2, seed=0)
     pruner.before_training()
     for m in pruner.matrices:
         weights, mask = m.blocks(before[m.name].abs()), m.blocks(pruner.masks()[m.name])
@@ -27,7 +28,7 @@ def test_global_magnitude_removes_the_smallest_weights_of_the_core():
     model = tiny_lm("gru", hidden=16, layers=2)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     pruner = build_pruner(
-        model, {"method": "magnitude", "sparsity": 0.7, "params": {"pruneEpoch": 0, "scope": "global"}}, steps_per_epoch=1, total_epochs=2, seed=0
+        model, parse_pruning_config({"method": "magnitude", "sparsity": 0.7, "params": {"pruneEpoch": 0, "scope": "global"}}), steps_per_epoch=1, total_epochs=2, seed=0
     )
     pruner.before_training()
     masks = pruner.masks()

@@ -9,8 +9,9 @@ import torch
 
 from hyperprune.models import build_model
 from hyperprune.pruning import build_pruner
+from hyperprune.contract.pruning import parse_pruning_config
 from hyperprune.pruning.synflow import synflow_scores
-from hyperprune.trial.config import ModelConfig
+from hyperprune.contract.trial import ModelConfig
 
 
 def one_unit_rnn(inputs: int = 2, arch: str = "rnn_tanh", layers: int = 1, depth: int = 2):
@@ -40,7 +41,7 @@ def test_snip_scores_are_abs_weight_times_gradient():
     expected_ih = [abs(0.5 * grad_w[0]), abs(-0.3 * grad_w[1])]
     expected_hh = abs(0.8 * grad_u)
 
-    pruner = build_pruner(model, {"method": "snip", "sparsity": 0.34, "params": {"batches": 1}}, steps_per_epoch=1, total_epochs=1, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "snip", "sparsity": 0.34, "params": {"batches": 1}}), steps_per_epoch=1, total_epochs=1, seed=0)
     scores = pruner.scores(iter([x]), core_output_loss)
     torch.testing.assert_close(scores["core.weight_ih_l0"], torch.tensor([expected_ih]), rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(scores["core.weight_hh_l0"], torch.tensor([[expected_hh]]), rtol=1e-5, atol=1e-7)
@@ -55,7 +56,7 @@ def test_snip_scores_are_abs_weight_times_gradient():
 def test_snip_sums_gradients_over_its_batches():
     model = one_unit_rnn()
     a, b = torch.randn(3, 1, 2), torch.randn(3, 1, 2)
-    pruner = build_pruner(model, {"method": "snip", "sparsity": 0.34, "params": {"batches": 2}}, steps_per_epoch=1, total_epochs=1, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "snip", "sparsity": 0.34, "params": {"batches": 2}}), steps_per_epoch=1, total_epochs=1, seed=0)
     both = pruner.scores(iter([a, b, torch.full((3, 1, 2), 100.0)]), core_output_loss)  # the third is not used
     w = model.core.weight_ih_l0
     ga = torch.autograd.grad(core_output_loss(model, a), w)[0]
@@ -65,7 +66,7 @@ def test_snip_sums_gradients_over_its_batches():
 
 def test_snip_needs_data():
     model = one_unit_rnn()
-    pruner = build_pruner(model, {"method": "snip", "sparsity": 0.3}, steps_per_epoch=1, total_epochs=1, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "snip", "sparsity": 0.3}), steps_per_epoch=1, total_epochs=1, seed=0)
     with pytest.raises(ValueError, match="batches, loss_fn"):
         pruner.before_training()
 
@@ -76,7 +77,7 @@ def _set(param, values):
 
 
 def _flow(model, steps):
-    pruner = build_pruner(model, {"method": "synflow", "sparsity": 0.0}, steps_per_epoch=1, total_epochs=1, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "synflow", "sparsity": 0.0}), steps_per_epoch=1, total_epochs=1, seed=0)
     rhn = model.core.__class__.__name__ == "RHN"
     return synflow_scores(pruner.matrices, pruner._masks, unroll_steps=steps, rhn=rhn)
 
@@ -129,7 +130,7 @@ def test_synflow_rhn_chains_micro_steps():
 
 def test_synflow_is_data_free_and_hits_the_target():
     model = build_model(ModelConfig(arch="lstm", hidden_size=16, num_layers=2), vocab_size=10)
-    pruner = build_pruner(model, {"method": "synflow", "sparsity": 0.8, "params": {"iterations": 20, "unrollSteps": 5}}, steps_per_epoch=1, total_epochs=1, seed=0)
+    pruner = build_pruner(model, parse_pruning_config({"method": "synflow", "sparsity": 0.8, "params": {"iterations": 20, "unrollSteps": 5}}), steps_per_epoch=1, total_epochs=1, seed=0)
     pruner.before_training()
     assert abs(pruner.sparsity()[0] - 0.8) <= 0.005
     assert all(s < 1.0 for s in pruner.sparsity()[1].values()), "a whole matrix collapsed"

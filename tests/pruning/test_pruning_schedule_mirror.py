@@ -1,4 +1,4 @@
-"""The torch-free schedule (catalog.pruned_after_epoch), which the search spec checks rungs against,
+"""The torch-free schedule (MethodParams.pruned_after_epoch in the catalogue), which the search spec checks rungs against,
 never says a method is pruned earlier than its real pruner does."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pruning_support import tiny_lm
 
+from hyperprune.contract.pruning import METHODS, parse_pruning_config
 from hyperprune.pruning import build_pruner
-from hyperprune.pruning.catalog import METHODS, parse_pruning_config, pruned_after_epoch
 
 EPOCHS = 12
 
@@ -37,7 +37,7 @@ def test_the_mirror_matches_or_bounds_the_pruner(method, params, steps_per_epoch
     sparsity = 0.4922 if method == "iss" else 0.5  # ISS removes whole units: a sparsity it can reach
     config = parse_pruning_config({"method": method, "sparsity": sparsity, "params": params})
     pruner = build_pruner(tiny_lm(hidden=64), config, steps_per_epoch=steps_per_epoch, total_epochs=EPOCHS, seed=0)
-    mirror = pruned_after_epoch(method, params, EPOCHS)
+    mirror = config.params.pruned_after_epoch(EPOCHS)
     assert pruner.final_sparsity_epoch <= mirror
     if method != "gmp":  # gmp's pruner rounds to whole steps and may end an epoch earlier
         assert pruner.final_sparsity_epoch == mirror

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hyperprune.pruning import build_pruner
+from hyperprune.contract.pruning import parse_pruning_config
 from pruning_support import Run, iss_case, lm_loss, make_optimizer, new_run, tiny_lm
 
 RESUMABLE = {
@@ -48,7 +49,7 @@ def test_resume_from_state_dict_reproduces_the_next_epoch_exactly(case):
 
     # A fresh process built with other seeds: everything that matters must come from the checkpoint.
     model = tiny_lm(seed=7)
-    pruner = build_pruner(model, cfg, steps_per_epoch=4, total_epochs=4, seed=5)
+    pruner = build_pruner(model, parse_pruning_config(cfg), steps_per_epoch=4, total_epochs=4, seed=5)
     optimizer = make_optimizer(model, "adam")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
@@ -65,8 +66,8 @@ def test_resume_from_state_dict_reproduces_the_next_epoch_exactly(case):
 
 
 def test_state_of_another_method_is_refused():
-    a = build_pruner(tiny_lm(), RESUMABLE["set"], steps_per_epoch=4, total_epochs=4, seed=0)
-    b = build_pruner(tiny_lm(), RESUMABLE["selfish-random"], steps_per_epoch=4, total_epochs=4, seed=0)
+    a = build_pruner(tiny_lm(), parse_pruning_config(RESUMABLE["set"]), steps_per_epoch=4, total_epochs=4, seed=0)
+    b = build_pruner(tiny_lm(), parse_pruning_config(RESUMABLE["selfish-random"]), steps_per_epoch=4, total_epochs=4, seed=0)
     with pytest.raises(ValueError, match="'set'"):
         b.load_state_dict(a.state_dict())
 
@@ -75,7 +76,7 @@ def test_state_of_another_method_is_refused():
 def test_same_seed_same_masks_other_seed_other_masks(case):
     def final_masks(seed):
         run = new_run(RESUMABLE[case], epochs=3, seed=0)
-        run.pruner = build_pruner(run.model, RESUMABLE[case], steps_per_epoch=4, total_epochs=3, seed=seed)
+        run.pruner = build_pruner(run.model, parse_pruning_config(RESUMABLE[case]), steps_per_epoch=4, total_epochs=3, seed=seed)
         run.start()
         for _ in range(3):
             run.train_epoch()
@@ -92,7 +93,7 @@ def test_pruners_leave_the_global_rng_alone():
         run = new_run(RESUMABLE[case], epochs=2)
         run.start()
         run.pruner.on_epoch_end(1, run.optimizer)
-    snip = build_pruner(tiny_lm(), {"method": "snip", "sparsity": 0.5}, steps_per_epoch=1, total_epochs=1, seed=0)
+    snip = build_pruner(tiny_lm(), parse_pruning_config({"method": "snip", "sparsity": 0.5}), steps_per_epoch=1, total_epochs=1, seed=0)
     from pruning_support import batches
 
     snip.before_training(iter(batches(1)), lm_loss)

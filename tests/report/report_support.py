@@ -15,7 +15,7 @@ from hyperprune.local.store import save_state
 from hyperprune.policy import Continue, Start
 from hyperprune.policy.simulate import Simulation, latent_trajectories
 from hyperprune.spec import parse_search
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
 
 LAYERS = ("core.weight_ih_l0", "core.weight_hh_l0")
 
@@ -44,7 +44,7 @@ def search_document(**spec_over: Any) -> dict[str, Any]:
 
 def _report(sim: Simulation, trial: Any, epoch: int, final_epoch: int) -> TrialReport:
     obs = trial.observations[epoch]
-    sparsity = float(trial.params.get("sparsity", 0.0))
+    sparsity = float(trial.params.sparsity)
     final = epoch == final_epoch
     return TrialReport(
         trial_id=trial.id, epoch=epoch, status="completed" if final else "running", metric="perplexity", mode="min",

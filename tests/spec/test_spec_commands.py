@@ -32,8 +32,8 @@ def test_validate_names_every_invalid_field_and_exits_non_zero(tmp_path, capsys)
     assert captured.out == ""
     assert captured.err.splitlines() == [
         f"error: {path} is not a valid HyperpruneSearch — fix these fields:",
-        "  spec.budget.parallelism: Input should be greater than 0",
         "  spec.space.methods[2].params.deathRate.high: Input should be less than 1",
+        "  spec.budget.parallelism: Input should be greater than 0",
         "  spec.strategy.rungs.first: the first rung (epoch 8) must come before the end of training (spec.training.epochs = 8)",
     ]
 

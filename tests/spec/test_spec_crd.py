@@ -16,7 +16,8 @@ import yaml
 from hyperprune.spec import load_search
 from hyperprune.spec.crd import AGE, PrinterColumn, all_crds, custom_resource_definition, dump_yaml, search_crd
 from hyperprune.spec.models import Budget
-from hyperprune.spec.structural import PRESERVE, draft4_schema, structural_errors
+from hyperprune.spec.structural import PRESERVE
+from structural_rules import draft4_schema, structural_errors
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (REPO / "examples").glob("*.yaml") if "HyperpruneSearch" in p.read_text())

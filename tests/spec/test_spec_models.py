@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hyperprune.spec import HyperpruneSearch, make_point, parse_search, point_key
+from hyperprune.spec import HyperpruneSearch, Point, parse_search
 from hyperprune.spec.space import Range
 from hyperprune.spec.strategy import default_rung_count, sync_round_count
-from hyperprune.trial.config import TrialConfig
+from hyperprune.contract.trial import TrialConfig
 
 MINIMAL = {
     "apiVersion": "hyperprune.io/v1alpha1",
@@ -94,7 +94,7 @@ def test_trial_configs_share_the_recipe_and_seed_and_carry_the_point():
         strategy={"rungs": {"first": 2, "step": 2}},
         space={"methods": [{"method": "selfish"}], "training": {"lr": {"low": 1, "high": 10}}, "model": {"dropout": [0.0, 0.3]}},
     ).spec
-    point = make_point("selfish", 0.75, {"deathRate": 0.6, "death": "threshold"}, {"lr": 4.0}, {"dropout": 0.3})
+    point = Point.of("selfish", 0.75, {"deathRate": 0.6, "death": "threshold"}, {"lr": 4.0}, {"dropout": 0.3})
     config = s.trial_config("t003", point)
     assert isinstance(config, TrialConfig)
     assert (config.trial_id, config.seed) == ("t003", 7)
@@ -122,8 +122,8 @@ def test_space_size_and_points():
     }).spec
     assert s.space.size() == (2 * 3 + 1) * 2
     points = list(s.space.points())
-    assert len(points) == len({point_key(p) for p in points}) == 14
-    assert points[0] == make_point("magnitude", 0.5, {"scope": "layer", "pruneEpoch": 0})
+    assert len(points) == len({p.key for p in points}) == 14
+    assert points[0] == Point.of("magnitude", 0.5, {"scope": "layer", "pruneEpoch": 0})
     assert s.max_candidates() == 14
     assert search(space={"methods": [{"method": "set", "params": {"zeta": {"low": 0.1, "high": 0.5}}}]}).spec.space.size() is None
     stepped = search(space={"methods": [{"method": "set", "params": {"zeta": {"low": 0.1, "high": 0.5, "step": 0.1}}}]})
@@ -131,9 +131,9 @@ def test_space_size_and_points():
 
 
 def test_point_keys_treat_equal_numbers_alike():
-    assert point_key(make_point("magnitude", 0.5, {"pruneEpoch": 1})) == point_key(make_point("magnitude", 0.5, {"pruneEpoch": 1.0}))
-    assert point_key(make_point("magnitude", 0.5)) != point_key(make_point("magnitude", 0.75))
-    assert point_key(make_point("set", 0.5, {"zeta": 0.1 + 0.2})) == point_key(make_point("set", 0.5, {"zeta": 0.3}))
+    assert (Point.of("magnitude", 0.5, {"pruneEpoch": 1})).key == (Point.of("magnitude", 0.5, {"pruneEpoch": 1.0})).key
+    assert (Point.of("magnitude", 0.5)).key != (Point.of("magnitude", 0.75)).key
+    assert (Point.of("set", 0.5, {"zeta": 0.1 + 0.2})).key == (Point.of("set", 0.5, {"zeta": 0.3})).key
 
 
 def test_a_pool_replaces_the_space():
@@ -145,8 +145,8 @@ def test_a_pool_replaces_the_space():
         ]},
     }).spec
     assert s.pool() == [
-        make_point("selfish", 0.67, {"deathRate": 0.5}),
-        make_point("magnitude", 0.5, training={"lr": 3}),
+        Point.of("selfish", 0.67, {"deathRate": 0.5}),
+        Point.of("magnitude", 0.5, training={"lr": 3}),
     ]
     assert s.max_candidates() == 2
 

@@ -8,8 +8,9 @@ import jsonschema
 import pytest
 from pydantic import Field
 
-from hyperprune.schema import Model
-from hyperprune.spec.structural import INT_OR_STRING, PRESERVE, draft4_schema, structural_errors, structural_schema
+from hyperprune.contract.document import Model
+from hyperprune.spec.structural import INT_OR_STRING, PRESERVE, structural_schema
+from structural_rules import draft4_schema, structural_errors
 
 
 class Leaf(Model):

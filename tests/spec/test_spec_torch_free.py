@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import sys
-import hyperprune.spec, hyperprune.spec.crd, hyperprune.spec.command, hyperprune.spec.crd_command
+import hyperprune.spec, hyperprune.spec.crd, hyperprune.spec.crd_command, hyperprune.session.validate
 import hyperprune.policy, hyperprune.policy.simulate
 from hyperprune.cli import main
 assert main(["validate", "-q", "examples/quickstart.yaml"]) == 0

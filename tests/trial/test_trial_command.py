@@ -87,7 +87,7 @@ def test_a_workdir_started_with_another_config_is_refused_naming_the_fields(caps
 
 
 def test_the_quick_example_is_a_valid_trial_config(repo_root):
-    from hyperprune.trial.config import TrialConfig
+    from hyperprune.contract.trial import TrialConfig
 
     config = TrialConfig.model_validate(json.loads((repo_root / "examples" / "trial-quick.json").read_text()))
     assert config.data.corpus == "synthetic" and config.pruning.sparsity > 0 and config.training.epochs == 3

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hyperprune.data import load_text_corpus
-from hyperprune.trial import run_trial
-from hyperprune.trial.config import TrialConfig
+from hyperprune.trial.runtime import run_trial
+from hyperprune.contract.trial import TrialConfig
 from trial_support import read_lines
 
 pytestmark = pytest.mark.data

@@ -1,6 +1,6 @@
 import pytest
 
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.report import TrialReport
 from hyperprune.trial.reporters import (
     FileReporter,
     Reporter,

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from hyperprune.data import probe_tokens, synthetic_corpus
-from hyperprune.trial import load_model, run_trial
+from hyperprune.models.folder import load_model
+from hyperprune.trial.runtime import run_trial
 from hyperprune.trial.checkpoint import load_checkpoint
 from hyperprune.trial.export import masked_state_dict
 from hyperprune.trial.reporters import register_reporter

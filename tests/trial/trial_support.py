@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hyperprune.trial.config import TrialConfig
-from hyperprune.trial.report import TrialReport
+from hyperprune.contract.trial import TrialConfig
+from hyperprune.contract.report import TrialReport
 
 TINY: dict[str, Any] = {
     "trialId": "tiny",

@@ -1,8 +1,8 @@
-"""The pruning catalogue: every method's name and its typed hyperparameters.
+"""The pruning catalogue: every method's name and its typed hyperparameters. Part of the contract.
 
-This module is torch-free on purpose: the search spec and the operator validate pruning settings
-with it without installing torch. The implementations live beside it (``hyperprune.pruning.methods``
-and friends) and are looked up by the same names.
+Torch-free on purpose: the search spec and the operator validate pruning settings with it without
+installing torch. The implementations live in ``hyperprune.pruning`` and are looked up by the same
+names (``hyperprune.pruning.build.IMPLEMENTATIONS``).
 
 A trial's pruning settings are one of the ``*Pruning`` models below, chosen by ``method``:
 
@@ -19,12 +19,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from hyperprune.pruning.errors import PruningConfigError
-from hyperprune.schema import Model, error_path
+from hyperprune.contract.document import Model, error_path
+
+
+class PruningConfigError(ValueError):
+    """A pruning setting that cannot be honoured; ``field`` is its path as written in a trial config
+    (camelCase, e.g. ``pruning.params.pruneEpoch``) and the message starts with it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
 
 Sparsity = Annotated[float, Field(ge=0.0, lt=1.0, description="fraction of prunable weights set to zero")]
 Scope = Literal["layer", "global"]
@@ -33,6 +42,12 @@ InitDistribution = Literal["uniform", "er"]
 
 class MethodParams(Model):
     """Base of every method's hyperparameters."""
+
+    def pruned_after_epoch(self, total_epochs: int) -> int:
+        """Epochs of training after which the method's masks reach the target sparsity (0: before
+        training starts). A torch-free mirror of the pruners' ``final_sparsity_epoch``, with which the
+        spec checks that LS distances are only compared once candidates are pruned."""
+        return 0
 
 
 class NoParams(MethodParams):
@@ -51,6 +66,9 @@ class MagnitudeParams(MethodParams):
         1, ge=0, description="epochs of dense training before the one-shot prune (0 = prune at init)"
     )
 
+    def pruned_after_epoch(self, total_epochs: int) -> int:
+        return self.prune_epoch
+
 
 class GradualMagnitudeParams(MethodParams):
     scope: Scope = "layer"
@@ -61,12 +79,19 @@ class GradualMagnitudeParams(MethodParams):
     )
     frequency: int = Field(100, ge=1, description="optimiser steps between two mask updates")
 
+    def pruned_after_epoch(self, total_epochs: int) -> int:
+        # ceil(endFraction x epochs), which the pruner's step-exact schedule never exceeds
+        return math.ceil(self.end_fraction * total_epochs - 1e-9)
+
 
 class LotteryParams(MethodParams):
     scope: Scope = "global"
     rounds: int = Field(3, ge=1, description="prune-retrain rounds to reach the target sparsity")
     round_epochs: int = Field(1, ge=1, description="epochs trained in each round before pruning")
     rewind_epoch: int = Field(0, ge=0, description="weights are rewound to their values at this epoch")
+
+    def pruned_after_epoch(self, total_epochs: int) -> int:
+        return self.rounds * self.round_epochs
 
 
 class SnipParams(MethodParams):
@@ -108,12 +133,19 @@ class IssParams(MethodParams):
     group_lasso: float = Field(1e-4, ge=0.0, description="group-lasso strength on each hidden unit's weights")
     prune_epoch: int = Field(1, ge=0, description="epochs of regularised training before units are removed")
 
+    def pruned_after_epoch(self, total_epochs: int) -> int:
+        return self.prune_epoch
 
-class _Pruning(Model):
+
+class PruningSettings(Model):
+    """Base of every method's settings: ``method``, ``sparsity`` and the method's ``params``."""
+
     sparsity: Sparsity = 0.0
+    method: str
+    params: MethodParams
 
 
-class DensePruning(_Pruning):
+class DensePruning(PruningSettings):
     method: Literal["none"] = "none"
     params: NoParams = NoParams()
 
@@ -124,52 +156,52 @@ class DensePruning(_Pruning):
         return self
 
 
-class RandomPruning(_Pruning):
+class RandomPruning(PruningSettings):
     method: Literal["random"]
     params: RandomParams = RandomParams()
 
 
-class MagnitudePruning(_Pruning):
+class MagnitudePruning(PruningSettings):
     method: Literal["magnitude"]
     params: MagnitudeParams = MagnitudeParams()
 
 
-class GradualMagnitudePruning(_Pruning):
+class GradualMagnitudePruning(PruningSettings):
     method: Literal["gmp"]
     params: GradualMagnitudeParams = GradualMagnitudeParams()
 
 
-class LotteryPruning(_Pruning):
+class LotteryPruning(PruningSettings):
     method: Literal["lottery"]
     params: LotteryParams = LotteryParams()
 
 
-class SnipPruning(_Pruning):
+class SnipPruning(PruningSettings):
     method: Literal["snip"]
     params: SnipParams = SnipParams()
 
 
-class SynflowPruning(_Pruning):
+class SynflowPruning(PruningSettings):
     method: Literal["synflow"]
     params: SynflowParams = SynflowParams()
 
 
-class SetPruning(_Pruning):
+class SetPruning(PruningSettings):
     method: Literal["set"]
     params: SetParams = SetParams()
 
 
-class RiglPruning(_Pruning):
+class RiglPruning(PruningSettings):
     method: Literal["rigl"]
     params: RiglParams = RiglParams()
 
 
-class SelfishPruning(_Pruning):
+class SelfishPruning(PruningSettings):
     method: Literal["selfish"]
     params: SelfishParams = SelfishParams()
 
 
-class IssPruning(_Pruning):
+class IssPruning(PruningSettings):
     method: Literal["iss"]
     params: IssParams = IssParams()
 
@@ -191,56 +223,48 @@ PruningConfig = Annotated[
     Field(discriminator="method"),
 ]
 
-# name -> (settings model, its params model, one-line description). The search spec validates a
-# method's search space against the params model; the docs and CLI list these descriptions.
-METHODS: dict[str, tuple[type[_Pruning], type[MethodParams], str]] = {
-    "none": (DensePruning, NoParams, "dense reference, no pruning"),
-    "random": (RandomPruning, RandomParams, "random mask fixed at initialisation"),
-    "magnitude": (MagnitudePruning, MagnitudeParams, "one-shot magnitude pruning, layer-wise or global"),
-    "gmp": (
+class MethodInfo(NamedTuple):
+    settings: type[PruningSettings]  # method, sparsity and params, as a trial config holds them
+    params: type[MethodParams]  # the method's own hyperparameters
+    description: str  # one line, for the docs and the CLI
+
+
+# Every method by name. The search spec validates a method's search space against its params model.
+METHODS: dict[str, MethodInfo] = {
+    "none": MethodInfo(DensePruning, NoParams, "dense reference, no pruning"),
+    "random": MethodInfo(RandomPruning, RandomParams, "random mask fixed at initialisation"),
+    "magnitude": MethodInfo(MagnitudePruning, MagnitudeParams, "one-shot magnitude pruning, layer-wise or global"),
+    "gmp": MethodInfo(
         GradualMagnitudePruning,
         GradualMagnitudeParams,
         "gradual magnitude pruning with the cubic schedule (Zhu & Gupta 2017)",
     ),
-    "lottery": (LotteryPruning, LotteryParams, "lottery-ticket iterative magnitude pruning with rewinding"),
-    "snip": (SnipPruning, SnipParams, "SNIP connection sensitivity at initialisation"),
-    "synflow": (SynflowPruning, SynflowParams, "SynFlow iterative data-free pruning at initialisation"),
-    "set": (SetPruning, SetParams, "Sparse Evolutionary Training: magnitude death, random growth"),
-    "rigl": (RiglPruning, RiglParams, "RigL: magnitude death, gradient growth, cosine drop schedule"),
-    "selfish": (SelfishPruning, SelfishParams, "Selfish-RNN style dynamic sparse training"),
-    "iss": (IssPruning, IssParams, "ISS structured pruning: removes whole hidden units across all gates"),
+    "lottery": MethodInfo(LotteryPruning, LotteryParams, "lottery-ticket iterative magnitude pruning with rewinding"),
+    "snip": MethodInfo(SnipPruning, SnipParams, "SNIP connection sensitivity at initialisation"),
+    "synflow": MethodInfo(SynflowPruning, SynflowParams, "SynFlow iterative data-free pruning at initialisation"),
+    "set": MethodInfo(SetPruning, SetParams, "Sparse Evolutionary Training: magnitude death, random growth"),
+    "rigl": MethodInfo(RiglPruning, RiglParams, "RigL: magnitude death, gradient growth, cosine drop schedule"),
+    "selfish": MethodInfo(SelfishPruning, SelfishParams, "Selfish-RNN style dynamic sparse training"),
+    "iss": MethodInfo(IssPruning, IssParams, "ISS structured pruning: removes whole hidden units across all gates"),
 }
+# The methods a candidate may use (every one but the dense reference's).
+CANDIDATE_METHODS: tuple[str, ...] = tuple(name for name in METHODS if name != "none")
 
 
 def method_names() -> list[str]:
     return list(METHODS)
 
 
-def pruned_after_epoch(method: str, params: Mapping[str, Any], total_epochs: int) -> int:
-    """Epochs of training after which the method's masks reach the target sparsity (0: before
-    training starts). A torch-free mirror of the pruners' ``final_sparsity_epoch``, used to check that
-    LS distances are only compared once candidates are pruned. For ``gmp`` it is
-    ceil(endFraction x epochs), which the pruner's step-exact schedule never exceeds."""
-    p = METHODS[method][1].model_validate(dict(params))
-    if isinstance(p, (MagnitudeParams, IssParams)):
-        return p.prune_epoch
-    if isinstance(p, GradualMagnitudeParams):
-        return math.ceil(p.end_fraction * total_epochs - 1e-9)
-    if isinstance(p, LotteryParams):
-        return p.rounds * p.round_epochs
-    return 0
+_PRUNING_ADAPTER: TypeAdapter[PruningConfig] = TypeAdapter(PruningConfig)
 
 
-_PRUNING_ADAPTER: TypeAdapter = TypeAdapter(PruningConfig)
-
-
-def parse_pruning_config(data: Any, field: str = "pruning") -> _Pruning:
+def parse_pruning_config(data: Mapping[str, Any] | PruningSettings, field: str = "pruning") -> PruningConfig:
     """A validated pruning setting from a dict (camelCase or snake_case keys) or an existing model.
 
     Raises :class:`PruningConfigError` naming the first invalid field (``pruning.sparsity``,
     ``pruning.method``, ``pruning.params.deathRate``) with every error in the message."""
-    if isinstance(data, _Pruning):
-        return data
+    if isinstance(data, PruningSettings):
+        return data  # type: ignore[return-value]  # every PruningSettings in use is a member of the union
     try:
         return _PRUNING_ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -1,5 +1,5 @@
-"""How many CPUs this process may really use. Torch-free: the local engine sizes its trials' thread
-counts with it, and the trial runtime caps torch's threads with it."""
+"""How many CPUs a process may really use. Part of the contract: the local engine sizes its
+trials' thread counts with it, and the trial runtime caps torch's threads with it."""
 
 from __future__ import annotations
 

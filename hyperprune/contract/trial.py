@@ -1,4 +1,4 @@
-"""TrialConfig: everything one candidate needs to train, prune and report. Torch-free.
+"""TrialConfig: everything one candidate needs to train, prune and report. Part of the contract.
 
 A trial config is written by the search (local engine or operator) as JSON with camelCase keys and
 read by ``hyperprune trial --config TRIAL.json``. ``training.epochs`` is the full training length and
@@ -13,8 +13,9 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
-from hyperprune.pruning.catalog import DensePruning, PruningConfig
-from hyperprune.schema import Model
+from hyperprune.contract.document import Issue, Model
+from hyperprune.contract.pruning import DensePruning, PruningConfig
+from hyperprune.contract.report import MetricName, Mode
 
 Corpus = Literal["synthetic", "ptb", "wikitext", "text", "digits"]
 Arch = Literal["rnn_tanh", "rnn_relu", "gru", "lstm", "rhn"]
@@ -49,7 +50,7 @@ class DataConfig(Model):
     )
 
     @model_validator(mode="after")
-    def _needs_path(self) -> "DataConfig":
+    def _needs_path(self) -> DataConfig:
         if self.corpus in ("ptb", "wikitext", "text") and not self.path:
             raise ValueError(f"corpus '{self.corpus}' needs a data directory in 'path'")
         if self.corpus in ("synthetic", "digits") and (self.path or self.files):
@@ -59,6 +60,16 @@ class DataConfig(Model):
     @property
     def task(self) -> Literal["language_model", "classification"]:
         return "classification" if self.corpus == "digits" else "language_model"
+
+    @property
+    def metric(self) -> MetricName:
+        """What a trial on this data reports: accuracy (classification) or perplexity (language models)."""
+        return "accuracy" if self.task == "classification" else "perplexity"
+
+    @property
+    def mode(self) -> Mode:
+        """max: higher is better (accuracy); min: lower is better (perplexity)."""
+        return "max" if self.task == "classification" else "min"
 
 
 class ModelConfig(Model):
@@ -90,7 +101,10 @@ class TrainingConfig(Model):
     )
 
 
-class LyapunovConfig(Model):
+class LyapunovBase(Model):
+    """How a trial computes its spectra; the search spec's ``lyapunov`` section is this plus the
+    distance, and a trial's config is this plus the epochs the strategy chose."""
+
     probe_length: PositiveInt = Field(35, description="time steps averaged into the exponents (after warm-up)")
     warmup: int = Field(10, ge=0, description="time steps run before averaging starts")
     k: PositiveInt | None = Field(None, description="number of leading exponents; null = the whole spectrum")
@@ -99,6 +113,9 @@ class LyapunovConfig(Model):
         "full", description="LSTM state: full = (h, c), exact; hidden = h only with c held fixed (as published)"
     )
     dtype: Literal["float32", "float64"] = "float64"
+
+
+class LyapunovConfig(LyapunovBase):
     epochs: list[PositiveInt] | None = Field(None, description="epochs at which to compute it; null = every epoch")
 
 
@@ -114,17 +131,46 @@ class TrialConfig(Model):
     evaluate_test: bool = Field(True, description="evaluate the test split after the last epoch")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrialConfig":
-        emb = self.model.embedding_size or self.model.hidden_size
-        if self.model.tie_weights and emb != self.model.hidden_size:
-            raise ValueError("model.tieWeights needs model.embeddingSize equal to model.hiddenSize")
-        if self.lyapunov.epochs is not None:
-            late = [e for e in self.lyapunov.epochs if e > self.training.epochs]
-            if late:
-                raise ValueError(f"lyapunov.epochs {late} are after the last epoch (training.epochs={self.training.epochs})")
-        if self.lyapunov.k is not None:
-            per_layer = 2 if (self.model.arch == "lstm" and self.lyapunov.state == "full") else 1
-            n = self.model.num_layers * self.model.hidden_size * per_layer
-            if self.lyapunov.k > n:
-                raise ValueError(f"lyapunov.k={self.lyapunov.k} exceeds the state size {n} of this model")
+    def _consistent(self) -> TrialConfig:
+        issues = model_issues(self.model, self.data) + lyapunov_issues(self.lyapunov, self.model, self.training)
+        if issues:
+            raise ValueError("; ".join(f"{path}: {message}" for path, message in issues))
         return self
+
+
+# ---- rules that span sections -------------------------------------------------------------------
+# Each rule lives here once. A TrialConfig checks them on itself; the search spec runs the same
+# functions on its own sections (prefixing the paths with ``spec.``), so a search whose trials would
+# be refused is refused before any trial starts.
+
+
+def state_size(model: ModelConfig, state: Literal["full", "hidden"]) -> int:
+    """Dimension of the recurrent state the spectrum is computed on: every layer's hidden units,
+    twice for an LSTM's full (h, c) state."""
+    per_unit = 2 if (model.arch == "lstm" and state == "full") else 1
+    return model.num_layers * model.hidden_size * per_unit
+
+
+def model_issues(model: ModelConfig, data: DataConfig | None = None) -> list[Issue]:
+    """Settings of the model that cannot be built (for this data, when given)."""
+    issues: list[Issue] = []
+    if model.tie_weights:
+        if data is not None and data.task == "classification":
+            issues.append(("model.tieWeights", "a sequence classifier has no embedding to tie; set it to false"))
+        elif (model.embedding_size or model.hidden_size) != model.hidden_size:
+            issues.append(("model.tieWeights", "tied weights need model.embeddingSize equal to model.hiddenSize"))
+    return issues
+
+
+def lyapunov_issues(lyapunov: LyapunovBase, model: ModelConfig, training: TrainingConfig) -> list[Issue]:
+    """Spectrum settings the model or the training length cannot honour."""
+    issues: list[Issue] = []
+    if isinstance(lyapunov, LyapunovConfig) and lyapunov.epochs is not None:
+        late = [e for e in lyapunov.epochs if e > training.epochs]
+        if late:
+            issues.append(("lyapunov.epochs", f"{late} are after the last epoch (training.epochs={training.epochs})"))
+    if lyapunov.k is not None:
+        size = state_size(model, lyapunov.state)
+        if lyapunov.k > size:
+            issues.append(("lyapunov.k", f"{lyapunov.k} exponents requested but the model's state has {size}"))
+    return issues

@@ -1,4 +1,5 @@
-"""Which files make up each split of a corpus directory.
+"""Which files make up each split of a corpus directory. Part of the contract: the trial reads
+exactly the files this resolves, and the local engine checks them before any trial starts.
 
 Layouts (``data.corpus``):
 
@@ -20,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyperprune.data.errors import DataError
+
+class DataError(Exception):
+    """A corpus cannot be loaded. The message names the path and what was expected there."""
+
 
 SPLITS = ("train", "valid", "test")
 

@@ -1,4 +1,4 @@
-"""TrialReport: one line of ``reports.jsonl``, one status update of a HyperpruneTrial. Torch-free.
+"""TrialReport: one line of ``reports.jsonl``, one status update of a HyperpruneTrial. Part of the contract.
 
 A trial appends one report per epoch it finishes; the epochs in ``lyapunov.epochs`` also carry the
 spectrum. The last report of a run that reached ``training.epochs`` has status ``completed`` (and the
@@ -12,17 +12,19 @@ from typing import Literal
 
 from pydantic import Field
 
-from hyperprune.schema import Model
+from hyperprune.contract.document import Model
 
 ReportStatus = Literal["running", "completed", "diverged"]
+MetricName = Literal["perplexity", "accuracy"]
+Mode = Literal["min", "max"]  # min: lower is better (perplexity); max: higher is better (accuracy)
 
 
 class TrialReport(Model):
     trial_id: str
     epoch: int = Field(ge=0, description="epochs completed")
     status: ReportStatus = "running"
-    metric: Literal["perplexity", "accuracy"]
-    mode: Literal["min", "max"] = Field(description="min: lower is better (perplexity); max: higher is better")
+    metric: MetricName
+    mode: Mode = Field(description="min: lower is better (perplexity); max: higher is better")
     train_loss: float | None = None
     val_loss: float | None = None
     val_metric: float | None = None

@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     from hyperprune.local.result import write_result
     from hyperprune.local.summary import summary_lines
     from hyperprune.spec import SearchSpecError, load_search
-    from hyperprune.spec.validation import SearchFileError
+    from hyperprune.spec.errors import SearchFileError
 
     try:
         search = load_search(args.search)

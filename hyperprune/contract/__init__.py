@@ -1,0 +1,16 @@
+"""The contract: what the parts of Hyperprune agree on, at the ground floor. Torch-free.
+
+Everything above imports it; it imports nothing of the project (pydantic and the standard library
+only), so the spec, the policy, both engines, the operator image and the trial runtime share one
+vocabulary without depending on each other:
+
+- ``document``     the base of every typed document (strict, camelCase on the wire), issue paths
+- ``api``          the Kubernetes group, version, kinds and plurals
+- ``trial``        ``TrialConfig`` and its parts, and the rules that span them
+- ``pruning``      the pruning catalogue: method names and their typed settings
+- ``report``       ``TrialReport``, one line per finished epoch
+- ``files``        a trial's work-dir file names and exit codes
+- ``pod``          a trial pod's environment and its reports in the trial's status
+- ``data_layout``  which files make up each split of a corpus directory
+- ``resources``    how many CPUs a process may use
+"""

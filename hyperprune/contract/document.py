@@ -1,0 +1,99 @@
+"""The base of every typed document in Hyperprune (search spec, trial config, reports). Part of the contract.
+
+Kubernetes documents use camelCase field names; Python code uses snake_case. Models accept both
+on input and write camelCase (``dump``), so a trial config, a report line and a custom resource all
+read the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import Self
+
+# A problem found by a rule: (field path, message), e.g. ("lyapunov.k", "64 exponents requested ...").
+Issue = tuple[str, str]
+
+
+class Model(BaseModel):
+    """Strict (unknown fields are errors), camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        validate_default=True,
+    )
+
+    def dump(self, **kwargs: Any) -> dict[str, Any]:
+        """JSON-compatible dict with camelCase keys, as written to files and custom resources."""
+        kwargs.setdefault("by_alias", True)
+        kwargs.setdefault("mode", "json")
+        return self.model_dump(**kwargs)
+
+    def with_values(self, values: Mapping[str, Any]) -> Self:
+        """A copy with some fields (by camelCase alias or snake_case name) set, each one validated
+        on its own: the fields not named are not parsed again."""
+        copy = self.model_copy(deep=True)
+        for key, value in values.items():
+            name = field_name(type(self), key)
+            if name is None:
+                raise issues_error(type(self).__name__, [(key, "Extra inputs are not permitted")])
+            self.__pydantic_validator__.validate_assignment(copy, name, value)
+        return copy
+
+
+def field_name(model: type[BaseModel], key: str) -> str | None:
+    """The Python name of a field given by its camelCase alias or snake_case name."""
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return name
+    return None
+
+
+def error_path(loc: tuple[Any, ...]) -> str:
+    """Render a pydantic error location as a field path: ``spec.space.methods[0].params``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def path_loc(path: str) -> tuple[str | int, ...]:
+    """The inverse of ``error_path``: ``space.methods[0].params`` -> ``("space", "methods", 0, "params")``."""
+    return tuple(int(index) if index else name for index, name in _PATH_PART.findall(path))
+
+
+def issues_error(title: str, issues: Iterable[Issue]) -> ValidationError:
+    """A pydantic ``ValidationError`` carrying rule issues at their paths, for a model validator to
+    raise: pydantic prefixes each path with where the model sits, as for its own field errors."""
+    details: list[InitErrorDetails] = [
+        {"type": PydanticCustomError("rule", "{message}", {"message": message}), "loc": path_loc(path), "input": None}
+        for path, message in issues
+    ]
+    return ValidationError.from_exception_data(title, details)
+
+
+def format_validation_error(exc: Exception, prefix: str = "") -> list[str]:
+    """One line per error, each naming its field path, for CLI output and CR conditions."""
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    lines = []
+    for err in exc.errors():
+        path = error_path(tuple(err["loc"]))
+        if prefix:
+            path = f"{prefix}.{path}" if path != "<root>" else prefix
+        msg = err["msg"]
+        lines.append(f"{path}: {msg}")
+    return lines

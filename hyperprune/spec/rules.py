@@ -1,0 +1,174 @@
+"""The rules of a search spec that span its sections, each in one place. Torch-free.
+
+A section checks itself when it is parsed (a domain against the catalogue, a range's bounds); the
+rules here need two or more sections: the rungs against the training length, the strategy against
+the dense reference, the candidates' pruning schedules against the first rung, the model against
+the data and the spectrum settings (the last two with the trial config's own rules, from the
+contract). Paths are relative to ``spec``.
+
+``spec_issues`` runs once per parse: ``hyperprune.spec.parse`` calls it on the sections that parsed
+(a section that did not is None, and the rules that need it are skipped), and ``SearchSpec``'s own
+validator calls it when a spec is validated as a whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hyperprune.contract.document import Issue
+from hyperprune.contract.pruning import CANDIDATE_METHODS, METHODS
+from hyperprune.contract.trial import DataConfig, ModelConfig, TrainingConfig, lyapunov_issues, model_issues
+from hyperprune.spec.domains import domain_values
+from hyperprune.spec.sections import DenseReference, LyapunovSettings
+from hyperprune.spec.space import Candidate, SearchSpace
+from hyperprune.spec.strategy import LS_STRATEGIES, RUNG_STRATEGIES, Strategy
+
+Pool = Literal["absent", "given", "invalid"]
+
+
+@dataclass(frozen=True)
+class Sections:
+    """The sections of a spec that parsed (None: the section did not parse), and which of them the
+    document sets."""
+
+    given: frozenset[str]
+    space: SearchSpace | None
+    candidates: list[Candidate] | None
+    pool: Pool  # spec.candidates: absent (null), given, or invalid (did not parse)
+    pool_items: tuple[tuple[int, Candidate], ...]  # the candidates that parsed, by index (all of a valid pool)
+    strategy: Strategy | None
+    training: TrainingConfig | None
+    dense: DenseReference | None
+    model: ModelConfig | None
+    lyapunov: LyapunovSettings | None
+    data: DataConfig | None
+
+
+def spec_issues(s: Sections) -> list[Issue]:
+    issues: list[Issue] = []
+    if s.space is not None:
+        issues += _space_issues(s.space, s.pool, "space" in s.given)
+    if s.candidates is not None or s.pool_items:
+        issues += _candidate_issues(s.pool_items, empty=s.candidates == [])
+    if s.strategy is not None:
+        issues += _strategy_issues(s.strategy, s.training, s.dense)
+        if s.space is not None or s.candidates is not None:
+            issues += _schedule_issues(s.strategy, s.training, s.space, s.candidates)
+    if s.model is not None:
+        # The trial config's own rules: its sections have the same names as the spec's.
+        issues += model_issues(s.model, s.data)
+        if s.lyapunov is not None and s.training is not None:
+            issues += lyapunov_issues(s.lyapunov, s.model, s.training)
+    return issues
+
+
+def _space_issues(space: SearchSpace, pool: Pool, space_set: bool) -> list[Issue]:
+    if pool == "given":
+        return [("space", "give either spec.space or spec.candidates (an explicit pool), not both")] if space_set else []
+    if pool == "absent" and not space.methods:
+        return [
+            (
+                "space.methods",
+                "the search space is empty: list at least one pruning method "
+                f"({', '.join(CANDIDATE_METHODS)}), or give a pool in spec.candidates",
+            )
+        ]
+    return []
+
+
+def _candidate_issues(candidates: tuple[tuple[int, Candidate], ...], *, empty: bool) -> list[Issue]:
+    if empty:
+        return [("candidates", "the candidate pool is empty")]
+    issues: list[Issue] = []
+    first_seen: dict[str, int] = {}
+    for i, candidate in candidates:
+        key = candidate.point().key
+        if key in first_seen:
+            issues.append((f"candidates[{i}]", f"duplicate of spec.candidates[{first_seen[key]}]"))
+        first_seen.setdefault(key, i)
+    return issues
+
+
+def _strategy_issues(strategy: Strategy, training: TrainingConfig | None, dense: DenseReference | None) -> list[Issue]:
+    issues: list[Issue] = []
+    if training is not None and strategy.name in RUNG_STRATEGIES:
+        epochs, first = training.epochs, strategy.rungs.first
+        if first >= epochs:
+            issues.append(
+                (
+                    "strategy.rungs.first",
+                    f"the first rung (epoch {first}) must come before the end of training (spec.training.epochs = {epochs})",
+                )
+            )
+        elif strategy.rungs.count is not None and strategy.name != "lsh-sync":
+            fitting = strategy.fitting_rungs(epochs)
+            if strategy.rungs.count > len(fitting):
+                issues.append(
+                    (
+                        "strategy.rungs.count",
+                        f"{strategy.rungs.count} rungs do not fit before epoch {epochs}: "
+                        f"rungs can be at epochs {fitting} (at most {len(fitting)})",
+                    )
+                )
+    if dense is not None and strategy.name in LS_STRATEGIES and not dense.enabled:
+        issues.append(
+            (
+                "dense.enabled",
+                f"strategy {strategy.name} ranks candidates by their distance to the dense model's spectra; "
+                "enable the dense reference or choose full, asha-loss, median or random",
+            )
+        )
+    if strategy.generation.sampler == "tpe" and strategy.name not in LS_STRATEGIES:
+        issues.append(
+            (
+                "strategy.generation.sampler",
+                "tpe minimises the LS distance at the first rung, which only lsh and lsh-sync use; choose random",
+            )
+        )
+    return issues
+
+
+def _latest_pruning(space: SearchSpace | None, candidates: list[Candidate] | None, epochs: int) -> tuple[int, str] | None:
+    """The latest epoch after which some candidate of the search reaches its target sparsity, and
+    which candidate that is; None when every candidate is pruned before training."""
+    latest: tuple[int, str] | None = None
+    if candidates is not None:
+        entries = [(f"spec.candidates[{i}]", c.method, c.point().pruning.params) for i, c in enumerate(candidates)]
+    else:
+        entries = []
+        for i, method in enumerate(space.methods if space is not None else []):
+            # Every schedule grows with its settings (pruneEpoch, endFraction, rounds, roundEpochs):
+            # the largest value of each domain gives the latest epoch in the space.
+            params = {}
+            for name, domain in method.params.items():
+                values = domain_values(domain)
+                numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                params[name] = max(numbers) if numbers else values[0]
+            entries.append((f"spec.space.methods[{i}]", method.method, METHODS[method.method].params.model_validate(params)))
+    for where, name, params in entries:
+        epoch = params.pruned_after_epoch(epochs)
+        if epoch and (latest is None or epoch > latest[0]):
+            latest = (epoch, f"{where} ({name})")
+    return latest
+
+
+def _schedule_issues(
+    strategy: Strategy, training: TrainingConfig | None, space: SearchSpace | None, candidates: list[Candidate] | None
+) -> list[Issue]:
+    """LS strategies compare spectra at the first rung: a candidate that is not pruned yet there is
+    the dense model in all but name, so its small distance says nothing about how it will end."""
+    if strategy.name not in LS_STRATEGIES or training is None:
+        return []
+    latest = _latest_pruning(space, candidates, training.epochs)
+    if latest is None or strategy.rungs.first > latest[0]:
+        return []
+    epoch, who = latest
+    return [
+        (
+            "strategy.rungs.first",
+            f"the first rung (epoch {strategy.rungs.first}) compares LS distances before every candidate is pruned: "
+            f"{who} reaches its sparsity only after epoch {epoch}; set rungs.first to {epoch + 1} or more, "
+            "or end that pruning schedule earlier",
+        )
+    ]
