@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 # at PyTorch's CPU index first, e.g. make run TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
 
-.PHONY: run test venv tools clean help
+.PHONY: run test check venv tools clean help
 
 help:
 	@echo "make run   - local search on built-in data (examples/quickstart.yaml)"
 	@echo "make test  - set up everything and run the whole test suite"
+	@echo "make check - the import contracts and the type check (part of make test)"
 
 venv: $(STAMP)
 
@@ -34,8 +35,14 @@ tools: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hyperprune run examples/quickstart.yaml --workdir runs/quickstart
 
-test: tools
+# The architecture and the types, checked before the tests: import-linter's contracts (pyproject.toml,
+# [tool.importlinter]) and mypy (strict for the contract, the spec and the policy).
+check: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: tools check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .import_linter_cache

@@ -4,14 +4,18 @@ The CRDs (``hyperprune crd``), the operator, the trial pods' reporter and the RB
 their resources with these strings.
 """
 
-RELEASE = "0.1.0"  # the package's version; the default trial image is tagged with it
+from typing import Final
 
-GROUP = "hyperprune.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+RELEASE: Final = "0.1.0"  # the package's version; the default trial image is tagged with it
 
-SEARCH_KIND = "HyperpruneSearch"
-SEARCH_PLURAL = "hyperprunesearches"
-TRIAL_KIND = "HyperpruneTrial"
-TRIAL_PLURAL = "hyperprunetrials"
-CATEGORY = "hyperprune"  # `kubectl get hyperprune` lists both kinds
+GROUP: Final = "hyperprune.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = "hyperprune.io/v1alpha1"  # GROUP/VERSION, spelled out so that type checkers see the literal
+
+SEARCH_KIND: Final = "HyperpruneSearch"
+SEARCH_PLURAL: Final = "hyperprunesearches"
+TRIAL_KIND: Final = "HyperpruneTrial"
+TRIAL_PLURAL: Final = "hyperprunetrials"
+CATEGORY: Final = "hyperprune"  # `kubectl get hyperprune` lists both kinds
+
+assert API_VERSION == f"{GROUP}/{VERSION}"

@@ -56,10 +56,13 @@ def resolve_sources(corpus: str, level: str, path: str | Path, files: dict[str, 
 
     if files is not None:
         named = {split: (root / name if name else None) for split, name in files.items()}
-        missing = [str(p) for p in named.values() if p is not None and not p.is_file()]
-        if missing:
-            raise DataError(f"missing {', '.join(missing)} (named in data.files)")
-        return SplitSources(train=[named["train"]], valid=named.get("valid"), test=named.get("test"))
+        absent = [str(p) for p in named.values() if p is not None and not p.is_file()]
+        if absent:
+            raise DataError(f"missing {', '.join(absent)} (named in data.files)")
+        train = named.get("train")
+        if train is None:
+            raise DataError(f"data.files names no training file; {_expected(corpus, level, files)}")
+        return SplitSources(train=[train], valid=named.get("valid"), test=named.get("test"))
 
     if corpus == "text":
         texts = sorted(p for p in root.glob("*.txt") if p.is_file())

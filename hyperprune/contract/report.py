@@ -32,7 +32,9 @@ class TrialReport(Model):
     test_loss: float | None = None
     sparsity: float = Field(0.0, description="realised fraction of zero weights over all prunable matrices")
     sparsity_per_layer: dict[str, float] = Field(default_factory=dict)
-    lyapunov: list[float] | None = Field(None, description="exponents, descending, natural log per step")
+    lyapunov: list[float | None] | None = Field(
+        None, description="exponents, descending, natural log per step; null for an exponent that is not finite"
+    )
     lyapunov_seconds: float | None = None
     epoch_seconds: float = 0.0
     wall_seconds: float = Field(0.0, description="training time over all epochs so far, across resumes")

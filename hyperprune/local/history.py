@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hyperprune.contract.report import Mode
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.policy.scoring import distance_history, oriented
 
@@ -28,19 +29,19 @@ def rung_history(state: SearchState, trial: TrialState, epochs: list[int]) -> li
     ]
 
 
-def leader(state: SearchState, mode: str) -> tuple[TrialState, float, bool] | None:
+def leader(state: SearchState, mode: Mode) -> tuple[TrialState, float, bool] | None:
     """The best candidate so far: ``(trial, metric, final)``. Among completed candidates by final
     validation metric when there are any; otherwise the best metric at the furthest epoch reached."""
-    completed = [t for t in state.candidates if t.status == "completed" and final_metric(t) is not None]
+    completed = [(t, m) for t in state.candidates if t.status == "completed" and (m := final_metric(t)) is not None]
     if completed:
-        best = min(completed, key=lambda t: oriented(final_metric(t), mode))  # type: ignore[arg-type]
-        return best, final_metric(best), True  # type: ignore[return-value]
+        best, value = min(completed, key=lambda tm: oriented(tm[1], mode))
+        return best, value, True
     reported = [t for t in state.candidates if t.observations and t.status not in ("failed", "diverged")]
     if not reported:
         return None
     furthest = max(t.last_epoch for t in reported)
-    at = [t for t in reported if t.last_epoch == furthest and t.observations[furthest].metric is not None]
+    at = [(t, m) for t in reported if t.last_epoch == furthest and (m := t.observations[furthest].metric) is not None]
     if not at:
         return None
-    best = min(at, key=lambda t: oriented(t.observations[furthest].metric, mode))
-    return best, best.observations[furthest].metric, False  # type: ignore[return-value]
+    best, value = min(at, key=lambda tm: oriented(tm[1], mode))
+    return best, value, False

@@ -17,6 +17,7 @@ from hyperprune.local.history import distance_at, leader
 from hyperprune.policy import DENSE_ID, Action, Continue, Fail, Finish, Promote, SearchState, Start, Stop, describe
 from hyperprune.contract.report import TrialReport
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
+from hyperprune.spec.status import TrialPhase as Status
 
 ACTIVE_ORDER = ("running", "pending", "errored", "paused")
 
@@ -169,7 +170,7 @@ class LiveDisplay(Display):
         from rich.text import Text
 
         counts = state.counts()
-        shown = ("running", "pending", "paused", "errored", "stopped", "completed", "diverged", "failed")
+        shown: tuple[Status, ...] = ("running", "pending", "paused", "errored", "stopped", "completed", "diverged", "failed")
         summary = " · ".join(f"{counts[s]} {s}" for s in shown if counts[s])
         lines = [
             Text(

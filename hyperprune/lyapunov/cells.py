@@ -123,7 +123,7 @@ class Network:
 # torch.nn.RNN / GRU / LSTM
 
 
-def _rnn_weights(module: nn.RNNBase, layer: int, dtype, device) -> tuple[Tensor, Tensor, Tensor | None]:
+def _rnn_weights(module: nn.RNNBase, layer: int, dtype, device) -> tuple[Tensor, Tensor, tuple[Tensor | None, Tensor | None] | None]:
     w_ih = _cast(effective_weight(module, f"weight_ih_l{layer}"), dtype, device, f"weight_ih_l{layer}")
     w_hh = _cast(effective_weight(module, f"weight_hh_l{layer}"), dtype, device, f"weight_hh_l{layer}")
     bias = None
@@ -141,6 +141,8 @@ class _TorchLayer(Layer):
     def __init__(self, module: nn.RNNBase, index: int, dtype, device) -> None:
         self.index = index
         self.w_ih, self.w_hh, bias = _rnn_weights(module, index, dtype, device)
+        self.b_ih: Tensor | None
+        self.b_hh: Tensor | None
         self.b_ih, self.b_hh = bias if bias is not None else (None, None)
         self.hidden = module.hidden_size
         self.input_size = self.w_ih.shape[1]
@@ -164,9 +166,9 @@ class _TorchLayer(Layer):
 
 
 class RNNLayer(_TorchLayer):
-    def __init__(self, module: nn.RNN, index: int, dtype, device) -> None:
+    def __init__(self, module: nn.RNNBase, index: int, dtype, device) -> None:
         super().__init__(module, index, dtype, device)
-        self.relu = module.nonlinearity == "relu"
+        self.relu = module.mode == "RNN_RELU"
 
     def step(self, x, state, x_source):
         gi, gh = self._pre(x, state)
@@ -308,7 +310,9 @@ def _torch_initial_state(module: nn.RNNBase, layers: list[_TorchLayer], lstm: bo
     return initial
 
 
-def _build_torch(module: nn.RNNBase, mode: StateMode, dtype, device) -> Network:
+def _build_torch(module: nn.Module, mode: StateMode, dtype: torch.dtype, device: torch.device) -> Network:
+    if not isinstance(module, nn.RNNBase):
+        raise TypeError(f"expected a torch.nn.RNN, GRU or LSTM, got {type(module).__name__}")
     _check_rnn_module(module)
     if isinstance(module, nn.LSTM):
         layers: list[_TorchLayer] = [LSTMLayer(module, i, dtype, device, mode) for i in range(module.num_layers)]
@@ -363,7 +367,9 @@ class RHNLayer(Layer):
         return 2 * batch * 2 * self.hidden * (self.input_size + self.depth * self.hidden)
 
 
-def _build_rhn(module: RHN, mode: StateMode, dtype, device) -> Network:
+def _build_rhn(module: nn.Module, mode: StateMode, dtype: torch.dtype, device: torch.device) -> Network:
+    if not isinstance(module, RHN):
+        raise TypeError(f"expected an RHN, got {type(module).__name__}")
     layer = RHNLayer(module, dtype, device)
     H = module.hidden_size
 

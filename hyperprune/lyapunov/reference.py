@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -47,7 +47,7 @@ def _per_sequence_map(module: nn.Module, state: str) -> tuple[Callable, Callable
         L, H = module.num_layers, module.hidden_size
         hidden_only = state == "hidden"
 
-        def init(h0: Any, dtype) -> Any:
+        def init(h0: Any, dtype: torch.dtype) -> Any:
             if h0 is None:
                 z = torch.zeros(L, 1, H, dtype=dtype)
                 return (z, z.clone())
@@ -74,30 +74,30 @@ def _per_sequence_map(module: nn.Module, state: str) -> tuple[Callable, Callable
     if isinstance(module, (nn.RNN, nn.GRU)):
         L, H = module.num_layers, module.hidden_size
 
-        def init(h0: Any, dtype) -> Any:
+        def init(h0: Any, dtype: torch.dtype) -> Any:
             return torch.zeros(L, 1, H, dtype=dtype) if h0 is None else h0.to(dtype)
 
-        def flat(full: Tensor) -> Tensor:
+        def flat(full: Any) -> Tensor:
             return full.reshape(L * H)
 
-        def step(x: Tensor, full: Tensor, s: Tensor) -> Tensor:
+        def step(x: Tensor, full: Any, s: Tensor) -> Any:
             _, hn = module(x.reshape(1, 1, -1), s.reshape(L, 1, H))
             return hn
 
         return init, flat, step
 
     if isinstance(module, RHN) or hasattr(module, "step"):
-        def init(h0: Any, dtype) -> Any:
+        def init(h0: Any, dtype: torch.dtype) -> Any:
             if h0 is not None:
                 return h0.to(dtype)
-            n = module.hidden_size if isinstance(module, RHN) else module.state_size
+            n = module.hidden_size if isinstance(module, RHN) else int(getattr(module, "state_size"))
             return torch.zeros(1, n, dtype=dtype)
 
-        def flat(full: Tensor) -> Tensor:
+        def flat(full: Any) -> Tensor:
             return full.reshape(-1)
 
-        def step(x: Tensor, full: Tensor, s: Tensor) -> Tensor:
-            return module.step(x.reshape(1, -1), s.reshape(1, -1))
+        def step(x: Tensor, full: Any, s: Tensor) -> Any:
+            return getattr(module, "step")(x.reshape(1, -1), s.reshape(1, -1))
 
         return init, flat, step
 
@@ -118,12 +118,12 @@ def _copy_module(model: nn.Module) -> nn.Module:
     """deepcopy that also works for torch.nn.utils.prune'd modules, whose ``<name>`` attribute is a
     non-leaf tensor (orig * mask) that deepcopy refuses; the pruning pre-hook recomputes it from the
     copied ``<name>_orig`` and ``<name>_mask`` at every call anyway."""
-    saved = []
+    saved: list[tuple[nn.Module, str, Tensor]] = []
     for mod in model.modules():
         for hook in mod._forward_pre_hooks.values():
             name = getattr(hook, "_tensor_name", None)
             value = getattr(mod, name, None) if name else None
-            if isinstance(value, Tensor) and not value.is_leaf:
+            if name and isinstance(value, Tensor) and not value.is_leaf:
                 saved.append((mod, name, value))
                 setattr(mod, name, value.detach())
     try:
@@ -141,7 +141,7 @@ def reference_run(
     warmup: int = 10,
     state: str = "full",
     h0: Any = None,
-    convention: str = "natural",
+    convention: Literal["natural", "published"] = "natural",
     dtype: torch.dtype = torch.float64,
     seed: int = 0,
     jacobian_noise: Sequence[float] | None = None,

@@ -31,7 +31,7 @@ def build_model(
         torch.manual_seed(seed)
         if vocab_size is not None:
             return _language_model(model_cfg, vocab_size)
-        if input_size is None:
+        if num_classes is None or input_size is None:
             raise ValueError("build_model(num_classes=...) needs input_size, the number of features per step")
         return _classifier(model_cfg, num_classes, input_size)
 

@@ -61,11 +61,15 @@ def build_core(
 
 
 def core_hidden_size(core: nn.Module) -> int:
-    return int(core.hidden_size)
+    if not isinstance(core, (nn.RNNBase, RHN)):
+        raise TypeError(f"not a recurrent core: {type(core).__name__}")
+    return core.hidden_size
 
 
 def core_num_layers(core: nn.Module) -> int:
-    return 1 if isinstance(core, RHN) else int(core.num_layers)
+    if not isinstance(core, (nn.RNNBase, RHN)):
+        raise TypeError(f"not a recurrent core: {type(core).__name__}")
+    return 1 if isinstance(core, RHN) else core.num_layers
 
 
 def zero_state(core: nn.Module, batch_size: int, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> State:

@@ -18,7 +18,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import optuna
@@ -149,11 +149,11 @@ def _section(point: Point, name: str) -> Mapping[str, ScalarValue]:
     return point.training if name == "training" else point.model
 
 
-def _contains(domain: DomainValue, value: Any, kind: Kind) -> bool:
+def _contains(domain: DomainValue, value: ScalarValue | None, kind: Kind) -> bool:
     if value is None:
         return False
     if isinstance(domain, Range):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not _is_number(value):
             return False
         return domain.low <= value <= domain.high and (kind != "int" or float(value).is_integer())
     if isinstance(domain, list):
@@ -164,7 +164,7 @@ def _contains(domain: DomainValue, value: Any, kind: Kind) -> bool:
 # ---- the pool's space and snapping -------------------------------------------------------------
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: object) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -172,10 +172,11 @@ def _domain_of(values: list[ScalarValue]) -> DomainValue:
     distinct = list(dict.fromkeys(values))
     if len(distinct) == 1:
         return distinct[0]
-    if all(_is_number(v) for v in distinct):
-        if all(isinstance(v, int) for v in distinct):
-            return Range(low=min(distinct), high=max(distinct))
-        return Range(low=float(min(distinct)), high=float(max(distinct)))
+    numbers = [v for v in distinct if _is_number(v)]
+    if len(numbers) == len(distinct):
+        if all(isinstance(v, int) for v in numbers):
+            return Range(low=min(numbers), high=max(numbers))
+        return Range(low=float(min(numbers)), high=float(max(numbers)))
     return distinct
 
 
@@ -213,12 +214,12 @@ def nearest(point: Point, choices: Sequence[Point], pool: Sequence[Point]) -> Po
     """The choice closest to a proposal: same method first, then the sum over settings of the
     numeric difference scaled by the pool's spread (1 for a different or missing value); ties go to
     the earlier choice."""
-    spans: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}  # setting -> (lowest, highest) in the pool
     for p in pool:
         for name, value in _coordinates(p).items():
             if _is_number(value):
-                lo, hi = spans.get(name + "<", value), spans.get(name + ">", value)
-                spans[name + "<"], spans[name + ">"] = min(lo, value), max(hi, value)
+                lo, hi = spans.get(name, (value, value))
+                spans[name] = (min(lo, value), max(hi, value))
     target = _coordinates(point)
 
     def distance(choice: Point) -> tuple[int, float]:
@@ -229,7 +230,8 @@ def nearest(point: Point, choices: Sequence[Point], pool: Sequence[Point]) -> Po
         for name in sorted(set(coords) | set(target)):
             a, b = coords.get(name), target.get(name)
             if _is_number(a) and _is_number(b):
-                span = spans.get(name + ">", 0.0) - spans.get(name + "<", 0.0)
+                lo, hi = spans.get(name, (0.0, 0.0))
+                span = hi - lo
                 total += abs(a - b) / span if span > 0 else float(a != b)
             else:
                 total += float(a != b)

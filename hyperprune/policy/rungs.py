@@ -52,6 +52,7 @@ class LsDistance:
             return [INF] * len(trials)
         out = [INF] * len(trials)
         todo: list[tuple[int, Observation]] = []
+        spectra: list[np.ndarray] = []
         for i, trial in enumerate(trials):
             obs = trial.observations.get(epoch)
             if obs is None or obs.spectrum is None:
@@ -61,7 +62,8 @@ class LsDistance:
                 out[i] = memo[1]
             elif obs.spectrum.shape == reference.shape:  # a mismatch failed its trial (decide, step 1)
                 todo.append((i, obs))
-        distances = ls_distances([obs.spectrum for _, obs in todo], reference)
+                spectra.append(obs.spectrum)
+        distances = ls_distances(spectra, reference)
         for (i, obs), d in zip(todo, distances):
             obs.distance_memo = (reference, float(d))
             out[i] = float(d)

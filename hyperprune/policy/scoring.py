@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from hyperprune.policy.distance import ls_distance
-from hyperprune.policy.state import Mode, Observation, TrialState
+from hyperprune.contract.report import Mode
+from hyperprune.policy.state import Observation, TrialState
 
 INF = float("inf")
 

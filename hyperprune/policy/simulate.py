@@ -190,7 +190,7 @@ def latent_trajectories(
             settle = base * (1.0 - 1.0 / (epoch + 1))
             if dense:
                 return settle
-            return settle + q + noise(epoch, "ls", ls_noise, exponents)
+            return np.asarray(settle + q + noise(epoch, "ls", ls_noise, exponents), dtype=np.float64)
 
         return Trajectory(metric=metric, spectrum=spectrum)
 

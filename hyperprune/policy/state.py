@@ -15,12 +15,13 @@ import numpy as np
 
 from hyperprune.contract.report import Mode
 from hyperprune.spec.point import Point
+from hyperprune.spec.status import TRIAL_PHASES
+from hyperprune.spec.status import TrialPhase as Status
 
-Status = Literal["pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed"]
 Role = Literal["dense", "candidate"]
 Outcome = Literal["succeeded", "failed"]
 
-STATUSES: tuple[Status, ...] = ("pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed")
+STATUSES: tuple[Status, ...] = TRIAL_PHASES
 # A trial in one of these may still train; the others are final.
 ACTIVE: frozenset[str] = frozenset({"pending", "running", "paused", "errored"})
 # A trial in one of these holds a worker (counts toward budget.parallelism).
@@ -116,9 +117,9 @@ class SearchState:
         """Trial-epochs trained by the whole search (dense reference and retraining included)."""
         return sum(t.epochs_spent for t in self.trials)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Status, int]:
         """Candidates by status (the dense reference not counted)."""
-        out = {s: 0 for s in STATUSES}
+        out: dict[Status, int] = {s: 0 for s in STATUSES}
         for t in self.candidates:
             out[t.status] += 1
         return out

@@ -17,7 +17,8 @@ import numpy as np
 
 from hyperprune.contract.report import TrialReport
 from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
-from hyperprune.policy.state import TERMINAL, Mode, Observation, SearchState, TrialState
+from hyperprune.contract.report import Mode
+from hyperprune.policy.state import TERMINAL, Observation, SearchState, TrialState
 
 
 def apply(state: SearchState, action: Action) -> None:
@@ -70,7 +71,7 @@ def record_report(
     epoch: int,
     metric: float | None,
     mode: Mode,
-    spectrum: Sequence[float] | np.ndarray | None = None,
+    spectrum: Sequence[float | None] | np.ndarray | None = None,
     status: str = "running",
     message: str | None = None,
 ) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -112,9 +113,10 @@ def units_to_remove(matrices: list[PrunableMatrix], layers: list[UnitLayer], spa
         range(max(0, k - NEIGHBOURHOOD), min(layer.hidden - 1, k + NEIGHBOURHOOD) + 1) for k, layer in zip(base, layers)
     ]
 
-    def badness(counts: tuple[int, ...]) -> tuple[float, float]:
-        fractions = [k / layer.hidden for k, layer in zip(counts, layers)]
-        return abs(realised(list(counts)) - sparsity), max(fractions) - min(fractions)
+    def badness(counts: Iterable[int]) -> tuple[float, float]:
+        units = list(counts)
+        fractions = [k / layer.hidden for k, layer in zip(units, layers)]
+        return abs(realised(units) - sparsity), max(fractions) - min(fractions)
 
     best = list(min(itertools.product(*ranges), key=badness))
     return best, realised(best)
@@ -156,7 +158,7 @@ class IssPruner(Pruner[IssParams]):
         return [self._group_squares(layer).clamp_min(0).sqrt() for layer in self.layers]
 
     def _group_squares(self, layer: UnitLayer) -> Tensor:
-        total = 0
+        total = layer.row_matrices[0].param.new_zeros(layer.hidden)
         for m in layer.row_matrices:
             total = total + m.param.pow(2).view(m.gates, m.hidden, -1).sum(dim=(0, 2))
         for m in layer.column_matrices:

@@ -70,9 +70,9 @@ def prunable_matrices(model: nn.Module) -> list[PrunableMatrix]:
             out.append(PrunableMatrix(f"core.weight_hh_{d}", getattr(core, f"weight_hh_{d}"), gates, 0, True, d))
         return out
     kind = next((k for k in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(core, k)), None)
-    if kind is None:
+    if kind is None or not isinstance(core, nn.RNNBase):
         raise ValueError(f"cannot prune a core of type {type(core).__name__}; expected torch RNN/GRU/LSTM or RHN")
-    if core.bidirectional or getattr(core, "proj_size", 0):
+    if core.bidirectional or core.proj_size:
         raise ValueError("pruning supports unidirectional cores without projections")
     gates = GATE_NAMES[kind]
     out = []

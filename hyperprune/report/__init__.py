@@ -17,7 +17,7 @@ def write_report(directory: str | os.PathLike[str]) -> Path:
     from hyperprune.report.data import load_record
     from hyperprune.report.html import render
 
-    record = load_record(directory)
+    record = load_record(Path(directory))
     page = render(record)
     path = record.workdir.report
     tmp = path.with_name(f".{path.name}.tmp")

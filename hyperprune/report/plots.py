@@ -132,9 +132,11 @@ class Point:
 def rung_points(record: SearchRecord) -> list[Point]:
     """Every candidate with an LS distance at the first rung."""
     epoch = record.first_rung()
-    points = []
+    points: list[Point] = []
+    if epoch is None:
+        return points
     for trial in record.state.candidates:
-        distance = record.distances(trial).get(epoch) if epoch is not None else None
+        distance = record.distances(trial).get(epoch)
         if distance is not None:
             points.append(Point(trial, distance, trial.observations[epoch].metric, record.final_metric(trial)))
     return points
@@ -144,13 +146,12 @@ def correlations(record: SearchRecord, points: list[Point]) -> tuple[Correlation
     """(rho with the final metric over completed candidates, rho with the metric at the same rung
     over every candidate that reached it)."""
     epoch, name = record.first_rung(), record.metric
-    final = [p for p in points if p.final is not None]
-    at_rung = [p for p in points if p.at_rung is not None]
+    final = [(p.distance, p.final) for p in points if p.final is not None]
+    at_rung = [(p.distance, p.at_rung) for p in points if p.at_rung is not None]
     return (
-        _spearman([p.distance for p in final], [p.final for p in final], epoch,
-                  f"final validation {name}, completed candidates"),  # type: ignore[misc]
-        _spearman([p.distance for p in at_rung], [p.at_rung for p in at_rung], epoch,
-                  f"validation {name} at the same epoch, every candidate"),  # type: ignore[misc]
+        _spearman([d for d, _ in final], [m for _, m in final], epoch, f"final validation {name}, completed candidates"),
+        _spearman([d for d, _ in at_rung], [m for _, m in at_rung], epoch,
+                  f"validation {name} at the same epoch, every candidate"),
     )
 
 

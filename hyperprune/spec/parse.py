@@ -132,7 +132,7 @@ def parse_search(document: object) -> HyperpruneSearch:
         data=sections.get("data"),
     )
     issues += prefixed(spec_issues(found), "spec")
-    if issues:
+    if issues or metadata is None:
         raise SearchSpecError(render(sorted(issues, key=_document_order)))
     return HyperpruneSearch.model_construct(
         api_version=API_VERSION,

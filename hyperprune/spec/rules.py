@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hyperprune.contract.document import Issue
-from hyperprune.contract.pruning import CANDIDATE_METHODS, METHODS
+from hyperprune.contract.pruning import CANDIDATE_METHODS, METHODS, MethodParams
 from hyperprune.contract.trial import DataConfig, ModelConfig, TrainingConfig, lyapunov_issues, model_issues
-from hyperprune.spec.domains import domain_values
+from hyperprune.spec.domains import ScalarValue, domain_values
 from hyperprune.spec.sections import DenseReference, LyapunovSettings
 from hyperprune.spec.space import Candidate, SearchSpace
 from hyperprune.spec.strategy import LS_STRATEGIES, RUNG_STRATEGIES, Strategy
@@ -133,21 +133,22 @@ def _latest_pruning(space: SearchSpace | None, candidates: list[Candidate] | Non
     """The latest epoch after which some candidate of the search reaches its target sparsity, and
     which candidate that is; None when every candidate is pruned before training."""
     latest: tuple[int, str] | None = None
+    entries: list[tuple[str, str, MethodParams]] = []
     if candidates is not None:
         entries = [(f"spec.candidates[{i}]", c.method, c.point().pruning.params) for i, c in enumerate(candidates)]
     else:
-        entries = []
         for i, method in enumerate(space.methods if space is not None else []):
             # Every schedule grows with its settings (pruneEpoch, endFraction, rounds, roundEpochs):
             # the largest value of each domain gives the latest epoch in the space.
-            params = {}
+            latest_values: dict[str, ScalarValue] = {}
             for name, domain in method.params.items():
                 values = domain_values(domain)
                 numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-                params[name] = max(numbers) if numbers else values[0]
-            entries.append((f"spec.space.methods[{i}]", method.method, METHODS[method.method].params.model_validate(params)))
-    for where, name, params in entries:
-        epoch = params.pruned_after_epoch(epochs)
+                latest_values[name] = max(numbers) if numbers else values[0]
+            params = METHODS[method.method].params.model_validate(latest_values)
+            entries.append((f"spec.space.methods[{i}]", method.method, params))
+    for where, name, settings in entries:
+        epoch = settings.pruned_after_epoch(epochs)
         if epoch and (latest is None or epoch > latest[0]):
             latest = (epoch, f"{where} ({name})")
     return latest

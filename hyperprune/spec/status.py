@@ -23,16 +23,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from hyperprune.contract.document import Model
 
 SearchPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Invalid"]
-# The policy's trial statuses (hyperprune.policy.state.STATUSES).
+# A trial's status as the policy keeps it (hyperprune.policy.state) and the trial's phase on the cluster.
 TrialPhase = Literal["pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed"]
-TRIAL_PHASES: tuple[str, ...] = ("pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed")
+TRIAL_PHASES: tuple[TrialPhase, ...] = ("pending", "running", "paused", "errored", "stopped", "completed", "diverged", "failed")
 
-DATE_TIME = {"format": "date-time"}
+DATE_TIME: dict[str, JsonValue] = {"format": "date-time"}
 
 
 class Condition(Model):

@@ -121,33 +121,33 @@ def _convert(node: Any, defs: dict[str, Any], seen: tuple[str, ...]) -> dict[str
         return _describe(_preserve(), node)
     if type_ == "null":
         return _describe(_preserve(nullable=True), node)
-    out: dict[str, Any] = {"type": type_}
+    typed: dict[str, Any] = {"type": type_}
     if enum is not None:
-        out["enum"] = list(enum)
+        typed["enum"] = list(enum)
     for key in _CARRIED:
         if key in node:
-            out[key] = node[key]
+            typed[key] = node[key]
     for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), (int, float)) and not isinstance(node.get(bound), bool):
-            out[flag] = node[bound]
-            out[bound] = True
+            typed[flag] = node[bound]
+            typed[bound] = True
     if node.get("format") in FORMATS:
-        out["format"] = node["format"]
+        typed["format"] = node["format"]
     if type_ == "array":
-        out["items"] = _convert(node.get("items", {}), defs, seen)
+        typed["items"] = _convert(node.get("items", {}), defs, seen)
     if type_ == "object":
         properties = node.get("properties")
         extra = node.get("additionalProperties")
         if properties:
-            out["properties"] = {name: _convert(sub, defs, seen) for name, sub in properties.items()}
+            typed["properties"] = {name: _convert(sub, defs, seen) for name, sub in properties.items()}
             required = [r for r in node.get("required", []) if r in properties]
             if required:
-                out["required"] = required
+                typed["required"] = required
         elif isinstance(extra, dict) and extra:
-            out["additionalProperties"] = _convert(extra, defs, seen)
+            typed["additionalProperties"] = _convert(extra, defs, seen)
         else:
-            out[PRESERVE] = True
-    return _describe(out, node)
+            typed[PRESERVE] = True
+    return _describe(typed, node)
 
 
 def _enum_type(values: list[Any]) -> str | None:

@@ -23,10 +23,11 @@ def probe_spectrum(model: nn.Module, probe: Tensor, cfg: LyapunovConfig) -> tupl
     model.eval()
     start = time.perf_counter()
     try:
+        # The models contract (docs/architecture.md): ``core`` and ``core_inputs(x)``.
         with torch.no_grad():
-            inputs = model.core_inputs(probe)
+            inputs = getattr(model, "core_inputs")(probe)
         exponents = lyapunov_spectrum(
-            model.core,
+            model.get_submodule("core"),
             inputs,
             k=cfg.k,
             warmup=cfg.warmup,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 
 class StopRequested(Exception):
@@ -41,7 +43,7 @@ class StopOnSignal:
 
     def __init__(self, flag: StopFlag, signum: int = signal.SIGTERM) -> None:
         self.flag, self.signum = flag, signum
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.flag.request(f"received {signal.Signals(signum).name}")

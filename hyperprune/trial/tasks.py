@@ -32,6 +32,7 @@ from hyperprune.data import (
     window_count,
 )
 from hyperprune.contract.trial import LyapunovConfig, TrialConfig
+from hyperprune.models.cores import detach_state
 
 StopCheck = Callable[[], None]
 
@@ -98,7 +99,7 @@ class LanguageModelTask:
         """Mean next-token cross-entropy of one window; the returned state is detached (truncated BPTT)."""
         logits, state = model(batch.x, None if batch.reset_state else state)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.y.reshape(-1))
-        return loss, model.detach_state(state)
+        return loss, detach_state(state)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str, check_stop: StopCheck | None = None) -> Evaluation:

@@ -36,23 +36,24 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
 
 
 @kopf.daemon(naming.GROUP, naming.VERSION, naming.SEARCH_PLURAL, cancellation_timeout=30)
-async def search_worker(namespace: str, name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any,
+async def search_worker(namespace: str | None, name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any,
                         **_: Any) -> None:
+    assert namespace is not None  # HyperpruneSearch is namespaced
     await memo.runtime.run_search(namespace, name, dict(body), stopped)
 
 
 @kopf.on.event(naming.GROUP, naming.VERSION, naming.SEARCH_PLURAL)
-async def search_event(event: dict[str, Any], memo: Any, **_: Any) -> None:
+async def search_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     memo.runtime.offer("search", event)
 
 
 @kopf.on.event(naming.GROUP, naming.VERSION, naming.TRIAL_PLURAL)
-async def trial_event(event: dict[str, Any], memo: Any, **_: Any) -> None:
+async def trial_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     memo.runtime.offer("trial", event)
 
 
 @kopf.on.event("", "v1", "pods", labels={naming.MANAGED_BY: naming.OPERATOR})
-async def pod_event(event: dict[str, Any], memo: Any, **_: Any) -> None:
+async def pod_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     memo.runtime.offer("pod", event)
 
 

@@ -42,9 +42,11 @@ def _data(resp: Any) -> dict[str, Any]:
 class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
-        self.rbac = client.RbacAuthorizationV1Api(api)
+        # Typed Any: the generated client's hints name its model classes (V1Pod, ...), but it takes
+        # the plain dicts the operator builds everywhere (manifests.py) just as well.
+        self.custom: Any = client.CustomObjectsApi(api)
+        self.core: Any = client.CoreV1Api(api)
+        self.rbac: Any = client.RbacAuthorizationV1Api(api)
 
     # ---- searches -------------------------------------------------------------------------------
 

@@ -109,9 +109,9 @@ class Metrics:
                 self._track(key, self.distance, labels)
             for trial, by_epoch in snap.rung_distances.items():
                 for epoch, d in by_epoch.items():
-                    labels = (namespace, name, trial, str(epoch))
-                    self.rung_distance.labels(*labels).set(d)
-                    self._track(key, self.rung_distance, labels)
+                    rung_labels = (namespace, name, trial, str(epoch))
+                    self.rung_distance.labels(*rung_labels).set(d)
+                    self._track(key, self.rung_distance, rung_labels)
             for gauge, value in ((self.best, snap.best_metric), (self.dense, snap.dense_metric)):
                 labels = (namespace, name, snap.metric)
                 if value is not None:

@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from hyperprune_operator import manifests, naming
@@ -69,14 +70,16 @@ class Runtime:
 
     # ---- routing watch events to workers -----------------------------------------------------------
 
-    def _route(self, namespace: str, search: str | None, label: str | None) -> tuple[str, str] | None:
+    def _route(self, namespace: str | None, search: str | None, label: str | None) -> tuple[str, str] | None:
+        if namespace is None:  # every resource the operator watches is namespaced
+            return None
         if search is not None and (namespace, search) in self.workers:
             return namespace, search
         if label is not None:
             return self._by_label.get((namespace, label))
         return None
 
-    def offer(self, kind: str, event: dict[str, Any]) -> None:
+    def offer(self, kind: str, event: Mapping[str, Any]) -> None:
         """Hand a watch event to the worker of the search it belongs to (if this replica runs one)."""
         try:
             self._offer(kind, event)
@@ -84,7 +87,7 @@ class Runtime:
             self.metrics.errors.labels("event-routing").inc()
             raise
 
-    def _offer(self, kind: str, event: dict[str, Any]) -> None:
+    def _offer(self, kind: str, event: Mapping[str, Any]) -> None:
         body = event.get("object") or {}
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace")

@@ -321,7 +321,7 @@ def trial_summary(trial: TrialState, record: TrialRecord, fields: dict[str, Any]
 
 def counts(state: SearchState) -> dict[str, int]:
     """Trials by phase, the dense reference included (it occupies a worker like any trial)."""
-    out = {"total": len(state.trials), **{p: 0 for p in TRIAL_PHASES}}
+    out: dict[str, int] = {"total": len(state.trials), **{p: 0 for p in TRIAL_PHASES}}
     for t in state.trials:
         out[t.status] += 1
     return out
@@ -360,7 +360,7 @@ def set_condition(
         "status": status,
         "reason": reason,
         "message": message[:32768],
-        "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),
+        "lastTransitionTime": now if changed or before is None else before.get("lastTransitionTime", now),
     }
     if generation is not None:
         condition["observedGeneration"] = generation

@@ -66,8 +66,9 @@ def trial_object_bytes(search: HyperpruneSearch) -> int:
 
 def cluster_issues(search: HyperpruneSearch) -> list[str]:
     spec, name = search.spec, search.metadata.name
+    candidates = spec.max_candidates()  # budget.maxTrials, or what the pool or space holds when it is unset
     issues = []
-    if not naming.derived_names_fit(name, spec.budget.max_trials):
+    if not naming.derived_names_fit(name, candidates):
         issues.append(
             f"metadata.name: too long: trial pods are named <search>-<trialId>-<attempt>, which must stay within "
             f"{naming.MAX_NAME} characters; use a shorter name"
@@ -86,7 +87,7 @@ def cluster_issues(search: HyperpruneSearch) -> list[str]:
             f"spec.output.path: {spec.output.path!r} leaves the trial volume or names the search's own folder; "
             "give a path relative to the search's folder in the volume, e.g. best"
         )
-    if spec.budget.max_trials > MAX_TRIALS:
+    if candidates > MAX_TRIALS:
         issues.append(
             f"spec.budget.maxTrials: at most {MAX_TRIALS} on a cluster: the search's status lists every trial and "
             "etcd limits an object to 1.5 MiB"

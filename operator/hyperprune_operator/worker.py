@@ -30,6 +30,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,7 +227,7 @@ class SearchWorker:
         self.status: dict[str, Any] = {}  # the search's status as last written or read
         self.promotion: dict[str, Any] | None = None
         self.dirty = True
-        self.deleting: set[str] = set()  # pod uids this worker asked to delete
+        self.deleting: set[str | None] = set()  # pod uids this worker asked to delete
         self.warned_unknown: set[str] = set()
         self.next_status_write = 0.0
         self.next_resync = 0.0
@@ -356,11 +357,11 @@ class SearchWorker:
         statuses = [] if only_pods else self._status_patches(flush=False)
         running_deletions, pod_creates = self._pod_plan(pending)
         calls: list[Callable[[], Any]] = []
-        calls += [lambda b=b: self.kube.create_trial(b) for _, b in creates]
-        calls += [lambda r=r, p=p: self.kube.patch_trial_status(self.namespace, r.name, p) for r, p in statuses]
-        calls += [lambda pod=pod: self.kube.delete_pod(self.namespace, pod["metadata"]["name"], _uid(pod))
+        calls += [partial(self.kube.create_trial, b) for _, b in creates]
+        calls += [partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in statuses]
+        calls += [partial(self.kube.delete_pod, self.namespace, pod["metadata"]["name"], _uid(pod))
                   for pod in running_deletions]
-        calls += [lambda b=b: self.kube.create_pod(b) for _, _, b in pod_creates]
+        calls += [partial(self.kube.create_pod, b) for _, _, b in pod_creates]
         results = iter(self._fan_out(calls))
         errors = []
         for (trial, _), result in zip(creates, results):
@@ -403,8 +404,8 @@ class SearchWorker:
         if spec.get("search") != self.name:
             return
         trial_id = spec.get("trialId")
-        record = self.records.get(trial_id)
-        if record is None or not self._owned(body):
+        record = self.records.get(trial_id) if isinstance(trial_id, str) else None
+        if trial_id is None or record is None or not self._owned(body):
             if event.type != "DELETED":
                 self._warn_unknown(body, pending)
             return
@@ -459,7 +460,7 @@ class SearchWorker:
         name = pod["metadata"]["name"]
         known = self.pods.get(name)
         if known is not None and _uid(known) == _uid(pod):
-            if PHASE_RANK.get(_pod_phase(pod), 0) < PHASE_RANK.get(_pod_phase(known), 0):
+            if PHASE_RANK.get(_pod_phase(pod) or "", 0) < PHASE_RANK.get(_pod_phase(known) or "", 0):
                 return
             if _terminating(known) and not _terminating(pod):
                 return
@@ -621,7 +622,7 @@ class SearchWorker:
             if pod is not None and _controller_uid(pod) != _uid(record.body):
                 continue  # a pod of an earlier incarnation of this trial: garbage collection removes it
             if pod is None:
-                if record.pod_created and record.pod.get("phase") != "Deleted":
+                if record.pod is not None and record.pod_created and record.pod.get("phase") != "Deleted":
                     record.pod = {**record.pod, "phase": "Deleted"}
                     record_error(self.state, trial.id,
                                  f"pod {name} was deleted while the trial was running (attempt {record.attempt})")
@@ -642,7 +643,7 @@ class SearchWorker:
                 record_error(self.state, trial.id, what, retryable=not refused)
         # A pod that ended without its target's report: the report may still be on its way through
         # the trials' watch, so read the trials themselves (all at once) before calling it lost.
-        bodies = self._fan_out([lambda r=r: self.kube.get_trial(self.namespace, r.name) for _, r, _ in suspects])
+        bodies = self._fan_out([partial(self.kube.get_trial, self.namespace, r.name) for _, r, _ in suspects])
         for (trial, record, name), body in zip(suspects, bodies):
             if isinstance(body, Exception):
                 raise body
@@ -820,8 +821,7 @@ class SearchWorker:
     def _flush(self) -> None:
         """Write the progress that waited (``_status_patches`` with flush)."""
         todo = self._status_patches(flush=True)
-        results = self._fan_out([lambda r=r, p=p: self.kube.patch_trial_status(self.namespace, r.name, p)
-                                 for r, p in todo])
+        results = self._fan_out([partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in todo])
         errors = [e for (r, p), res in zip(todo, results) for e in self._patched_trial(r, p, res)]
         self.next_flush = self.clock() + self.status_interval()
         if errors:
@@ -872,7 +872,7 @@ class SearchWorker:
                     and template.service_account_name == naming.DEFAULT_TRIAL_SERVICE_ACCOUNT:
                 self.ensure_trial_rbac(self.namespace, template.service_account_name)
         creates = [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
-                                              until_epoch=t.target_epoch)) for t, r in creations]
+                                              until_epoch=t.target_epoch)) for t, r in creations if r.body is not None]
         return running, creates
 
     def _created_pod(self, trial: TrialState, record: TrialRecord, body: dict[str, Any], result: Any,
@@ -913,7 +913,7 @@ class SearchWorker:
         phase = _pod_phase(pod)
         now = _now_iso(self.clock())
         if attempts == 0 or (pod is None and promotion["phase"] == "Running") or phase == "Failed":
-            if attempts and phase == "Failed":
+            if attempts and phase == "Failed" and pod is not None:
                 promotion["message"] = describe_pod_end(pod)
             elif attempts:
                 promotion["message"] = f"promotion pod {promotion.get('pod')} was deleted"
@@ -994,7 +994,7 @@ class SearchWorker:
         running = ", ".join(f"{n} {p}" for p, n in by_phase.items() if n and p != "total")
         if self.state.outcome is not None:
             status["message"] = self.state.message
-            if (self.promotion or {}).get("phase") == "Failed":
+            if self.promotion is not None and self.promotion.get("phase") == "Failed":
                 status["message"] = f"promotion failed: {self.promotion.get('message')}"
         else:
             status["message"] = f"{by_phase['total']} trials: {running}" if running else "starting"

@@ -6,7 +6,6 @@ operator really does (its RBAC rules, its argument parser, its trial ServiceAcco
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,11 @@ from delivery_support import (
     run,
     venv_tool,
 )
+from hyperprune.contract.api import RELEASE
 
 pytestmark = pytest.mark.helm
 
-VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+VERSION = RELEASE  # the one place the version is written (pyproject reads it from there)
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 SCENARIOS: dict[str, dict] = {

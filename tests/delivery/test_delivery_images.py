@@ -13,11 +13,12 @@ import tomllib
 import pytest
 
 from delivery_support import REPO, Instruction, parse_dockerfile, resolve_args
+from hyperprune.contract.api import RELEASE
 
 OPERATOR = REPO / "Dockerfile"
 TRIAL = REPO / "trial-image" / "Dockerfile"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-VERSION = PYPROJECT["project"]["version"]
+VERSION = RELEASE  # the one place the version is written (pyproject reads it from there)
 
 
 def _final(instructions: list[Instruction], keyword: str) -> Instruction:

@@ -197,3 +197,13 @@ def test_events_name_the_object_they_are_about():
                             reason="Stopped", message="x" * 2000, now="2026-01-01T00:00:00Z")
     assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": "n", "uid": "u"}
     assert len(event["message"]) == 1024 and event["type"] == "Normal" and json.dumps(event)
+
+
+def test_a_search_without_max_trials_is_accepted_and_bounded_by_its_space():
+    # budget.maxTrials is optional (the space's or the pool's size, else 16): the operator's own
+    # checks once read it as a number and crashed on a search that leaves it out.
+    body = small_search("no-max")
+    del body["spec"]["budget"]["maxTrials"]
+    search, issues = parse(body)
+    assert not issues and search is not None
+    assert search.spec.budget.max_trials is None and search.spec.max_candidates() == 10  # 2 methods x 5 levels
