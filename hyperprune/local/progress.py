@@ -13,9 +13,9 @@ import time
 from collections import deque
 from typing import Any, TextIO
 
-from hyperprune.local.history import distance_at, leader
 from hyperprune.policy import DENSE_ID, Action, Continue, Fail, Finish, Promote, SearchState, Start, Stop, describe
 from hyperprune.contract.report import TrialReport
+from hyperprune.policy.summary import distance_at, leader
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 from hyperprune.spec.status import TrialPhase as Status
 

@@ -36,7 +36,15 @@ from hyperprune.policy.state import (
     TrialState,
     candidate_id,
 )
-from hyperprune.policy.transitions import apply, mark_running, record_error, record_report, record_trial_report
+from hyperprune.policy.transitions import (
+    TrialExit,
+    apply,
+    mark_running,
+    record_error,
+    record_exit,
+    record_report,
+    record_trial_report,
+)
 
 __all__ = [
     "ACTIVE",
@@ -56,6 +64,7 @@ __all__ = [
     "SpectrumMismatch",
     "Start",
     "Stop",
+    "TrialExit",
     "TrialState",
     "action_from_json",
     "action_to_json",
@@ -71,6 +80,7 @@ __all__ = [
     "mark_running",
     "propose",
     "record_error",
+    "record_exit",
     "record_report",
     "record_trial_report",
 ]
