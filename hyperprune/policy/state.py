@@ -91,6 +91,9 @@ class SearchState:
     promoted: str | None = None
     outcome: Outcome | None = None
     message: str | None = None
+    # Work the policy keeps between decisions to save time (the TPE study of its candidates): derived
+    # data only, never serialised or compared; a decision is the same with an empty memo.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def trial(self, trial_id: str) -> TrialState:
         for t in self.trials:
