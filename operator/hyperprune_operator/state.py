@@ -51,6 +51,7 @@ class TrialRecord:
     desired: dict[str, Any] | None = None  # the same keys as last computed (some may wait to be written)
     writing: dict[str, Any] | None = None  # a patch being written behind the step (writes.py)
     creating: bool = False  # its resource or its pod is being created, behind the step
+    checking: bool = False  # its resource is being read again (its pod ended without the target's report)
     exists: bool = True  # False: listed by the search but its resource is gone
     ignored: set[tuple[int, int]] = field(default_factory=set)  # (run, epoch) reports announced as ignored
 

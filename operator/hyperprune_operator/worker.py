@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -61,7 +60,7 @@ from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
 from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, slim_trial_event, uid
-from hyperprune_operator.pods import pod_facts, pod_phase, pod_summary, terminating, trial_pods, unconfirmed_exit
+from hyperprune_operator.pods import pod_facts, pod_phase, pod_summary, pods_by_trial, terminating, unconfirmed_exit
 from hyperprune_operator.promotion import promotion_step
 from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
 from hyperprune_operator.state import (
@@ -173,7 +172,7 @@ class SearchWorker:
             body = slim_pod(body)
         with self._lock:
             self._inbox.append(_Event(kind, type_, body, self.clock()))
-        if kind in ("written", "created") and self.notify is not None:
+        if kind in ("written", "created", "checked") and self.notify is not None:
             self.notify()
 
     def _drain(self) -> list[_Event]:
@@ -188,7 +187,8 @@ class SearchWorker:
         """Nothing waits: no event to take, no decision to make, no write behind the step on its way."""
         with self._lock:
             inbox = bool(self._inbox)
-        busy = self.status_writing is not None or any(r.creating or r.writing is not None for r in self.records.values())
+        busy = self.status_writing is not None or any(
+            r.creating or r.checking or r.writing is not None for r in self.records.values())
         return not (inbox or self.dirty or busy)
 
     @property
@@ -226,6 +226,8 @@ class SearchWorker:
                 self._written(event.body)
             elif event.kind == "created":
                 self._created(event.body, pending)
+            elif event.kind == "checked":
+                self._checked(event.body, pending)
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -444,19 +446,19 @@ class SearchWorker:
         self.status = dict(status)
         self.start_time = status.get("startTime")
         search_uid = uid(fresh)
-        trials = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name)
-                  if controller_uid(b) == search_uid}
-        self.state = SearchState()
-        self.records = {}
         summaries = status.get("trialSummaries") or {}
-        for trial_id in sorted(summaries, key=creation_order):
-            summary = {**summaries[trial_id], "id": trial_id}
-            body = trials.get(trial_id)
-            if body is not None:
+        read: dict[str, tuple[TrialState, TrialRecord]] = {}
+        for body in self.kube.list_trials(self.namespace, self.name):  # page by page, each read and slimmed
+            trial_id = body["spec"]["trialId"]
+            if controller_uid(body) == search_uid and trial_id in summaries:
                 trial, record = read_trial(body)
                 record.body = slim_trial(body)
-            else:  # listed, but its resource is gone (or was never created): recreate it from the summary
-                trial, record = self._from_summary(summary)
+                read[trial_id] = (trial, record)
+        self.state = SearchState()
+        self.records = {}
+        for trial_id in sorted(summaries, key=creation_order):
+            # listed, but its resource is gone (or was never created): recreate it from the summary
+            trial, record = read.get(trial_id) or self._from_summary({**summaries[trial_id], "id": trial_id})
             self.state.trials.append(trial)
             self.records[trial.id] = record
         self.promotion = status.get("promotion")
@@ -475,11 +477,12 @@ class SearchWorker:
     def _adopt_newer_pods(self) -> None:
         """A pod newer than its trial's recorded attempt was created by a step whose status patch
         did not land (the operator died in between): its labels say what that step decided."""
+        owned = pods_by_trial(self.pods)
         for trial in self.state.trials:
             record = self.records[trial.id]
             if not record.exists or trial.status in TERMINAL:
                 continue
-            pods = [p for p in trial_pods(record.body, self.pods)
+            pods = [p for p in owned.get(uid(record.body), [])
                     if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
             newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
             if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
@@ -507,17 +510,20 @@ class SearchWorker:
     def _resync(self) -> None:
         """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
         search_uid = uid(self.search_body)
-        listed = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name, cached=True)
-                  if controller_uid(b) == search_uid}
         pending = _Pending()
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            body = listed.get(trial.id)
-            if body is None:
-                record.exists = False
-            elif uid(body) == uid(record.body) or record.body is None:
+        seen: set[str] = set()
+        for body in self.kube.list_trials(self.namespace, self.name):  # page by page
+            trial_id = body["spec"]["trialId"]
+            record = self.records.get(trial_id)
+            if controller_uid(body) != search_uid or record is None:
+                continue
+            seen.add(trial_id)
+            if uid(body) == uid(record.body) or record.body is None:
                 record.body, record.exists = slim_trial(body), True
-                self._take_reports(trial, record, body, pending, self.clock())
+                self._take_reports(self.state.trial(trial_id), record, body, pending, self.clock())
+        for trial_id, record in self.records.items():
+            if trial_id not in seen and not record.creating:
+                record.exists = False
         pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
         for name in list(self.pods):
             if name not in pods:
@@ -546,16 +552,41 @@ class SearchWorker:
         for exit in facts.exits:
             record_exit(self.state, exit)
         # A pod that ended without its target's report: the report may still be on its way through
-        # the trials' watch, so read the trials themselves (all at once) before calling it an exit.
-        suspects = [(self.state.trial(t), self.records[t], name) for t, name in facts.unconfirmed]
-        bodies = self._fan_out([partial(self.kube.get_trial, self.namespace, r.name) for _, r, _ in suspects])
-        for (trial, record, name), body in zip(suspects, bodies):
-            if isinstance(body, Exception):
-                raise body
-            if body is not None and uid(body) == uid(record.body):
-                record.body = slim_trial(body)
-                self._take_reports(trial, record, body, _Pending(), self.clock())
-            record_exit(self.state, unconfirmed_exit(trial.id, name, trial.target_epoch))
+        # the trials' watch, so read the trial itself (behind the step) before calling it an exit.
+        for trial_id, pod in facts.unconfirmed:
+            record = self.records[trial_id]
+            if record.checking:
+                continue
+            record.checking = True
+
+            def read(trial_id: str = trial_id, record: TrialRecord = record, pod: str = pod) -> None:
+                try:
+                    body: Any = self.kube.get_trial(self.namespace, record.name)
+                except Exception as exc:
+                    body = exc
+                self.offer("checked", None, {"trial": trial_id, "record": record, "pod": pod, "body": body})
+
+            if self.io is None:
+                read()
+            else:
+                self.io.submit(read)
+
+    def _checked(self, done: dict[str, Any], pending: _Pending) -> None:
+        """The trial read again after its pod ended short of its target: its reports, then the exit."""
+        record: TrialRecord = done["record"]
+        if self.records.get(done["trial"]) is not record:
+            return
+        record.checking = False
+        self.dirty = True
+        body, trial = done["body"], self.state.trial(done["trial"])
+        if isinstance(body, Exception):
+            log.warning("%s/%s: %s not read (%s); reading it again", self.namespace, self.name, record.name,
+                        api_error(body))
+            return
+        if body is not None and uid(body) == uid(record.body):
+            record.body = slim_trial(body)
+            self._take_reports(trial, record, body, pending, self.clock())
+        record_exit(self.state, unconfirmed_exit(trial.id, done["pod"], trial.target_epoch))
 
     # ---- actions -------------------------------------------------------------------------------------------
 
@@ -625,19 +656,6 @@ class SearchWorker:
             log.info("%s/%s: finished (%s): %s", self.namespace, self.name, action.outcome, action.message)
             if action.outcome == "failed":
                 pending.events.append(self._event(self.search_body, "SearchFailed", action.message, "Warning"))
-
-    def _fan_out(self, calls: list[Callable[[], Any]]) -> list[Any]:
-        """Run independent API calls at once (on the runtime's I/O pool); each result is the call's
-        value or the exception it raised, in order."""
-        def guarded(call: Callable[[], Any]) -> Any:
-            try:
-                return call()
-            except Exception as exc:
-                return exc
-
-        if self.io is None or len(calls) <= 1:
-            return [guarded(call) for call in calls]
-        return list(self.io.map(guarded, calls))
 
     def _trial_creates(self) -> list[tuple[TrialState, dict[str, Any]]]:
         """The HyperpruneTrial of every listed trial that has none (new, or deleted by hand)."""

@@ -26,7 +26,7 @@ from typing import Any
 from hyperprune.policy import SearchState, TrialState
 from hyperprune_operator import naming
 from hyperprune_operator.objects import Body, uid
-from hyperprune_operator.pods import pod_phase, terminating, trial_pods
+from hyperprune_operator.pods import pod_phase, pods_by_trial, terminating
 from hyperprune_operator.state import TrialRecord, merge_patch, trial_status_fields, urgent
 
 
@@ -75,13 +75,14 @@ def pod_plan(state: SearchState, records: Mapping[str, TrialRecord], pods: Mappi
     """Pods to delete and trials whose current attempt needs a pod. ``deleting``: uids of pods whose
     deletion this worker asked for already."""
     plan = PodPlan()
+    owned = pods_by_trial(pods)
     for trial in state.trials:
         record = records[trial.id]
         if not record.exists or record.body is None or uid(record.body) is None:
             continue
         current = naming.pod_name(record.name, record.attempt)
         busy = False  # a pod of this trial may still hold its work dir
-        for pod in trial_pods(record.body, pods):
+        for pod in owned.get(uid(record.body), []):
             name, phase = pod["metadata"]["name"], pod_phase(pod)
             finished = phase in ("Succeeded", "Failed")
             why = None
