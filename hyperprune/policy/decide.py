@@ -11,7 +11,10 @@ One call, in order:
    search as failed;
 3. the dense reference starts first; errored trials resume from their checkpoints;
 4. the strategy stops and continues trials at its rungs (or by the median rule);
-5. free workers get new candidates (TPE or random, never duplicates) until ``maxTrials``;
+5. free workers get new candidates (TPE or random, never duplicates) until ``maxTrials``, at most
+   ``max_starts`` of them in this call: an engine that keeps its steps short (the operator, whose
+   reports wait while TPE proposes over thousands of trials) gets the rest from its next call, the
+   same candidates when nothing else changed in between;
 6. when nothing is left to train, the best completed candidate by validation metric is promoted.
 """
 
@@ -46,7 +49,7 @@ STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
 }
 
 
-def decide(spec: SearchSpec, state: SearchState) -> list[Action]:
+def decide(spec: SearchSpec, state: SearchState, *, max_starts: int | None = None) -> list[Action]:
     if state.outcome is not None:
         return []
     plan = Plan(spec, state)
@@ -60,7 +63,7 @@ def decide(spec: SearchSpec, state: SearchState) -> list[Action]:
     _start_dense(plan)
     _retry_errored(plan)
     STRATEGY_STEPS[spec.strategy.name](plan)
-    _start_candidates(plan)
+    _start_candidates(plan, max_starts)
     _finish_when_done(plan)
     return plan.actions
 
@@ -195,10 +198,12 @@ def generator_history(plan: Plan) -> list[Evaluated]:
     return history
 
 
-def _start_candidates(plan: Plan) -> None:
+def _start_candidates(plan: Plan, max_starts: int | None) -> None:
     if plan.spec.dense.enabled and DENSE_ID not in plan.status:
         return  # the dense reference starts first
     count = min(plan.slots, plan.max_candidates - plan.n_candidates())
+    if max_starts is not None:
+        count = min(count, max_starts)
     if count <= 0:
         return
     history = generator_history(plan)

@@ -17,7 +17,7 @@ which the worker then feeds to the policy's reducers (``mark_running``, ``record
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,14 +72,44 @@ def describe_pod_end(pod: Body) -> str:
     return text
 
 
-def pods_by_trial(pods: Mapping[str, Body]) -> dict[str | None, list[Body]]:
-    """The trial pods by the uid of the HyperpruneTrial incarnation that controls them (one pass over
-    the pods, where asking per trial would be trials x pods)."""
-    out: dict[str | None, list[Body]] = {}
-    for pod in pods.values():
+class PodTable(MutableMapping[str, Body]):
+    """The search's pods by name, indexed by the uid of the HyperpruneTrial incarnation that controls
+    each trial pod, kept up to date as pods come and go (asking per trial would be trials x pods, and
+    re-indexing every step is pods per step)."""
+
+    def __init__(self, pods: Mapping[str, Body] | None = None) -> None:
+        self._pods: dict[str, Body] = {}
+        self._owned: dict[str | None, set[str]] = {}
+        for name, pod in (pods or {}).items():
+            self[name] = pod
+
+    def __getitem__(self, name: str) -> Body:
+        return self._pods[name]
+
+    def __setitem__(self, name: str, pod: Body) -> None:
+        if name in self._pods:
+            del self[name]
+        self._pods[name] = pod
         if pod["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial":
-            out.setdefault(controller_uid(pod), []).append(pod)
-    return out
+            self._owned.setdefault(controller_uid(pod), set()).add(name)
+
+    def __delitem__(self, name: str) -> None:
+        pod = self._pods.pop(name)
+        names = self._owned.get(controller_uid(pod))
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del self._owned[controller_uid(pod)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._pods)
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def owned_by(self, trial_uid: str | None) -> list[Body]:
+        """The trial pods controlled by that HyperpruneTrial incarnation, by name."""
+        return [self._pods[n] for n in sorted(self._owned.get(trial_uid, ()))]
 
 
 @dataclass

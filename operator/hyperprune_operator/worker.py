@@ -60,7 +60,7 @@ from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
 from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, slim_trial_event, uid
-from hyperprune_operator.pods import pod_facts, pod_phase, pod_summary, pods_by_trial, terminating, unconfirmed_exit
+from hyperprune_operator.pods import PodTable, pod_facts, pod_phase, pod_summary, terminating, unconfirmed_exit
 from hyperprune_operator.promotion import promotion_step
 from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
 from hyperprune_operator.state import (
@@ -92,6 +92,9 @@ class WorkerSettings:
     trial_defaults: dict[str, Any] = field(default_factory=dict)  # spec.trialTemplate fields a search may omit
     promotion_attempts: int = 3
     instance: str = naming.OPERATOR
+    # Seconds of candidate proposals one step spends, about: TPE over thousands of trials takes tens
+    # of milliseconds a proposal, and reports wait while a step runs; the rest start in the next step.
+    proposal_budget: float = 0.2
 
 
 @dataclass
@@ -144,11 +147,13 @@ class SearchWorker:
         self.loaded = False
         self.state = SearchState()
         self.records: dict[str, TrialRecord] = {}
-        self.pods: dict[str, dict[str, Any]] = {}
+        self.pods = PodTable()
         self.status: dict[str, Any] = {}  # the search's status as last written or read
         self.promotion: dict[str, Any] | None = None
         self.dirty = True
         self.deleting: set[str | None] = set()  # pod uids this worker asked to delete
+        # Trials whose writes may have changed since the last plan (writes.py); None: all of them.
+        self.touched: set[str] | None = None
         self.warned_unknown: set[str] = set()
         self.next_status_write = 0.0
         self.next_resync = 0.0
@@ -161,6 +166,7 @@ class SearchWorker:
         self.lazy: set[str] = set()  # trials whose status has unwritten progress
         self.next_flush = 0.0
         self.gone = False  # the search was deleted
+        self.proposal_seconds = 0.0  # a candidate proposal's recent cost (decide's time per start)
 
     # ---- the event loop's side -------------------------------------------------------------------
 
@@ -172,7 +178,7 @@ class SearchWorker:
             body = slim_pod(body)
         with self._lock:
             self._inbox.append(_Event(kind, type_, body, self.clock()))
-        if kind in ("written", "created", "checked") and self.notify is not None:
+        if kind in ("written", "created", "checked", "deleted") and self.notify is not None:
             self.notify()
 
     def _drain(self) -> list[_Event]:
@@ -228,6 +234,8 @@ class SearchWorker:
                 self._created(event.body, pending)
             elif event.kind == "checked":
                 self._checked(event.body, pending)
+            elif event.kind == "deleted":
+                self._deleted(event.body)
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -277,8 +285,17 @@ class SearchWorker:
         marks = [("start", self.clock())]
         self._pod_facts()
         marks.append(("facts", self.clock()))
-        actions = [] if self.finished else decide(self.search.spec, self.state)
+        max_starts = None
+        if self.proposal_seconds > 0:
+            max_starts = max(1, int(self.settings.proposal_budget / self.proposal_seconds))
+        actions = [] if self.finished else decide(self.search.spec, self.state, max_starts=max_starts)
         marks.append(("decide", self.clock()))
+        proposed = sum(1 for a in actions if isinstance(a, Start) and a.role == "candidate")
+        if proposed:
+            took = (marks[-1][1] - marks[-2][1]) / proposed
+            self.proposal_seconds = took if self.proposal_seconds <= 0 else (self.proposal_seconds + took) / 2
+            if proposed == max_starts:
+                self.dirty = True  # more may start: in the next step, after the reports that came meanwhile
         if self._apply(actions, pending):
             self.start_time = self.start_time or now_iso(self.clock())
         marks.append(("apply", self.clock()))
@@ -299,15 +316,30 @@ class SearchWorker:
         up the next reports, and only the worker's thread touches its records. A pod and its trial's
         new status need no order: the pod's labels carry its attempt, target and run, so a restart in
         between adopts it (``_adopt_newer_pods``)."""
-        statuses = self._status_patches(flush=False)
+        trials = self._in_play()
+        statuses = self._status_patches(flush=False, trials=trials)
         if statuses:
             ids = {id(r): t for t, r in self.records.items()}
             for record, patch in statuses:
                 self._write_behind(ids[id(record)], record, patch, urgent=True)
         for trial, body in self._trial_creates():
             self._create_behind(trial, "trial", body)
-        for trial, _, body in self._pod_plan(pending):
+        for trial, _, body in self._pod_plan(pending, trials):
             self._create_behind(trial, "pod", body)
+        self.touched = set()
+
+    def _touch(self, trial_id: str | None) -> None:
+        if self.touched is not None and trial_id is not None:
+            self.touched.add(trial_id)
+
+    def _in_play(self) -> list[TrialState] | None:
+        """The trials whose status or pods the step's plans look at: those touched since the last
+        plan (their reports, pods, actions, or a write of theirs that landed) and those pending or
+        running; None, all of them, after a (re)load or resync, a report of the dense reference (every
+        distance may change) and at every flush (the periodic sweep)."""
+        if self.touched is None:
+            return None
+        return [t for t in self.state.trials if t.id in self.touched or t.status in ("pending", "running")]
 
     # ---- events in -------------------------------------------------------------------------------------
 
@@ -339,6 +371,7 @@ class SearchWorker:
             if event.type != "DELETED":
                 self._warn_unknown(body, pending)
             return
+        self._touch(trial_id)
         if event.type == "DELETED":
             if uid(body) == uid(record.body):
                 record.exists = False
@@ -356,6 +389,8 @@ class SearchWorker:
         if changed:
             self.dirty = True
             pending.report_arrivals.append(at)
+            if trial.is_dense:
+                self.touched = None  # every candidate's distance may change
         for epoch in ignored:
             log.info("%s/%s: report of epoch %d for %s ignored: the trial is %s", self.namespace, self.name, epoch,
                      trial.id, trial.status)
@@ -376,6 +411,7 @@ class SearchWorker:
     def _ingest_pod(self, event: _Event) -> None:
         pod = event.body
         name = pod["metadata"]["name"]
+        self._touch(pod["metadata"].get("labels", {}).get(naming.LABEL_TRIAL_ID))
         if event.type == "DELETED":
             known = self.pods.get(name)
             if known is not None and uid(known) == uid(pod):
@@ -465,24 +501,24 @@ class SearchWorker:
         self.state.promoted = (self.promotion or {}).get("trialId")
         self.state.outcome = status.get("outcome")
         self.state.message = status.get("message") if self.state.outcome else None
-        self.pods = {}
+        self.pods = PodTable()
         for pod in self.kube.list_pods(self.namespace, self.name):
             self._see_pod(pod)
         self._adopt_newer_pods()
         self.loaded = True
         self.dirty = True
+        self.touched = None
         self._schedule_resync()
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
 
     def _adopt_newer_pods(self) -> None:
         """A pod newer than its trial's recorded attempt was created by a step whose status patch
         did not land (the operator died in between): its labels say what that step decided."""
-        owned = pods_by_trial(self.pods)
         for trial in self.state.trials:
             record = self.records[trial.id]
             if not record.exists or trial.status in TERMINAL:
                 continue
-            pods = [p for p in owned.get(uid(record.body), [])
+            pods = [p for p in self.pods.owned_by(uid(record.body))
                     if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
             newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
             if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
@@ -532,6 +568,7 @@ class SearchWorker:
             self._see_pod(pod)
         self._schedule_resync()
         self.dirty = True
+        self.touched = None
 
     def _schedule_resync(self) -> None:
         # Spread over +-20%: searches started together must not all re-list at the same moment.
@@ -543,6 +580,8 @@ class SearchWorker:
     def _pod_facts(self) -> None:
         """Pods -> the policy's facts (``pods.pod_facts``), fed to its reducers."""
         facts = pod_facts(self.state, self.records, self.pods, self.deleting)
+        for trial_id in [*facts.summaries, *facts.running, *(t for t, _ in facts.lost), *(e.trial_id for e in facts.exits)]:
+            self._touch(trial_id)
         for trial_id, summary in facts.summaries.items():
             self.records[trial_id].pod = summary
         for trial_id in facts.running:
@@ -576,6 +615,7 @@ class SearchWorker:
         record: TrialRecord = done["record"]
         if self.records.get(done["trial"]) is not record:
             return
+        self._touch(done["trial"])
         record.checking = False
         self.dirty = True
         body, trial = done["body"], self.state.trial(done["trial"])
@@ -600,6 +640,8 @@ class SearchWorker:
                 self.metrics.action(self.namespace, self.name, kind)
             trial_was_errored = isinstance(action, Continue) and self.state.trial(action.trial_id).status == "errored"
             apply(self.state, action)
+            if not isinstance(action, (Promote, Finish)):
+                self._touch(action.trial_id)
             if isinstance(action, Start):
                 self.records[action.trial_id] = TrialRecord(
                     name=naming.trial_name(self.name, action.trial_id), attempt=1, exists=False)
@@ -687,6 +729,7 @@ class SearchWorker:
         record: TrialRecord = done["record"]
         if self.records.get(done["trial"]) is not record:
             return  # the state was reloaded meanwhile: it read what exists
+        self._touch(done["trial"])
         record.creating = False
         trial = self.state.trial(done["trial"])
         if done["kind"] == "trial":
@@ -730,13 +773,17 @@ class SearchWorker:
         self.dirty = self.dirty or not new
         return []
 
-    def _status_patches(self, *, flush: bool) -> list[tuple[TrialRecord, dict[str, Any]]]:
-        """Each trial's operator-owned status keys that changed, now or later (``writes.status_plan``);
-        the patches that can be written behind the step are handed to ``_write_behind`` here."""
-        plan = status_plan(self.state, self.records, flush=flush)
+    def _status_patches(self, *, flush: bool, trials: list[TrialState] | None = None) -> list[tuple[TrialRecord, dict[str, Any]]]:
+        """The operator-owned status keys that changed of ``trials`` (None: all), now or later
+        (``writes.status_plan``); the patches that can be written behind the step are handed to
+        ``_write_behind`` here."""
+        plan = status_plan(self.state, self.records, flush=flush, trials=trials)
         for trial_id, desired in plan.desired.items():
             self.records[trial_id].desired = desired
-        self.lazy = plan.later
+        if trials is None:
+            self.lazy = plan.later
+        else:
+            self.lazy = (self.lazy - {t.id for t in trials}) | plan.later
         if plan.behind:
             ids = {id(r): t for t, r in self.records.items()}
             for record, patch in plan.behind:
@@ -773,6 +820,7 @@ class SearchWorker:
         patch: dict[str, Any] = done["patch"]
         if self.records.get(done["trial"]) is not record or record.writing is not patch:
             return  # the state was reloaded meanwhile: it read what landed
+        self._touch(done["trial"])
         record.writing = None
         error = done["error"]
         if isinstance(error, ApiException) and error.status == 404:
@@ -792,19 +840,21 @@ class SearchWorker:
         for record, patch in todo:
             self._write_behind(ids[id(record)], record, patch)
         self.next_flush = self.clock() + self.status_interval()
+        self.touched = None  # the next step's plans sweep all trials
+        self.dirty = True
 
-    def _pod_plan(self, pending: _Pending) -> list[tuple[TrialState, TrialRecord, Body]]:
+    def _pod_plan(self, pending: _Pending, trials: list[TrialState] | None) -> list[tuple[TrialState, TrialRecord, Body]]:
         """The pods to create, from ``writes.pod_plan``; its deletions go behind the step (a failed one
         is forgotten, so the next step sees the pod again and retries)."""
         assert self.search is not None
-        plan = pod_plan(self.state, self.records, self.pods, self.deleting)
+        plan = pod_plan(self.state, self.records, self.pods, self.deleting, trials)
         for pod, why in plan.delete:
             log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
             self.deleting.add(uid(pod))
             if self.behind is None:
-                self._delete_quietly(pod)
+                self._delete_behind(pod)
             else:
-                self.behind.submit(self._delete_quietly, pod)
+                self.behind.submit(self._delete_behind, pod)
         if plan.create:
             template = self.search.spec.trial_template
             if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
@@ -938,13 +988,21 @@ class SearchWorker:
         return manifests.event(involved, reason=reason, message=message, type=type_, now=now_iso(self.clock()),
                                instance=self.settings.instance)
 
-    def _delete_quietly(self, pod: dict[str, Any]) -> None:
+    def _delete_behind(self, pod: dict[str, Any]) -> None:
+        """Delete a pod (behind the step); a failure comes back through the inbox (``_deleted``)."""
         try:
             self.kube.delete_pod(self.namespace, pod["metadata"]["name"], uid(pod))
-        except Exception as exc:  # the next step sees the pod again and retries
-            self.deleting.discard(uid(pod))
+        except Exception as exc:
             log.warning("%s/%s: pod %s not deleted: %s", self.namespace, self.name, pod["metadata"]["name"],
                         api_error(exc))
+            self.offer("deleted", None, {"pod": pod})
+
+    def _deleted(self, done: dict[str, Any]) -> None:
+        """A deletion that failed is forgotten: the next step sees the pod again and retries."""
+        pod = done["pod"]
+        self.deleting.discard(uid(pod))
+        self._touch(pod["metadata"].get("labels", {}).get(naming.LABEL_TRIAL_ID))
+        self.dirty = True
 
     def _post_events(self, events: list[dict[str, Any]]) -> None:
         """Post Events in the background: they inform users, nothing waits for them."""

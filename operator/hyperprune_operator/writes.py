@@ -12,6 +12,10 @@ the step, so that the step, and the reports that arrive meanwhile, do not wait f
 that loses it re-derives it (the policy decides it again from the same reports). One write per
 trial at a time: a trial whose patch is still being written waits for it.
 
+Both plans look only at the trials the worker names (those whose facts changed since the last plan:
+a big search has thousands of trials and a step touches a few), and at all of them in a periodic
+sweep that repairs anything a narrower plan could have missed.
+
 Pods: one process per trial work dir. A stopped trial's pods go; an earlier attempt's pod goes once
 it has finished (a running one is left to end, and its trial waits for it); a failed trial's running
 pod goes; a pending or running trial without its current attempt's pod gets one.
@@ -19,14 +23,14 @@ pod goes; a pending or running trial without its current attempt's pod gets one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hyperprune.policy import SearchState, TrialState
 from hyperprune_operator import naming
 from hyperprune_operator.objects import Body, uid
-from hyperprune_operator.pods import pod_phase, pods_by_trial, terminating
+from hyperprune_operator.pods import PodTable, pod_phase, terminating
 from hyperprune_operator.state import TrialRecord, merge_patch, trial_status_fields, urgent
 
 
@@ -38,11 +42,13 @@ class StatusPlan:
     later: set[str] = field(default_factory=set)  # trials whose changes can wait (progress only)
 
 
-def status_plan(state: SearchState, records: Mapping[str, TrialRecord], *, flush: bool) -> StatusPlan:
-    """Each existing trial's status patch, now or later (``flush``: everything now)."""
+def status_plan(state: SearchState, records: Mapping[str, TrialRecord], *, flush: bool,
+                trials: Iterable[TrialState] | None = None) -> StatusPlan:
+    """Each existing trial's status patch, now or later (``flush``: everything now). ``trials``: the
+    ones to look at (those whose facts changed since the last plan); None: all of them."""
     plan = StatusPlan()
     dense = state.dense
-    for trial in state.trials:
+    for trial in state.trials if trials is None else trials:
         record = records[trial.id]
         if not record.exists:
             continue
@@ -70,19 +76,18 @@ class PodPlan:
     create: list[tuple[TrialState, TrialRecord]] = field(default_factory=list)  # trials that need their pod
 
 
-def pod_plan(state: SearchState, records: Mapping[str, TrialRecord], pods: Mapping[str, Body],
-             deleting: set[str | None]) -> PodPlan:
+def pod_plan(state: SearchState, records: Mapping[str, TrialRecord], pods: PodTable,
+             deleting: set[str | None], trials: Iterable[TrialState] | None = None) -> PodPlan:
     """Pods to delete and trials whose current attempt needs a pod. ``deleting``: uids of pods whose
-    deletion this worker asked for already."""
+    deletion this worker asked for already; ``trials``: as in ``status_plan``."""
     plan = PodPlan()
-    owned = pods_by_trial(pods)
-    for trial in state.trials:
+    for trial in state.trials if trials is None else trials:
         record = records[trial.id]
         if not record.exists or record.body is None or uid(record.body) is None:
             continue
         current = naming.pod_name(record.name, record.attempt)
         busy = False  # a pod of this trial may still hold its work dir
-        for pod in owned.get(uid(record.body), []):
+        for pod in pods.owned_by(uid(record.body)):
             name, phase = pod["metadata"]["name"], pod_phase(pod)
             finished = phase in ("Succeeded", "Failed")
             why = None

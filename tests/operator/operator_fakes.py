@@ -48,6 +48,7 @@ class FakeKube:
         self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.calls: list[tuple[str, str]] = []
         self.refuse_creates: set[str] = set()  # pod names whose next create fails (an API server error)
+        self.refuse_deletes = 0  # this many pod deletions fail next (an API server error)
         self._rv = itertools.count(1)
         self._uid = itertools.count(1)
 
@@ -144,6 +145,9 @@ class FakeKube:
 
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> bool:
         self.calls.append(("delete_pod", name))
+        if self.refuse_deletes > 0:
+            self.refuse_deletes -= 1
+            raise ApiException(status=503, reason="Service Unavailable")
         body = self.store["pod"].get(name)
         if body is None or (uid and body["metadata"]["uid"] != uid):
             return False

@@ -7,7 +7,7 @@ from typing import Any
 from hyperprune.contract.files import REFUSED_CONFIG_EXIT
 from hyperprune.policy import SearchState, TrialExit, TrialState
 from hyperprune.spec import Point
-from hyperprune_operator.pods import pod_facts
+from hyperprune_operator.pods import PodTable, pod_facts
 from hyperprune_operator.promotion import promotion_step
 from hyperprune_operator.search_status import desired_status, search_phase
 from hyperprune_operator.state import TrialRecord
@@ -28,8 +28,8 @@ def record(trial_id: str = "t000", attempt: int = 1, pod: dict[str, Any] | None 
 
 
 def pod(name: str, phase: str, *, exit_code: int | None = None, reason: str | None = None, uid: str = "p1",
-        terminating: bool = False, component: str = "trial") -> dict[str, Any]:
-    owner = "uid-" + name.split("-")[1]  # s-t003-1 belongs to trial t003 (uid-t003)
+        terminating: bool = False, component: str = "trial", owner: str | None = None) -> dict[str, Any]:
+    owner = owner or "uid-" + name.split("-")[1]  # s-t003-1 belongs to trial t003 (uid-t003)
     meta: dict[str, Any] = {"name": name, "uid": uid, "labels": {"app.kubernetes.io/component": component},
                             "ownerReferences": [{"uid": owner, "controller": True}]}
     if terminating:
@@ -81,6 +81,8 @@ def test_decisions_are_written_at_once_and_progress_waits():
     records = {"t000": record("t000", written=dict(written)), "t001": record("t001", written=dict(written))}
     plan = status_plan(SearchState(trials=[decided, progressed]), records, flush=False)
     assert [(r.name, p["phase"]) for r, p in plan.now] == [("s-t000", "stopped")]
+    narrowed = status_plan(SearchState(trials=[decided, progressed]), records, flush=False, trials=[progressed])
+    assert narrowed.now == [] and set(narrowed.desired) == {"t001"}
     assert plan.later == {"t001"} and plan.desired["t001"]["epoch"] == 2
     flushed = status_plan(SearchState(trials=[decided, progressed]), records, flush=True)
     assert [r.name for r, _ in flushed.now] == ["s-t000", "s-t001"] and not flushed.later
@@ -89,15 +91,31 @@ def test_decisions_are_written_at_once_and_progress_waits():
 def test_pod_plan_keeps_one_process_per_work_dir():
     stopped, replaced, fresh = trial("t000", status="stopped"), trial("t001"), trial("t002")
     records = {"t000": record("t000"), "t001": record("t001", attempt=2), "t002": record("t002")}
-    pods = {
+    pods = PodTable({
         "s-t000-1": pod("s-t000-1", "Running", uid="a"),
         "s-t001-1": pod("s-t001-1", "Running", uid="b"),  # the previous attempt still writes its checkpoint
-    }
+    })
     plan = pod_plan(SearchState(trials=[stopped, replaced, fresh]), records, pods, deleting=set())
     assert [(p["metadata"]["name"], why) for p, why in plan.delete] == [("s-t000-1", "t000 was stopped")]
     assert [t.id for t, _ in plan.create] == ["t002"]  # t001 waits for its previous pod to end
     again = pod_plan(SearchState(trials=[stopped, replaced, fresh]), records, pods, deleting={"a"})
     assert again.delete == []  # asked once already
+    narrowed = pod_plan(SearchState(trials=[stopped, replaced, fresh]), records, pods, deleting=set(),
+                        trials=[fresh])
+    assert narrowed.delete == [] and [t.id for t, _ in narrowed.create] == ["t002"]
+
+
+def test_the_pod_table_keeps_its_owner_index_as_pods_come_and_go():
+    table = PodTable()
+    table["s-t000-1"] = pod("s-t000-1", "Running", uid="a")
+    table["s-t000-2"] = pod("s-t000-2", "Pending", uid="b")
+    table["s-t001-1"] = pod("s-t001-1", "Running", uid="c", owner="uid-t001")
+    assert [p["metadata"]["name"] for p in table.owned_by("uid-t000")] == ["s-t000-1", "s-t000-2"]
+    table["s-t000-1"] = pod("s-t000-1", "Running", uid="a2", owner="uid-t009")  # same name, a new owner
+    del table["s-t000-2"]
+    assert table.owned_by("uid-t000") == [] and len(table) == 2
+    assert [p["metadata"]["uid"] for p in table.owned_by("uid-t009")] == ["a2"]
+    assert sorted(table) == ["s-t000-1", "s-t001-1"] and "s-t000-2" not in table
 
 
 # ---- promotion ---------------------------------------------------------------------------------------------

@@ -63,9 +63,11 @@ def outcome(kube: FakeKube) -> dict:
             "epochs": search["trialEpochs"]}
 
 
-def test_a_search_runs_to_promotion():
+@pytest.mark.parametrize("failed_deletions", [0, 3])
+def test_a_search_runs_to_promotion(failed_deletions):
     kube, kubelet = FakeKube(), None
     kube.add_search(small_search())
+    kube.refuse_deletes = failed_deletions  # each is retried: a stopped trial's pod always goes
     kubelet = FakeKubelet(kube)
     worker = run(kube, kubelet, restart_every_step=False)
     result = outcome(kube)
@@ -76,6 +78,7 @@ def test_a_search_runs_to_promotion():
     assert result["epochs"]["spent"] == kubelet.epochs_trained  # every trained epoch is accounted for
     assert result["epochs"]["spent"] + result["epochs"]["avoided"] == result["epochs"]["fullTraining"]
     assert {e["reason"] for e in kube.events} >= {"Stopped", "Promoting", "Promoted"}
+    assert kube.refuse_deletes == 0
     # stopped trials have no pods; pods of paused-then-continued trials were replaced
     for body in kube.store["trial"].values():
         pods = [p for p in kube.store["pod"] if p.startswith(body["metadata"]["name"] + "-")]
