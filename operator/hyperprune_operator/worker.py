@@ -1,22 +1,24 @@
-"""One search's reconcile loop: facts in, the policy's decision, actions out, state persisted.
+"""One search's reconcile loop: its inbox, when to step, and carrying out what the pure parts decide.
 
 A ``SearchWorker`` exists per HyperpruneSearch (its kopf daemon drives it). Watch events of the
 search, its trials and its pods are ``offer``-ed to it from the event loop; ``step`` runs in a worker
 thread, one step at a time per search, so decisions for a search are serialized:
 
-1. take the queued events: reports from trial status (``ingest_reports``), pod phases, spec changes;
+1. take the queued events: reports from trial status (``state.ingest_reports``), pod phases, spec
+   changes, and the results of the writes earlier steps handed to threads;
 2. validate the spec (a new generation): problems -> phase Invalid with an ``Invalid`` condition;
-3. on the first step, rebuild the state from the resources (``state.read_trial``);
-4. pod facts -> the policy's reducers: pod Running -> running; Succeeded without the target epoch's
-   report -> errored; Failed, or gone while running -> errored (the policy retries or fails it);
+3. on the first step, rebuild the state from the resources (``restore``);
+4. pod facts (``pods.pod_facts``) -> the policy's reducers: pod Running -> running; Succeeded
+   without the target epoch's report -> errored; Failed, or gone while running -> errored;
 5. ``decide(spec, state)`` - the local engine's very policy - and apply its actions: Start (the
    trial's resource created: 409 means it exists, adopted when this search owns it), Continue (new
    attempt, its pod resumes from the checkpoint), Stop (pod deleted, reason in status and an Event),
-   Fail, Promote (a promotion pod copies the model), Finish;
-6. write what changed, independent calls at once: each trial's operator-owned status keys (one
-   merge patch per trial; progress a restart re-derives at most once per interval), pods created and
-   deleted to match; then the search's status (at most once per status interval, at once when its
-   phase, conditions, best or promotion change).
+   Fail, Promote (a promotion pod copies the model, ``promotion.promotion_step``), Finish;
+6. hand what must be written to threads (``writes`` plans it): trial status patches, trials' and
+   pods' creations and deletions, then the search's status (``search_status``; at most once per
+   status interval, at once when its phase, conditions, best or promotion change). No step waits
+   for an API call; results come back through the inbox, so only this worker's thread touches its
+   records.
 
 Every step is level-triggered and idempotent, so a failed API call is simply retried by the next
 step, and a restarted operator continues from what the resources hold.
@@ -37,7 +39,6 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from hyperprune.policy import (
-    TERMINAL,
     Action,
     Continue,
     Fail,
@@ -54,20 +55,20 @@ from hyperprune.policy import (
     record_exit,
 )
 from hyperprune.policy.summary import rung_distances, trial_epochs
-from hyperprune.spec import HyperpruneSearch, Point
+from hyperprune.spec import HyperpruneSearch
 
 from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
 from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, slim_trial_event, uid
-from hyperprune_operator.pods import PodTable, pod_facts, pod_phase, pod_summary, terminating, unconfirmed_exit
+from hyperprune_operator.pods import PodTable, pod_facts, pod_summary, unconfirmed_exit
 from hyperprune_operator.promotion import promotion_step
+from hyperprune_operator.restore import restore, see_pod
 from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
 from hyperprune_operator.state import (
     OPERATOR_FIELDS,
     TrialRecord,
     apply_merge,
-    creation_order,
     ingest_reports,
     merge_patch,
     read_trial,
@@ -79,7 +80,6 @@ log = logging.getLogger("hyperprune.operator")
 
 SUMMARIES_PER_INTERVAL = 200  # trial summaries written per status_interval, at most
 SLOW_STEP_S = 0.5  # a reconcile step slower than this is logged with where its time went
-PHASE_RANK = {"Pending": 0, "Running": 1, "Unknown": 1, "Succeeded": 2, "Failed": 2}
 # A change of these is written at once; the rest (counts, summaries) at most once per status_interval.
 IMPORTANT_STATUS_KEYS = ("phase", "conditions", "outcome", "promotion", "best", "observedGeneration")
 
@@ -421,21 +421,8 @@ class SearchWorker:
         self._see_pod(pod)
 
     def _see_pod(self, pod: dict[str, Any]) -> None:
-        """Keep the newest view of a pod: phases only move forward, deletion only appears."""
-        pod = slim_pod(pod)
-        name = pod["metadata"]["name"]
-        known = self.pods.get(name)
-        if known is not None and uid(known) == uid(pod):
-            if PHASE_RANK.get(pod_phase(pod) or "", 0) < PHASE_RANK.get(pod_phase(known) or "", 0):
-                return
-            if terminating(known) and not terminating(pod):
-                return
-            if pod_phase(known) == pod_phase(pod) and terminating(known) == terminating(pod) \
-                    and pod_summary(known, 0) == pod_summary(pod, 0):
-                self.pods[name] = pod
-                return
-        self.pods[name] = pod
-        self.dirty = True
+        if see_pod(self.pods, pod):
+            self.dirty = True
 
     # ---- the spec --------------------------------------------------------------------------------------
 
@@ -473,75 +460,24 @@ class SearchWorker:
     # ---- loading the state -------------------------------------------------------------------------------
 
     def _load(self) -> None:
+        """Rebuild the search's state from the API server (``restore``)."""
         fresh = self.kube.get_search(self.namespace, self.name)
         if fresh is None:
             self.gone = True
             return
-        self.search_body = {k: v for k, v in fresh.items() if k != "status"}
-        status = fresh.get("status") or {}
-        self.status = dict(status)
-        self.start_time = status.get("startTime")
-        search_uid = uid(fresh)
-        summaries = status.get("trialSummaries") or {}
-        read: dict[str, tuple[TrialState, TrialRecord]] = {}
-        for body in self.kube.list_trials(self.namespace, self.name):  # page by page, each read and slimmed
-            trial_id = body["spec"]["trialId"]
-            if controller_uid(body) == search_uid and trial_id in summaries:
-                trial, record = read_trial(body)
-                record.body = slim_trial(body)
-                read[trial_id] = (trial, record)
-        self.state = SearchState()
-        self.records = {}
-        for trial_id in sorted(summaries, key=creation_order):
-            # listed, but its resource is gone (or was never created): recreate it from the summary
-            trial, record = read.get(trial_id) or self._from_summary({**summaries[trial_id], "id": trial_id})
-            self.state.trials.append(trial)
-            self.records[trial.id] = record
-        self.promotion = status.get("promotion")
-        self.state.promoted = (self.promotion or {}).get("trialId")
-        self.state.outcome = status.get("outcome")
-        self.state.message = status.get("message") if self.state.outcome else None
-        self.pods = PodTable()
-        for pod in self.kube.list_pods(self.namespace, self.name):
-            self._see_pod(pod)
-        self._adopt_newer_pods()
+        restored = restore(fresh, self.kube.list_trials(self.namespace, self.name),  # page by page
+                           self.kube.list_pods(self.namespace, self.name))
+        self.search_body, self.status = restored.search_body, restored.status
+        self.state, self.records, self.pods = restored.state, restored.records, restored.pods
+        self.start_time = self.status.get("startTime")
+        self.promotion = self.status.get("promotion")
+        for adopted in restored.adopted:
+            log.info("%s/%s: adopted %s", self.namespace, self.name, adopted)
         self.loaded = True
         self.dirty = True
         self.touched = None
         self._schedule_resync()
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
-
-    def _adopt_newer_pods(self) -> None:
-        """A pod newer than its trial's recorded attempt was created by a step whose status patch
-        did not land (the operator died in between): its labels say what that step decided."""
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if not record.exists or trial.status in TERMINAL:
-                continue
-            pods = [p for p in self.pods.owned_by(uid(record.body))
-                    if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
-            newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
-            if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
-                continue
-            annotations = newest["metadata"].get("annotations") or {}
-            record.attempt = int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT])
-            record.run = int(annotations.get(naming.ANNOTATION_RUN, record.run))
-            trial.target_epoch = int(annotations.get(naming.ANNOTATION_UNTIL, trial.target_epoch))
-            trial.status = "running"
-            record.pod = pod_summary(newest, record.attempt)
-            log.info("%s/%s: adopted pod %s (attempt %d of %s)", self.namespace, self.name,
-                     newest["metadata"]["name"], record.attempt, trial.id)
-
-    def _from_summary(self, summary: dict[str, Any]) -> tuple[TrialState, TrialRecord]:
-        trial = TrialState(
-            id=summary["id"], role=summary["role"], params=Point.from_json(summary["params"]),
-            status=summary.get("phase", "pending"), target_epoch=int(summary.get("targetEpoch") or 1),
-            epoch=int(summary.get("epoch") or 0), epochs_spent=int(summary.get("epochsSpent") or 0),
-            failures=int(summary.get("failures") or 0), stop_reason=summary.get("stopReason"),
-        )
-        record = TrialRecord(name=naming.trial_name(self.name, trial.id), run=int(summary.get("run") or 0),
-                             attempt=1, exists=False)
-        return trial, record
 
     def _resync(self) -> None:
         """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""

@@ -9,6 +9,7 @@ from hyperprune.policy import SearchState, TrialExit, TrialState
 from hyperprune.spec import Point
 from hyperprune_operator.pods import PodTable, pod_facts
 from hyperprune_operator.promotion import promotion_step
+from hyperprune_operator.restore import restore
 from hyperprune_operator.search_status import desired_status, search_phase
 from hyperprune_operator.state import TrialRecord
 from hyperprune_operator.validation import parse
@@ -168,3 +169,38 @@ def test_the_desired_status_counts_every_trial_and_plans_full_training_from_the_
     assert status["trialEpochs"] == {"spent": 3, "avoided": 5, "fullTraining": 54}
     assert status["phase"] == "Running" and status["message"] == "2 trials: 1 running, 1 stopped"
     assert search_phase(state, {"phase": "Failed"}) == "Failed"
+
+
+# ---- restore -----------------------------------------------------------------------------------------------
+
+
+def test_restore_reads_listed_trials_rebuilds_missing_ones_and_adopts_a_newer_pod():
+    search = {"metadata": {"name": "s", "uid": "search-uid"},
+              "status": {"trialSummaries": {
+                  "t001": {"role": "candidate", "params": Point.of("random", 0.5).to_json(), "phase": "paused",
+                           "targetEpoch": 2, "epoch": 2, "epochsSpent": 2},
+                  "t000": {"role": "candidate", "params": Point.of("random", 0.75).to_json()}},
+                  "promotion": {"trialId": "t000"}}}
+
+    def trial_body(trial_id: str, owner: str, point: Point) -> dict[str, Any]:
+        return {"metadata": {"name": f"s-{trial_id}", "uid": f"uid-{trial_id}",
+                             "ownerReferences": [{"uid": owner, "controller": True}]},
+                "spec": {"trialId": trial_id, "role": "candidate", "params": point.to_json(), "targetEpoch": 1},
+                "status": {"phase": "running", "attempt": 1, "targetEpoch": 1}}
+
+    newer = pod("s-t000-2", "Running", uid="p2")
+    newer["metadata"]["labels"]["hyperprune.io/attempt"] = "2"
+    newer["metadata"]["annotations"] = {"hyperprune.io/until-epoch": "3", "hyperprune.io/run": "0"}
+    older_view = pod("s-t000-1", "Succeeded", uid="p1")
+    stale_view = pod("s-t000-1", "Running", uid="p1")  # listed after the Succeeded one: ignored
+    restored = restore(search, [trial_body("t000", "search-uid", Point.of("random", 0.75)),
+                                trial_body("t009", "another-search", Point.of("random", 0.5))],
+                       [older_view, stale_view, newer])
+    assert [t.id for t in restored.state.trials] == ["t000", "t001"]  # creation order, listed ones only
+    t000, t001 = restored.state.trials
+    assert restored.records["t000"].exists and not restored.records["t001"].exists  # t001 is recreated
+    assert (t001.status, t001.epoch, t001.target_epoch) == ("paused", 2, 2)
+    assert (restored.records["t000"].attempt, t000.target_epoch, t000.status) == (2, 3, "running")
+    assert restored.adopted == ["pod s-t000-2 (attempt 2 of t000)"]
+    assert restored.pods["s-t000-1"]["status"]["phase"] == "Succeeded"
+    assert restored.state.promoted == "t000" and "status" not in restored.search_body
