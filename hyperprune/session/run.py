@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-BAD_INPUT = 2
+from hyperprune.session import BAD_INPUT
 INTERRUPTED = 130
 
 

@@ -3,7 +3,7 @@
     hyperprune validate SEARCH.yaml [--quiet]
 
 Prints OK and a summary of what the search will do, or one `path: message` line per problem
-(exit code 1). A data directory missing on this machine is a warning: the file may be meant for a
+(exit code 2, as `hyperprune run` gives for a spec it refuses). A data directory missing on this machine is a warning: the file may be meant for a
 cluster, where the path is the trial pod's.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from hyperprune.session import BAD_INPUT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,12 +31,12 @@ def main(args: argparse.Namespace) -> int:
         search = load_search(args.search)
     except SearchFileError as exc:
         print(f"error: {exc.errors[0]} — pass the path of a HyperpruneSearch YAML file (see examples/)", file=sys.stderr)
-        return 1
+        return BAD_INPUT
     except SearchSpecError as exc:
         print(f"error: {args.search} is not a valid HyperpruneSearch — fix these fields:", file=sys.stderr)
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
-        return 1
+        return BAD_INPUT
     if not args.quiet:
         print(f"OK: {args.search}")
         for line in plan_summary(search):

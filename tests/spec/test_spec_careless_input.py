@@ -1,0 +1,144 @@
+"""What a careless user types is refused by name, before anything trains: numbers that are not
+finite, booleans where numbers go, duplicated keys, files that are not text, degenerate data
+settings, and output paths that would land on someone's files."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import yaml
+
+from hyperprune.spec import SearchSpecError, load_search, parse_search
+from hyperprune.spec.errors import SearchFileError
+
+GOOD = {
+    "apiVersion": "hyperprune.io/v1alpha1",
+    "kind": "HyperpruneSearch",
+    "metadata": {"name": "careless"},
+    "spec": {
+        "training": {"epochs": 8},
+        "space": {"methods": [{"method": "magnitude", "params": {"scope": ["layer", "global"]}}], "sparsity": [0.5, 0.75]},
+        "strategy": {"rungs": {"first": 2, "step": 2}},
+    },
+}
+
+
+def errors_with(**sections) -> list[str]:
+    doc = copy.deepcopy(GOOD)
+    doc["spec"].update(sections)
+    with pytest.raises(SearchSpecError) as info:
+        parse_search(doc)
+    return info.value.errors
+
+
+# ---- numbers that are not finite -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("field", ["lr", "clip", "weightDecay", "momentum", "lrGamma"])
+def test_a_training_number_must_be_finite(field, value):
+    errors = errors_with(training={"epochs": 8, field: value})
+    assert any(e.startswith(f"spec.training.{field}:") for e in errors), errors
+
+
+@pytest.mark.parametrize("sections, path", [
+    ({"space": {"methods": [{"method": "magnitude"}], "training": {"lr": [1.0, math.inf]}}}, "spec.space.training.lr[1]"),
+    ({"space": {"methods": [{"method": "magnitude"}], "training": {"lr": {"low": 1.0, "high": math.inf}}}},
+     "spec.space.training.lr.high"),
+    ({"space": {"methods": [{"method": "selfish", "params": {"threshold": [math.nan]}}]}},
+     "spec.space.methods[0].params.threshold[0]"),
+    ({"space": {"methods": [{"method": "magnitude"}], "sparsity": [0.5, math.nan]}}, "spec.space.sparsity[1]"),
+    ({"space": {"methods": [{"method": "iss", "params": {"groupLasso": math.inf}}]}}, "spec.space.methods[0].params.groupLasso"),
+    ({"data": {"holdout": math.nan}}, "spec.data.holdout"),
+    ({"model": {"dropout": math.nan}}, "spec.model.dropout"),
+])
+def test_a_searched_or_data_number_must_be_finite(sections, path):
+    errors = errors_with(**sections)
+    assert any(e.startswith(f"{path}:") for e in errors), errors
+
+
+def test_a_candidate_number_must_be_finite():
+    errors = errors_with(space={}, candidates=[{"method": "magnitude", "sparsity": 0.5, "training": {"lr": math.inf}}])
+    assert any(e.startswith("spec.candidates[0].training.lr:") and "finite" in e for e in errors), errors
+
+
+def test_yaml_infinity_is_refused_by_name(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(GOOD).replace("epochs: 8", "epochs: 8\n    lr: .inf"))
+    with pytest.raises(SearchSpecError) as info:
+        load_search(path)
+    assert info.value.errors == ["spec.training.lr: Input should be a finite number"]
+
+
+# ---- booleans where numbers go ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("training", [{"epochs": True}, {"epochs": 8, "lr": True}, {"epochs": 8, "maxBatches": False}])
+def test_a_boolean_is_not_a_number(training):
+    (field,) = [k for k, v in training.items() if isinstance(v, bool)]
+    errors = errors_with(training=training)
+    assert any(e.startswith(f"spec.training.{field}:") for e in errors), errors
+
+
+def test_a_boolean_is_not_a_number_in_a_searched_setting_either():
+    errors = errors_with(space={"methods": [{"method": "magnitude", "params": {"pruneEpoch": [0, True]}}]})
+    assert any(e.startswith("spec.space.methods[0].params.pruneEpoch[1]:") for e in errors), errors
+
+
+# ---- the file itself ---------------------------------------------------------------------------------
+
+
+def test_duplicated_yaml_keys_are_refused_naming_the_key_and_line(tmp_path):
+    path = tmp_path / "search.yaml"
+    text = yaml.safe_dump(GOOD, sort_keys=False).replace("  training:\n    epochs: 8\n", "  training:\n    epochs: 8\n    epochs: 3\n")
+    path.write_text(text)
+    line = text.splitlines().index("    epochs: 3") + 1
+    with pytest.raises(SearchFileError) as info:
+        load_search(path)
+    assert info.value.errors == [f"{path}, line {line}: duplicate key 'epochs' (first at line {line - 1})"]
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\xff\xfe\x00s\x00p\x00e\x00c", "is not UTF-8 text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not UTF-8 text"),
+    (b"spec:\x00 {}", "is binary"),
+])
+def test_a_spec_that_is_not_text_is_named(tmp_path, content, problem):
+    path = tmp_path / "search.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SearchFileError) as info:
+        load_search(path)
+    assert info.value.errors[0].startswith(f"{path} {problem}")
+
+
+# ---- degenerate data settings ------------------------------------------------------------------------
+
+
+def test_a_vocabulary_of_only_eos_and_unk_is_refused():
+    errors = errors_with(data={"corpus": "synthetic", "maxVocab": 2})
+    assert errors == ["spec.data.maxVocab: Input should be greater than or equal to 3"]
+
+
+@pytest.mark.parametrize("field, value", [("syntheticVocab", 10_000_000), ("syntheticTokens", 10**9)])
+def test_a_synthetic_corpus_too_large_to_generate_quickly_is_refused(field, value):
+    errors = errors_with(data={"corpus": "synthetic", field: value})
+    assert len(errors) == 1 and errors[0].startswith(f"spec.data.{field}: Input should be less than or equal to")
+
+
+def test_a_candidate_may_turn_clipping_off_with_null():
+    doc = copy.deepcopy(GOOD)
+    del doc["spec"]["space"]
+    doc["spec"]["candidates"] = [
+        {"method": "magnitude", "sparsity": 0.5, "training": {"clip": None}},
+        {"method": "magnitude", "sparsity": 0.5},
+    ]
+    spec = parse_search(doc).spec
+    first, second = spec.pool()
+    assert spec.trial_config("t000", first).training.clip is None
+    assert spec.trial_config("t001", second).training.clip == 0.25
+    doc["spec"]["candidates"][1] = {"method": "magnitude", "sparsity": 0.5, "training": {"lr": None}}
+    with pytest.raises(SearchSpecError) as info:
+        parse_search(doc)
+    assert info.value.errors[0].startswith("spec.candidates[1].training.lr:")
