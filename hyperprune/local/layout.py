@@ -27,6 +27,11 @@ class WorkdirBusy(RuntimeError):
     """Another engine works in the same DIR."""
 
 
+class WorkdirFileError(ValueError):
+    """A file Hyperprune wrote in DIR cannot be read back (edited, truncated, replaced): the
+    message names the file and what is wrong with it."""
+
+
 @dataclass(frozen=True)
 class Workdir:
     root: Path
@@ -111,4 +116,12 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON file of the work dir; WorkdirFileError naming it when it is not readable JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise WorkdirFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:
+        raise WorkdirFileError(f"{path} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise WorkdirFileError(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -65,7 +65,10 @@ def spec_issues(s: Sections) -> list[Issue]:
 
 def _space_issues(space: SearchSpace, pool: Pool, space_set: bool) -> list[Issue]:
     if pool == "given":
-        return [("space", "give either spec.space or spec.candidates (an explicit pool), not both")] if space_set else []
+        # An empty space beside a pool (``space: {}``, or the default a stored search writes out)
+        # names no second source of candidates.
+        both = space_set and space != SearchSpace()
+        return [("space", "give either spec.space or spec.candidates (an explicit pool), not both")] if both else []
     if pool == "absent" and not space.methods:
         return [
             (

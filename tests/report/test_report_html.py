@@ -121,3 +121,23 @@ def test_every_strategy_gets_a_report(tmp_path, strategy):
     workdir, sim = simulated_workdir(tmp_path / "run", **over)
     html = write_report(workdir.root).read_text()
     assert sim.state.outcome == "succeeded" and len(images(html)) == 4
+
+
+def test_a_search_with_an_explicit_pool_gets_a_report(tmp_path, capsys):
+    pool = [{"method": "magnitude", "sparsity": s, "params": {"pruneEpoch": 0, "scope": scope}}
+            for s in (0.25, 0.5, 0.75) for scope in ("layer", "global")]
+    workdir, sim = simulated_workdir(tmp_path / "run", space=None, candidates=pool)
+    assert main(["report", str(workdir.root)]) == 0, capsys.readouterr().err
+    assert sim.state.outcome == "succeeded" and len(images((workdir.root / "report.html").read_text())) == 4
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("search.json", b"{not json"), ("search.json", b'{"kind": "Deployment"}'), ("search.json", b"\xff\xfe"),
+    ("state.json", b'{"trials": [{"id": 3}]}'), ("state.json", b"[1, 2"),
+])
+def test_a_damaged_search_file_is_named_not_a_traceback(tmp_path, capsys, name, damage):
+    workdir, _ = simulated_workdir(tmp_path / "run")
+    (workdir.root / name).write_bytes(damage)
+    assert main(["report", str(workdir.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {workdir.root / name}") and "Traceback" not in err

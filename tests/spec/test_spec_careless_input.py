@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -142,3 +143,23 @@ def test_a_candidate_may_turn_clipping_off_with_null():
     with pytest.raises(SearchSpecError) as info:
         parse_search(doc)
     assert info.value.errors[0].startswith("spec.candidates[1].training.lr:")
+
+
+# ---- what a work dir stores reads back -----------------------------------------------------------
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_a_stored_search_reads_back_as_the_same_search(example):
+    # DIR/search.json holds search.dump(); the report and a resume read it again.
+    search = load_search(example)
+    again = parse_search(search.dump())
+    assert again.dump() == search.dump()
+
+
+def test_a_pool_with_an_empty_space_beside_it_is_not_two_sources():
+    doc = copy.deepcopy(GOOD)
+    doc["spec"]["space"] = {}
+    doc["spec"]["candidates"] = [{"method": "magnitude", "sparsity": 0.5}]
+    assert parse_search(doc).spec.pool() is not None
