@@ -61,7 +61,13 @@ from hyperprune.policy import (
     record_trial_report,
 )
 from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CONFIG_FILE
+from hyperprune.contract.promotion import PromotionRefused
 from hyperprune.spec.models import HyperpruneSearch
+
+
+class PromotionFailed(RuntimeError):
+    """The best model could not be copied to the output folder; the search is not finished and
+    resumes with the promotion once the cause is fixed. ``args``: (what happened, what to do)."""
 
 
 @dataclass
@@ -205,6 +211,10 @@ class Engine:
             # Its last run may still be writing the checkpoint of the epoch it just reported; let it
             # finish (and read what it wrote) before the run's files are discarded.
             self._settle(action.trial_id)
+        if isinstance(action, Promote):
+            # Copied before it is recorded: a copy that fails (a full disk, a folder that is not
+            # ours) leaves the state unpromoted, and the next run decides to promote again.
+            self._promote(action.trial_id)
         apply(self.state, action)
         self.journal.append("action", action=action_to_json(action))
         self.display.action(self.state, action)
@@ -212,10 +222,20 @@ class Engine:
             self._wipe_run(action.trial_id)
         elif isinstance(action, (Stop, Fail)):
             self._terminate_unfinished(action.trial_id)
-        elif isinstance(action, Promote):
-            promote(self.workdir, action.trial_id, self.spec.output.path)
-        elif isinstance(action, (Start, Finish)):
+        elif isinstance(action, (Start, Finish, Promote)):
             pass  # a started trial is launched with every other trial that holds a worker
+
+    def _promote(self, trial_id: str) -> None:
+        target = self.workdir.output(self.spec.output.folder)
+        try:
+            promote(self.workdir, self.search, trial_id, self.spec.output.folder)
+        except (OSError, PromotionRefused) as exc:
+            self.journal.append("promotion-failed", trial=trial_id, message=str(exc))
+            raise PromotionFailed(
+                f"could not promote {trial_id} to {target}: {exc}",
+                f"fix that (free space, or move {target} away), then run the same command again: it promotes "
+                f"{trial_id} and finishes without training",
+            ) from None
 
     def _settle(self, trial_id: str) -> None:
         process = self.processes.get(trial_id)

@@ -63,10 +63,9 @@ class Workdir:
     def trial(self, trial_id: str) -> Path:
         return self.trials / trial_id
 
-    def output(self, path: str) -> Path:
-        """The promoted model's folder: spec.output.path, relative to DIR unless absolute."""
-        out = Path(path).expanduser()
-        return out if out.is_absolute() else self.root / out
+    def output(self, folder: str) -> Path:
+        """The promoted model's folder: ``spec.output.folder``, which the spec keeps inside DIR."""
+        return self.root / folder
 
     @property
     def engine_lock(self) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 
 from hyperprune.contract.data_layout import DataError, resolve_sources
 from hyperprune.contract.document import Issue
+from hyperprune.contract.promotion import refusal
 from hyperprune.contract.trial import DataConfig
 from hyperprune.local.layout import Workdir, read_json
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
@@ -91,5 +92,13 @@ def workdir_issues(search: HyperpruneSearch, workdir: Workdir) -> list[Issue]:
     ]
 
 
+def output_issues(search: HyperpruneSearch, workdir: Workdir) -> list[Issue]:
+    """The promoted model's folder is free, or holds a model promoted before (which it replaces):
+    a promotion never deletes what Hyperprune did not write."""
+    problem = refusal(workdir.output(search.spec.output.folder))
+    return [("spec.output.path", problem)] if problem else []
+
+
 def preflight(search: HyperpruneSearch, workdir: Workdir, base_dir: Path) -> list[Issue]:
-    return space_issues(search.spec) + data_issues(search.spec.data, base_dir) + workdir_issues(search, workdir)
+    issues = space_issues(search.spec) + data_issues(search.spec.data, base_dir) + workdir_issues(search, workdir)
+    return issues + output_issues(search, workdir)

@@ -15,8 +15,6 @@ result.json (camelCase; metrics are validation metrics unless named test):
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +24,16 @@ from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
+from hyperprune.contract.promotion import promote_model
 from hyperprune.contract.report import TrialReport
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
 
-def promote(workdir: Workdir, trial_id: str, output_path: str) -> Path:
-    """Copy the trial's ``model/`` folder to the output folder, replacing what was there."""
-    source = workdir.trial(trial_id) / MODEL_DIR
-    if not (source / "model.pt").exists():
-        raise FileNotFoundError(f"{source} holds no finished model (model.pt) to promote")
-    target = workdir.output(output_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return target
+def promote(workdir: Workdir, search: HyperpruneSearch, trial_id: str, output_folder: str) -> Path:
+    """Copy the trial's ``model/`` folder to the output folder (``spec.output.folder`` in DIR),
+    replacing an earlier promoted model there and nothing else (hyperprune.contract.promotion)."""
+    return promote_model(workdir.trial(trial_id) / MODEL_DIR, workdir.output(output_folder),
+                         search=search.metadata.name, trial=trial_id)
 
 
 def session_times(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -112,7 +103,7 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
             "testMetric": entry["testMetric"],
             "sparsity": entry["sparsity"],
             "sparsityPerLayer": report.sparsity_per_layer if report is not None else {},
-            "model": str(workdir.output(spec.output.path)),
+            "model": str(workdir.output(spec.output.folder)),
             "trialDir": entry["trialDir"],
         }
     dense = None

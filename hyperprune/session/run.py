@@ -20,8 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperprune.session import BAD_INPUT
-INTERRUPTED = 130
+from hyperprune.session import BAD_INPUT, FAILED, INTERRUPTED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +54,7 @@ def _write_report(workdir) -> str | None:  # workdir: Workdir
 
 
 def main(args: argparse.Namespace) -> int:
-    from hyperprune.local.engine import Engine, EngineOptions
+    from hyperprune.local.engine import Engine, EngineOptions, PromotionFailed
     from hyperprune.local.layout import Workdir, WorkdirBusy, write_json
     from hyperprune.local.preflight import preflight
     from hyperprune.local.progress import make_display
@@ -103,6 +102,9 @@ def main(args: argparse.Namespace) -> int:
     except WorkdirBusy as exc:
         _error(str(exc), "wait for it to finish, or stop it (Ctrl-C) and run again")
         return BAD_INPUT
+    except PromotionFailed as exc:
+        _error(*exc.args)
+        return FAILED
     report = _write_report(workdir)
     print()
     for line in summary_lines(result, report):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from hyperprune.cli import main
+from hyperprune.spec import load_search
 from local_support import TINY_SEARCH, merge, write_search
 
 
@@ -110,4 +111,26 @@ def test_a_ptb_directory_missing_a_split_is_named_before_training(tmp_path, caps
     code, err = run(capsys, search, tmp_path / "run")
     assert code == 2
     assert "spec.data.path:" in err and "lacks ptb.test.txt" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_output_folder_hyperprune_did_not_write_is_refused_and_kept(tmp_path, capsys):
+    search = write_search(tmp_path / "search.yaml", output={"path": "models/best"})
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "search.json").write_text(json.dumps(load_search(search).dump()))  # a search being resumed
+    (workdir / "models" / "best").mkdir(parents=True)
+    (workdir / "models" / "best" / "weights.npz").write_bytes(b"not ours")
+    code, err = run(capsys, search, workdir)
+    assert code == 2
+    assert f"spec.output.path: {workdir / 'models' / 'best'} exists and is a folder Hyperprune did not write" in err
+    assert (workdir / "models" / "best" / "weights.npz").read_bytes() == b"not ours"
+    assert_nothing_trained(workdir)
+
+
+@pytest.mark.parametrize("path", [".", "trials", "/tmp/elsewhere", "../sibling"])
+def test_an_output_path_that_would_land_on_the_searchs_or_someone_elses_files_is_refused(tmp_path, capsys, path):
+    search = write_search(tmp_path / "search.yaml", output={"path": path})
+    code, err = run(capsys, search, tmp_path / "run")
+    assert code == 2 and f"spec.output.path: {path!r}" in err
     assert not (tmp_path / "run").exists()

@@ -144,9 +144,24 @@ def test_promotion_copies_the_model_folder_atomically(tmp_path, capsys):
     dest = tmp_path / "best"
     dest.mkdir()
     (dest / "model.pt").write_bytes(b"older")
+    (dest / "PROMOTED.json").write_text('{"trial": "t001"}')  # an earlier promotion
     assert promote_main(["--source", str(source), "--dest", str(dest), "--search", "s", "--trial", "t003"]) == 0
     assert (dest / "model.pt").read_bytes() == b"weights"
     assert json.loads((dest / "PROMOTED.json").read_text())["trial"] == "t003"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "t003"]  # no partial or old copies left
     assert promote_main(["--source", str(tmp_path / "missing"), "--dest", str(dest)]) == 3
     assert "no finished model" in capsys.readouterr().err
+
+
+def test_promotion_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
+    source = tmp_path / "t003" / "model"
+    source.mkdir(parents=True)
+    (source / "model.pt").write_bytes(b"weights")
+    (source / "config.json").write_text("{}")
+    dest = tmp_path / "results"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("years of work")
+    assert promote_main(["--source", str(source), "--dest", str(dest), "--trial", "t003"]) == 1
+    assert "Hyperprune did not write (no PROMOTED.json in it)" in capsys.readouterr().err
+    assert [p.name for p in dest.iterdir()] == ["thesis.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "t003"]

@@ -163,3 +163,36 @@ def test_a_pool_with_an_empty_space_beside_it_is_not_two_sources():
     doc["spec"]["space"] = {}
     doc["spec"]["candidates"] = [{"method": "magnitude", "sparsity": 0.5}]
     assert parse_search(doc).spec.pool() is not None
+
+
+# ---- where the promoted model goes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [
+    ".", "./", "..", "../best", "models/../..", "/", "/home/me/models", "~/models", "trials", "trials/t000",
+    "search.json", "state.json", "events.jsonl", "result.json", "report.html", "data.json", ".lock", ".best.tmp",
+    "dense", "t003", "t1234", "t000-r1", "dense/model", "a\\b",
+])
+def test_the_output_path_must_stay_inside_the_search_and_off_its_own_files(path):
+    errors = errors_with(output={"path": path})
+    assert len(errors) == 1 and errors[0].startswith(f"spec.output.path: {path!r} "), errors
+
+
+@pytest.mark.parametrize("path, folder", [
+    ("best", "best"), ("models/best", "models/best"), ("./best/", "best"), ("models//v2", "models/v2"),
+    ("t", "t"), ("dense-model", "dense-model"), ("trial3", "trial3"), ("best/../winner", "winner"),
+])
+def test_an_output_path_inside_the_search_is_kept(path, folder):
+    doc = copy.deepcopy(GOOD)
+    doc["spec"]["output"] = {"path": path}
+    assert parse_search(doc).spec.output.folder == folder
+
+
+def test_every_file_of_a_local_work_dir_is_one_the_output_rule_keeps_clear_of():
+    from hyperprune.contract.files import engine_owned
+    from hyperprune.local.layout import Workdir
+
+    workdir = Workdir(Path("/w"))
+    files = [workdir.search, workdir.state, workdir.journal, workdir.result, workdir.report, workdir.trials,
+             workdir.engine_lock]
+    assert all(engine_owned(f.name) for f in files)
