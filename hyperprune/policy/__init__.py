@@ -36,7 +36,15 @@ from hyperprune.policy.state import (
     TrialState,
     candidate_id,
 )
-from hyperprune.policy.transitions import apply, mark_running, record_error, record_report, record_trial_report
+from hyperprune.policy.transitions import (
+    apply,
+    mark_running,
+    record_error,
+    record_report,
+    record_trial_report,
+    reopen,
+    restart_from_scratch,
+)
 
 __all__ = [
     "ACTIVE",
@@ -73,4 +81,6 @@ __all__ = [
     "record_error",
     "record_report",
     "record_trial_report",
+    "reopen",
+    "restart_from_scratch",
 ]

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
@@ -107,7 +107,7 @@ def _end(plan: Plan, message: str) -> None:
     """Stop everything still active and finish the search as failed."""
     for trial in plan.state.trials:
         if plan.active(trial):
-            plan.emit(Stop(trial.id, f"search failed: {message}"))
+            plan.emit(Stop(trial.id, f"{SEARCH_FAILED}{message}"))
     plan.emit(Finish("failed", message))
 
 
@@ -156,11 +156,13 @@ def _retry_errored(plan: Plan) -> None:
     retries = plan.spec.budget.retries
     for trial in plan.state.trials:
         if plan.status[trial.id] == "errored" and plan.slots > 0:
+            # failures 0: a failed search reopened after its cause was fixed (transitions.reopen)
+            attempt = f"retry {trial.failures} of {retries}" if trial.failures else "resumed"
             plan.emit(
                 Continue(
                     trial.id,
                     trial.target_epoch,
-                    reason=f"retry {trial.failures} of {retries}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
+                    reason=f"{attempt}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
                 )
             )
 
@@ -239,8 +241,10 @@ def _finish_when_done(plan: Plan) -> None:
         for t in plan.candidates:
             counts[plan.status[t.id]] = counts.get(plan.status[t.id], 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        last = next((t for t in reversed(plan.candidates) if t.message or t.stop_reason), None)
-        detail = f"; last problem: {last.id}: {last.message or last.stop_reason}" if last else ""
+        # The last trial that failed or diverged: a trial stopped at a rung is a decision, not a problem.
+        last = next((t for t in reversed(plan.candidates) if plan.status[t.id] in ("failed", "diverged")), None)
+        reason = (_reason(plan, last.id) if plan.status[last.id] == "failed" else last.message) if last else None
+        detail = f"; last problem: {last.id}: {reason}" if last else ""
         plan.emit(Finish("failed", f"no candidate completed ({summary or 'none created'}){detail}"))
         return
     value = final_metric(best)
