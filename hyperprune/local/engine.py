@@ -59,9 +59,11 @@ from hyperprune.policy import (
     mark_running,
     record_error,
     record_trial_report,
+    reopen,
+    restart_from_scratch,
 )
-from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CONFIG_FILE
-from hyperprune.contract.promotion import PromotionRefused
+from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CHECKPOINT_FILE, CONFIG_FILE
+from hyperprune.contract.promotion import PromotionRefused, promoted_by_hyperprune
 from hyperprune.spec.models import HyperpruneSearch
 
 
@@ -76,6 +78,7 @@ class EngineOptions:
     poll_seconds: float = 0.2  # how often processes and report files are checked
     grace_seconds: float = 30.0  # SIGTERM -> SIGKILL after this long
     cores: int | None = None  # CPUs to share between workers; None: what this process may use
+    retry_failed: bool = False  # reopen a failed search: its failed trials resume (hyperprune run --retry-failed)
 
 
 @dataclass
@@ -99,24 +102,51 @@ class Engine:
     # ---- the loop ------------------------------------------------------------------------------
 
     def run(self, display: Display) -> SearchState:
-        """Run (or resume) the search until it finishes or is interrupted; returns the state."""
+        """Run (or resume) the search until it finishes or is interrupted; returns the state. A
+        finished search trains nothing and starts no session (its promoted model is put back if
+        it was deleted), unless ``retry_failed`` reopens a failed one."""
         self.display = display
         resumed = self.workdir.state.exists()
         self.state = load_state(self.workdir)
+        reopened = reopen(self.state) if self.options.retry_failed else []
+        if self.state.outcome is not None:
+            self.display.start(self.state, resumed=resumed)
+            self._restore_promoted_model()
+            self.display.stop(self.state)
+            return self.state
         self.journal = Journal(self.workdir.journal)
-        self.journal.append("session", resumed=resumed, workers=self.spec.budget.parallelism,
-                            threads=self.threads, pid=os.getpid())
-        self.display.start(self.state, resumed=resumed)
         try:
+            self.journal.append("session", resumed=resumed, workers=self.spec.budget.parallelism,
+                                threads=self.threads, pid=os.getpid())
+            if reopened:
+                self.journal.append("reopened", trials=reopened)
+            self.display.start(self.state, resumed=resumed, reopened=reopened)
             with self._signals():
                 self._loop()
         finally:
-            # Normally only trials just stopped are left; after an error or Ctrl-C, every running one.
-            self._stop_all(interrupted=self.state.outcome is None)
-            self._save()
-            self.journal.close()
-            self.display.stop(self.state)
+            try:
+                # Normally only trials just stopped are left; after an error or Ctrl-C, every running one.
+                self._stop_all(interrupted=self.state.outcome is None)
+                self._save()
+            finally:
+                self.journal.close()
+                self.display.stop(self.state)
         return self.state
+
+    def _restore_promoted_model(self) -> None:
+        """A finished search whose promoted folder was deleted since gets it back from the winner's
+        own model/ folder, so what result.json and the summary name is there."""
+        if self.state.promoted is None:
+            return
+        target = self.workdir.output(self.spec.output.folder)
+        if promoted_by_hyperprune(target):
+            return
+        try:
+            promote(self.workdir, self.search, self.state.promoted, self.spec.output.folder)
+        except (OSError, PromotionRefused) as exc:
+            self.display.note(f"the promoted model is not at {target} and could not be copied there again: {exc}")
+        else:
+            self.display.note(f"{target} was missing: copied the model of {self.state.promoted} there again")
 
     def _loop(self) -> None:
         state = self.state
@@ -273,6 +303,11 @@ class Engine:
                 # A process of an engine that died is still finishing its step (it got SIGTERM when
                 # the engine died); starting another would fail on the trial's lock. Next round.
                 continue
+            if trial.epoch > 0 and not (trial_dir / CHECKPOINT_FILE).exists():
+                # Deleted (it was damaged) or never written (a crash right after the report): the
+                # run trains from epoch 0, and those epochs count as trained again.
+                restart_from_scratch(self.state, trial.id)
+                self.display.note(f"{trial.id} has no checkpoint ({trial_dir / CHECKPOINT_FILE}): it trains from epoch 0")
             try:
                 trial_dir.mkdir(parents=True, exist_ok=True)
                 config_file = trial_dir / CONFIG_FILE

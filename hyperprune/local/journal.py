@@ -36,7 +36,12 @@ def _finite(value: Any) -> Any:
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
+        torn = _ends_mid_line(path)
         self._file = open(path, "a", encoding="utf-8")
+        if torn:
+            # An engine killed mid-write left half a line: end it, or the next event would be
+            # glued onto it and lost with it (the reader skips the torn line alone).
+            self._file.write("\n")
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         line = {"event": event, "time": round(time.time(), 3), **_finite(fields)}
@@ -48,6 +53,18 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, 2)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

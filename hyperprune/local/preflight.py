@@ -12,7 +12,8 @@ from hyperprune.contract.data_layout import DataError, resolve_sources
 from hyperprune.contract.document import Issue
 from hyperprune.contract.promotion import refusal
 from hyperprune.contract.trial import DataConfig
-from hyperprune.local.layout import Workdir, read_json
+from hyperprune.local.layout import Workdir, WorkdirFileError, read_json
+from hyperprune.local.store import read_state
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
 
@@ -69,27 +70,56 @@ def _differences(a: Any, b: Any, prefix: str) -> list[str]:
     return [] if a == b else [prefix]
 
 
+def _writable_issues(root: Path) -> list[Issue]:
+    """DIR can be created (its nearest existing parent is a writable folder) or written into."""
+    if root.exists():
+        if not root.is_dir():
+            return [("--workdir", f"{root} exists and is not a directory")]
+        if not os.access(root, os.W_OK | os.X_OK):
+            return [("--workdir", f"{root} is not writable; pass a directory you can write into")]
+        return []
+    parent = root.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return [("--workdir", f"cannot create {root}: {parent} is not a directory")]
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return [("--workdir", f"cannot create {root}: {parent} is not writable")]
+    return []
+
+
 def workdir_issues(search: HyperpruneSearch, workdir: Workdir) -> list[Issue]:
-    """A DIR is either new (or empty), or was started with the same search (resuming it)."""
+    """A DIR is writable, and either new (or empty), or was started with the same search (resuming
+    it) and holds a readable state."""
     root = workdir.root
-    if root.exists() and not root.is_dir():
-        return [("--workdir", f"{root} exists and is not a directory")]
+    issues = _writable_issues(root)
+    if issues:
+        return issues
     if not workdir.started():
         if root.is_dir() and any(p.name != ".lock" for p in root.iterdir()):
             return [("--workdir", f"{root} is not empty and holds no search (no search.json); use a new directory")]
         return []
+    damaged = "restore it, or start the search again in a new --workdir"
     try:
         before = read_json(workdir.search)
-    except ValueError as exc:
-        return [("--workdir", f"{workdir.search} is not readable ({exc})")]
+        if workdir.state.exists():
+            read_state(workdir)
+    except WorkdirFileError as exc:
+        return [("--workdir", f"{exc}; {damaged}")]
+    if not isinstance(before, dict) or not isinstance(before.get("spec"), dict):
+        return [("--workdir", f"{workdir.search} does not hold a search; {damaged}")]
     now = search.dump()
     fields = _differences(before.get("spec"), now.get("spec"), "spec")
     if before.get("metadata", {}).get("name") != now["metadata"]["name"]:
         fields.insert(0, "metadata.name")
-    return [
-        (f, f"differs from the search {root} was started with; resume with the same file or use a new --workdir")
-        for f in fields
-    ]
+    return [(f, _changed(f, root)) for f in fields]
+
+
+def _changed(field: str, root: Path) -> str:
+    if field == "spec.budget.parallelism":
+        return (f"differs from the search {root} was started with; to resume with another number of trials at "
+                "once, keep the file's value and pass --workers N")
+    return f"differs from the search {root} was started with; resume with the same file or use a new --workdir"
 
 
 def output_issues(search: HyperpruneSearch, workdir: Workdir) -> list[Issue]:

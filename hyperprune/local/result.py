@@ -5,7 +5,7 @@ result.json (camelCase; metrics are validation metrics unless named test):
     name, strategy, status (succeeded | failed), message, metric (perplexity | accuracy), mode (min | max)
     rungEpochs, finalEpoch
     best: {id, params, description, config (the TrialConfig), valMetric, testMetric, sparsity,
-           sparsityPerLayer, model (the promoted folder), trialDir} | null
+           sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir} | null
     dense: {id, status, valMetric, testMetric, epochsTrained} | null
     trials: [{id, role, params, description, status, epochsTrained, epochReached, failures,
               stopReason, message, valMetric, testMetric, sparsity, rungs: [{epoch, valMetric, lsDistance}],
@@ -24,7 +24,7 @@ from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
-from hyperprune.contract.promotion import promote_model
+from hyperprune.contract.promotion import promote_model, promoted_by_hyperprune
 from hyperprune.contract.report import TrialReport
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
@@ -103,7 +103,8 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
             "testMetric": entry["testMetric"],
             "sparsity": entry["sparsity"],
             "sparsityPerLayer": report.sparsity_per_layer if report is not None else {},
-            "model": str(workdir.output(spec.output.folder)),
+            # null when the promoted folder is gone (deleted, and the winner's own model/ with it)
+            "model": str(model) if promoted_by_hyperprune(model := workdir.output(spec.output.folder)) else None,
             "trialDir": entry["trialDir"],
         }
     dense = None

@@ -29,15 +29,21 @@ def _set_spectrum(state: SearchState, trial_id: str, epoch: int, spectrum: list 
         obs.distance_memo = None
 
 
+def read_state(workdir: Workdir) -> SearchState:
+    """The saved state as it is in ``state.json`` (no spectra); WorkdirFileError naming the file
+    when it is not a search state (edited, truncated, another program's)."""
+    data = read_json(workdir.state)
+    try:
+        return SearchState.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WorkdirFileError(f"{workdir.state} does not hold a search state ({type(exc).__name__}: {exc})") from None
+
+
 def load_state(workdir: Workdir) -> SearchState:
     """The saved state with its spectra; an empty state for a fresh DIR."""
     if not workdir.state.exists():
         return SearchState()
-    data = read_json(workdir.state)
-    try:
-        state = SearchState.from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise WorkdirFileError(f"{workdir.state} does not hold a search state ({type(exc).__name__}: {exc})") from None
+    state = read_state(workdir)
     for event in read_journal(workdir.journal):
         if event["event"] == "report":
             _set_spectrum(state, event["trial"], event["epoch"], event.get("spectrum"))

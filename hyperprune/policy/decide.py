@@ -34,6 +34,7 @@ from hyperprune.policy.scoring import final_observation, oriented, reference_spe
 from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
 from hyperprune.spec.models import SearchSpec
 from hyperprune.spec.point import Point
+from hyperprune.spec.summary import plural
 
 
 STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
@@ -91,7 +92,7 @@ def _give_up_on_errored(plan: Plan) -> None:
             plan.emit(Fail(trial.id, f"not retried, the same error would recur: {trial.message}"))
         elif trial.failures > retries:
             plan.emit(
-                Fail(trial.id, f"crashed {trial.failures} times (budget.retries = {retries}); last error: {trial.message}")
+                Fail(trial.id, f"crashed {plural(trial.failures, 'time')} (budget.retries = {retries}); last error: {trial.message}")
             )
 
 
@@ -117,7 +118,7 @@ def _too_many_failures(plan: Plan) -> bool:
     if len(failed) <= limit:
         return False
     last = failed[-1].id
-    _end(plan, f"{len(failed)} trials failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
+    _end(plan, f"{plural(len(failed), 'trial')} failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
     return True
 
 
@@ -251,7 +252,7 @@ def _finish_when_done(plan: Plan) -> None:
     completed = sum(1 for t in plan.candidates if t.status == "completed")
     dense_value = final_metric(plan.dense) if plan.dense is not None and plan.dense.status == "completed" else None
     versus = f"; dense reference {dense_value:.4g}" if dense_value is not None else ""
-    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {completed} completed candidates{versus}"))
+    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {plural(completed, 'completed candidate')}{versus}"))
     plan.emit(
         Finish(
             "succeeded",

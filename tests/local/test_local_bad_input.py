@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 
 import pytest
 import yaml
@@ -134,3 +137,74 @@ def test_an_output_path_that_would_land_on_the_searchs_or_someone_elses_files_is
     code, err = run(capsys, search, tmp_path / "run")
     assert code == 2 and f"spec.output.path: {path!r}" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("content, problem", [(b"\xff\xfeb\x00a\x00d\x00", "is not UTF-8 text"), (b"spec:\x00", "is binary")])
+def test_a_spec_file_that_is_not_text_is_named(tmp_path, capsys, content, problem):
+    search = tmp_path / "search.yaml"
+    search.write_bytes(content)
+    code, err = run(capsys, search, tmp_path / "run")
+    assert code == 2 and err.startswith(f"error: {search} {problem}") and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def started(tmp_path, **spec):
+    """A search file and a work dir that search was started in (as a first session leaves it)."""
+    search = write_search(tmp_path / "search.yaml", **spec)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "search.json").write_text(json.dumps(load_search(search).dump()))
+    return search, workdir
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"trials": "all of them"}', '[]'])
+def test_a_damaged_state_file_is_named(tmp_path, capsys, content):
+    search, workdir = started(tmp_path)
+    (workdir / "state.json").write_text(content)
+    code, err = run(capsys, search, workdir)
+    assert code == 2 and f"--workdir: {workdir / 'state.json'}" in err and "new --workdir" in err
+    assert "Traceback" not in err and (workdir / "state.json").read_text() == content
+
+
+def test_a_workdir_whose_parent_cannot_be_created_is_named(tmp_path, capsys):
+    search = write_search(tmp_path / "search.yaml")
+    (tmp_path / "afile").write_text("")
+    code, err = run(capsys, search, tmp_path / "afile" / "deeper" / "run")
+    assert code == 2 and f"--workdir: cannot create {tmp_path / 'afile' / 'deeper' / 'run'}: {tmp_path / 'afile'} is not a directory" in err
+
+
+@contextlib.contextmanager
+def read_only(folder):
+    """A folder nobody may write into: mode 0555, or for root (who ignores modes) the immutable flag."""
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o555)
+        try:
+            yield
+        finally:
+            os.chmod(folder, 0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("root ignores folder modes, and chattr +i is not permitted here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_read_only_workdir_is_named(tmp_path, capsys, existing):
+    search = write_search(tmp_path / "search.yaml")
+    (tmp_path / "ro").mkdir()
+    workdir = tmp_path / "ro" / "run"
+    if existing:
+        workdir.mkdir()
+    with read_only(workdir if existing else tmp_path / "ro"):
+        code, err = run(capsys, search, workdir)
+    assert code == 2 and "--workdir:" in err and "not writable" in err and "Traceback" not in err
+
+
+def test_a_changed_parallelism_points_to_workers(tmp_path, capsys):
+    search, workdir = started(tmp_path)
+    write_search(search, budget={"maxTrials": 4, "parallelism": 1, "maxFailedTrials": 2, "retries": 1})
+    code, err = run(capsys, search, workdir)
+    assert code == 2 and "spec.budget.parallelism: differs from the search" in err and "pass --workers N" in err

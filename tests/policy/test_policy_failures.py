@@ -64,7 +64,7 @@ def test_more_failed_trials_than_allowed_end_the_search():
     stopped = ids(actions, Stop)
     assert stopped == ["dense", "t001", "t003"]  # everything still active
     finish = actions[-1]
-    assert finish == Finish("failed", "2 trials failed, more than budget.maxFailedTrials = 1; t002: crashed 1 times (budget.retries = 0); last error: bad data")
+    assert finish == Finish("failed", "2 trials failed, more than budget.maxFailedTrials = 1; t002: crashed 1 time (budget.retries = 0); last error: bad data")
     assert script.decide() == []
 
 
@@ -77,7 +77,7 @@ def test_lsh_cannot_go_on_without_the_dense_reference():
     assert ids(actions, Fail) == ["dense"]
     assert ids(actions, Stop) == ["t000", "t001", "t002", "t003"]
     assert actions[-1].outcome == "failed"
-    assert actions[-1].message.startswith("the dense reference failed (crashed 1 times")
+    assert actions[-1].message.startswith("the dense reference failed (crashed 1 time")
     assert "lsh ranks candidates by LS distance to its spectra and cannot continue" in actions[-1].message
 
 
@@ -122,7 +122,7 @@ def test_every_candidate_failing_ends_with_a_clear_failed_status():
         record_error(script.state, t, f"{t} cannot read data")
     actions = script.decide()
     assert ids(actions, Fail) == ["t000", "t001", "t002", "t003"]
-    assert actions[-1] == Finish("failed", "no candidate completed (4 failed); last problem: t003: crashed 1 times "
+    assert actions[-1] == Finish("failed", "no candidate completed (4 failed); last problem: t003: crashed 1 time "
                                            "(budget.retries = 0); last error: t003 cannot read data")
 
 
@@ -181,7 +181,7 @@ def test_the_last_problem_of_a_failed_search_is_a_failure_not_a_rung_decision():
     actions = script.decide()
     finish = only(actions, Finish)[0]
     assert finish.outcome == "failed"  # t003, created last, was stopped by the rung: not the problem
-    assert finish.message.endswith("last problem: t002: crashed 1 times (budget.retries = 0); last error: disk full")
+    assert finish.message.endswith("last problem: t002: crashed 1 time (budget.retries = 0); last error: disk full")
 
 
 def test_a_reopened_search_resumes_its_failed_trials_and_those_its_failure_stopped():
@@ -205,7 +205,7 @@ def test_a_reopened_search_resumes_its_failed_trials_and_those_its_failure_stopp
     actions = script.decide()
     resumed = only(actions, Continue)
     assert [a.trial_id for a in resumed] == ["dense", "t000", "t002", "t003"]
-    assert resumed[1].reason.startswith("resumed, from its checkpoint at epoch 0: reopened after: crashed 1 times")
+    assert resumed[1].reason.startswith("resumed, from its checkpoint at epoch 0: reopened after: crashed 1 time")
     assert only(actions, Finish) == []
 
 
