@@ -31,7 +31,6 @@ from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
 from hyperprune.local.layout import Workdir, write_text
 from hyperprune.local.processes import (
-    REFUSED_CONFIG,
     TrialProcess,
     describe_exit,
     last_error_line,
@@ -53,11 +52,13 @@ from hyperprune.policy import (
     SearchState,
     Start,
     Stop,
+    TrialExit,
     action_to_json,
     apply,
     decide,
     mark_running,
     record_error,
+    record_exit,
     record_trial_report,
     reopen,
     restart_from_scratch,
@@ -219,17 +220,11 @@ class Engine:
         return changed
 
     def _exited(self, process: TrialProcess, code: int) -> None:
+        """The policy's reducer decides what an exit means (``record_exit``, as for the operator's pods)."""
         trial = self.state.trial(process.trial_id)
-        problem = None
-        if trial.status not in TERMINAL and trial.epoch < process.until_epoch and trial.status != "paused":
-            if code == 0:
-                problem = f"exited without reporting epoch {process.until_epoch} (last reported: {trial.epoch})"
-            else:
-                problem = describe_exit(code, process.terminate_sent is not None)
-            detail = last_error_line(self.workdir.trial(trial.id))
-            message = f"{problem}: {detail}" if detail else problem
-            # A refused config fails the same way every time: not worth a retry.
-            record_error(self.state, trial.id, message, retryable=code != REFUSED_CONFIG)
+        how = describe_exit(code, process.terminate_sent is not None) if code != 0 else ""
+        problem = record_exit(self.state, TrialExit(
+            trial.id, process.until_epoch, code, how, last_error_line(self.workdir.trial(trial.id))))
         self.journal.append("exit", trial=trial.id, code=code, epoch=trial.epoch, status=trial.status,
                             message=trial.message if problem else None)
         self.display.exited(self.state, trial.id, code, trial.message if problem else None)

@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from hyperprune.local.history import distance_at, leader
 from hyperprune.policy import DENSE_ID, Action, Continue, Fail, Finish, Promote, SearchState, Start, Stop, describe
 from hyperprune.contract.report import TrialReport
+from hyperprune.policy.summary import distance_at, leader
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 from hyperprune.spec.status import TrialPhase as Status
 from hyperprune.spec.summary import plural

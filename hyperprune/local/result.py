@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from hyperprune.local.follow import read_report_lines
-from hyperprune.local.history import rung_history
 from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
+from hyperprune.policy.summary import rung_history, trial_epochs
 from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
 from hyperprune.contract.promotion import promote_model, promoted_by_hyperprune
 from hyperprune.contract.report import TrialReport
@@ -57,11 +57,6 @@ def last_report(workdir: Workdir, trial_id: str) -> TrialReport | None:
     return reports[-1] if reports else None
 
 
-def full_trial_epochs(spec: SearchSpec) -> int:
-    """What ``full`` would spend: every candidate (and the dense reference) to the final epoch."""
-    return (spec.max_candidates() + (1 if spec.dense.enabled else 0)) * spec.final_epoch
-
-
 def trial_entry(workdir: Workdir, spec: SearchSpec, state: SearchState, trial: TrialState) -> dict[str, Any]:
     report = last_report(workdir, trial.id)
     final = trial.status == "completed"
@@ -80,13 +75,16 @@ def trial_entry(workdir: Workdir, spec: SearchSpec, state: SearchState, trial: T
         "valMetric": final_metric(trial),
         "testMetric": report.test_metric if final and report is not None else None,
         "sparsity": report.sparsity if report is not None else None,
-        "rungs": rung_history(state, trial, epochs),
+        "rungs": [
+            {"epoch": r.epoch, "valMetric": r.metric, "lsDistance": r.distance} for r in rung_history(state, trial, epochs)
+        ],
         "trialDir": str(workdir.trial(trial.id)),
     }
 
 
 def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState, workdir: Workdir) -> dict[str, Any]:
     events = read_journal(workdir.journal)
+    epochs = trial_epochs(spec, state)
     trials = [trial_entry(workdir, spec, state, t) for t in state.trials]
     by_id = {t["id"]: t for t in trials}
     best = None
@@ -124,8 +122,8 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
         "dense": dense,
         "trials": trials,
         "counts": {k: v for k, v in state.counts().items() if v},
-        "trialEpochs": state.trial_epochs,
-        "fullTrialEpochs": full_trial_epochs(spec),
+        "trialEpochs": epochs.spent,
+        "fullTrialEpochs": epochs.full_training,
         "wallSeconds": round(wall_seconds(events), 3),
         "sessions": len(session_times(events)),
     }

@@ -37,9 +37,11 @@ from hyperprune.policy.state import (
     candidate_id,
 )
 from hyperprune.policy.transitions import (
+    TrialExit,
     apply,
     mark_running,
     record_error,
+    record_exit,
     record_report,
     record_trial_report,
     reopen,
@@ -64,6 +66,7 @@ __all__ = [
     "SpectrumMismatch",
     "Start",
     "Stop",
+    "TrialExit",
     "TrialState",
     "action_from_json",
     "action_to_json",
@@ -79,6 +82,7 @@ __all__ = [
     "mark_running",
     "propose",
     "record_error",
+    "record_exit",
     "record_report",
     "record_trial_report",
     "reopen",

@@ -113,10 +113,10 @@ class SearchState:
         """Trial-epochs trained by the whole search (dense reference and retraining included)."""
         return sum(t.epochs_spent for t in self.trials)
 
-    def counts(self) -> dict[Status, int]:
-        """Candidates by status (the dense reference not counted)."""
+    def counts(self, *, dense: bool = False) -> dict[Status, int]:
+        """Candidates by status; the dense reference too with ``dense``."""
         out: dict[Status, int] = {s: 0 for s in STATUSES}
-        for t in self.candidates:
+        for t in self.trials if dense else self.candidates:
             out[t.status] += 1
         return out
 

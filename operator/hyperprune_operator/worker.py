@@ -30,8 +30,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -48,38 +48,32 @@ from hyperprune.policy import (
     Stop,
     TrialState,
     apply,
-    best_candidate,
     decide,
-    final_metric,
     mark_running,
     record_error,
+    record_exit,
 )
-from hyperprune.policy.plan import Plan
+from hyperprune.policy.summary import rung_distances, trial_epochs
 from hyperprune.spec import HyperpruneSearch, Point
-from hyperprune.contract.files import REFUSED_CONFIG_EXIT
 
 from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
+from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, uid
+from hyperprune_operator.pods import pod_facts, pod_phase, pod_summary, terminating, trial_pods, unconfirmed_exit
+from hyperprune_operator.promotion import promotion_step
+from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
 from hyperprune_operator.state import (
     OPERATOR_FIELDS,
     TrialRecord,
-    creation_order,
-    urgent,
     apply_merge,
-    counts,
-    epochs_avoided,
-    final_report,
-    full_training_epochs,
+    creation_order,
     ingest_reports,
-    latest_metric,
     merge_patch,
     read_trial,
-    rung_distances,
     set_condition,
-    trial_status_fields,
-    trial_summary,
 )
+from hyperprune_operator.writes import pod_plan, status_plan
 
 log = logging.getLogger("hyperprune.operator")
 
@@ -114,83 +108,6 @@ class _Pending:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     report_arrivals: list[float] = field(default_factory=list)
-
-
-def _now_iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def _uid(body: dict[str, Any] | None) -> str | None:
-    return ((body or {}).get("metadata") or {}).get("uid")
-
-
-def _controller_uid(body: dict[str, Any]) -> str | None:
-    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref.get("uid")
-    return None
-
-
-def _slim(body: dict[str, Any]) -> dict[str, Any]:
-    """What the worker keeps of a HyperpruneTrial: identity and spec (reports live in its record)."""
-    meta = body.get("metadata") or {}
-    return {"apiVersion": body.get("apiVersion", naming.API_VERSION), "kind": body.get("kind", naming.TRIAL_KIND),
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in meta},
-            "spec": body.get("spec") or {}}
-
-
-def _slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
-    """What the worker keeps of a pod: identity, labels and how it is doing (not its spec, which
-    carries the trial config)."""
-    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "deletionTimestamp")
-    keep_status = ("phase", "reason", "message", "conditions", "containerStatuses")
-    return {"metadata": {k: meta[k] for k in keep_meta if k in meta},
-            "status": {k: status[k] for k in keep_status if k in status}}
-
-
-def _pod_phase(pod: dict[str, Any] | None) -> str | None:
-    return ((pod or {}).get("status") or {}).get("phase") or ("Pending" if pod else None)
-
-
-def _terminating(pod: dict[str, Any]) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
-def pod_summary(pod: dict[str, Any], attempt: int) -> dict[str, Any]:
-    """The TrialPod status of a pod: phase, and why it ended or cannot start."""
-    status = pod.get("status") or {}
-    out: dict[str, Any] = {"name": pod["metadata"]["name"], "attempt": attempt, "phase": _pod_phase(pod)}
-    container = (status.get("containerStatuses") or [{}])[0]
-    state = container.get("state") or {}
-    terminated, waiting = state.get("terminated"), state.get("waiting")
-    if terminated:
-        out["exitCode"] = terminated.get("exitCode")
-        out["reason"] = terminated.get("reason")
-        if terminated.get("message"):
-            out["message"] = terminated["message"][-1000:]
-    elif status.get("reason"):
-        out["reason"], out["message"] = status.get("reason"), (status.get("message") or "")[-1000:]
-    elif waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-        out["reason"], out["message"] = waiting.get("reason"), (waiting.get("message") or "")[-1000:]
-    else:
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                out["reason"], out["message"] = cond.get("reason"), (cond.get("message") or "")[-1000:]
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def describe_pod_end(pod: dict[str, Any]) -> str:
-    summary = pod_summary(pod, 0)
-    parts = [f"pod {summary['name']} {summary.get('phase', '').lower()}"]
-    if "exitCode" in summary:
-        parts.append(f"with exit code {summary['exitCode']}")
-    if summary.get("reason"):
-        parts.append(f"({summary['reason']})")
-    text = " ".join(parts)
-    if summary.get("message"):
-        text += f": {summary['message'].strip().splitlines()[-1][:300]}"
-    return text
 
 
 class SearchWorker:
@@ -335,7 +252,7 @@ class SearchWorker:
         actions = [] if self.finished else decide(self.search.spec, self.state)
         marks.append(("decide", self.clock()))
         if self._apply(actions, pending):
-            self.start_time = self.start_time or _now_iso(self.clock())
+            self.start_time = self.start_time or now_iso(self.clock())
         marks.append(("apply", self.clock()))
         self._execute(pending)
         marks.append(("writes", self.clock()))
@@ -359,7 +276,7 @@ class SearchWorker:
         calls: list[Callable[[], Any]] = []
         calls += [partial(self.kube.create_trial, b) for _, b in creates]
         calls += [partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in statuses]
-        calls += [partial(self.kube.delete_pod, self.namespace, pod["metadata"]["name"], _uid(pod))
+        calls += [partial(self.kube.delete_pod, self.namespace, pod["metadata"]["name"], uid(pod))
                   for pod in running_deletions]
         calls += [partial(self.kube.create_pod, b) for _, _, b in pod_creates]
         results = iter(self._fan_out(calls))
@@ -370,7 +287,7 @@ class SearchWorker:
             errors += self._patched_trial(record, patch, result)
         for pod, result in zip(running_deletions, results):
             if isinstance(result, Exception):
-                self.deleting.discard(_uid(pod))
+                self.deleting.discard(uid(pod))
                 errors.append(result)
         for (trial, record, body), result in zip(pod_creates, results):
             errors += self._created_pod(trial, record, body, result, pending)
@@ -396,7 +313,7 @@ class SearchWorker:
             self.dirty = True
 
     def _owned(self, body: dict[str, Any]) -> bool:
-        return _controller_uid(body) == _uid(self.search_body)
+        return controller_uid(body) == uid(self.search_body)
 
     def _ingest_trial(self, event: _Event, pending: _Pending) -> None:
         body = event.body
@@ -410,13 +327,13 @@ class SearchWorker:
                 self._warn_unknown(body, pending)
             return
         if event.type == "DELETED":
-            if _uid(body) == _uid(record.body):
+            if uid(body) == uid(record.body):
                 record.exists = False
                 self.dirty = True
             return
-        if record.body is not None and _uid(body) != _uid(record.body) and record.exists:
+        if record.body is not None and uid(body) != uid(record.body) and record.exists:
             return  # another incarnation than the one this worker knows (recreated by it meanwhile)
-        record.body = _slim(body)
+        record.body = slim_trial(body)
         record.exists = True
         self._take_reports(self.state.trial(trial_id), record, body, pending, event.at)
 
@@ -448,7 +365,7 @@ class SearchWorker:
         name = pod["metadata"]["name"]
         if event.type == "DELETED":
             known = self.pods.get(name)
-            if known is not None and _uid(known) == _uid(pod):
+            if known is not None and uid(known) == uid(pod):
                 del self.pods[name]
                 self.dirty = True
             return
@@ -456,15 +373,15 @@ class SearchWorker:
 
     def _see_pod(self, pod: dict[str, Any]) -> None:
         """Keep the newest view of a pod: phases only move forward, deletion only appears."""
-        pod = _slim_pod(pod)
+        pod = slim_pod(pod)
         name = pod["metadata"]["name"]
         known = self.pods.get(name)
-        if known is not None and _uid(known) == _uid(pod):
-            if PHASE_RANK.get(_pod_phase(pod) or "", 0) < PHASE_RANK.get(_pod_phase(known) or "", 0):
+        if known is not None and uid(known) == uid(pod):
+            if PHASE_RANK.get(pod_phase(pod) or "", 0) < PHASE_RANK.get(pod_phase(known) or "", 0):
                 return
-            if _terminating(known) and not _terminating(pod):
+            if terminating(known) and not terminating(pod):
                 return
-            if _pod_phase(known) == _pod_phase(pod) and _terminating(known) == _terminating(pod) \
+            if pod_phase(known) == pod_phase(pod) and terminating(known) == terminating(pod) \
                     and pod_summary(known, 0) == pod_summary(pod, 0):
                 self.pods[name] = pod
                 return
@@ -489,7 +406,7 @@ class SearchWorker:
         return True
 
     def _write_invalid(self) -> None:
-        now = _now_iso(self.clock())
+        now = now_iso(self.clock())
         status = dict(self.status)
         conditions = set_condition(status.get("conditions") or [], "Invalid", "True", "SpecInvalid",
                                    "\n".join(self.issues), generation=self.generation, now=now)
@@ -515,9 +432,9 @@ class SearchWorker:
         status = fresh.get("status") or {}
         self.status = dict(status)
         self.start_time = status.get("startTime")
-        uid = _uid(fresh)
+        search_uid = uid(fresh)
         trials = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name)
-                  if _controller_uid(b) == uid}
+                  if controller_uid(b) == search_uid}
         self.state = SearchState()
         self.records = {}
         summaries = status.get("trialSummaries") or {}
@@ -526,7 +443,7 @@ class SearchWorker:
             body = trials.get(trial_id)
             if body is not None:
                 trial, record = read_trial(body)
-                record.body = _slim(body)
+                record.body = slim_trial(body)
             else:  # listed, but its resource is gone (or was never created): recreate it from the summary
                 trial, record = self._from_summary(summary)
             self.state.trials.append(trial)
@@ -551,7 +468,8 @@ class SearchWorker:
             record = self.records[trial.id]
             if not record.exists or trial.status in TERMINAL:
                 continue
-            pods = [p for p in self._trial_pods(record) if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
+            pods = [p for p in trial_pods(record.body, self.pods)
+                    if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
             newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
             if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
                 continue
@@ -577,17 +495,17 @@ class SearchWorker:
 
     def _resync(self) -> None:
         """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
-        uid = _uid(self.search_body)
+        search_uid = uid(self.search_body)
         listed = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name, cached=True)
-                  if _controller_uid(b) == uid}
+                  if controller_uid(b) == search_uid}
         pending = _Pending()
         for trial in self.state.trials:
             record = self.records[trial.id]
             body = listed.get(trial.id)
             if body is None:
                 record.exists = False
-            elif _uid(body) == _uid(record.body) or record.body is None:
-                record.body, record.exists = _slim(body), True
+            elif uid(body) == uid(record.body) or record.body is None:
+                record.body, record.exists = slim_trial(body), True
                 self._take_reports(trial, record, body, pending, self.clock())
         pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
         for name in list(self.pods):
@@ -604,56 +522,29 @@ class SearchWorker:
 
     # ---- facts from pods -----------------------------------------------------------------------------------
 
-    def _trial_pods(self, record: TrialRecord) -> list[dict[str, Any]]:
-        uid = _uid(record.body)
-        return [p for p in self.pods.values()
-                if p["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial" and _controller_uid(p) == uid]
 
     def _pod_facts(self) -> None:
-        suspects: list[tuple[TrialState, TrialRecord, str]] = []
-        for trial in self.state.trials:
-            if trial.status not in ("pending", "running"):
-                continue
-            record = self.records[trial.id]
-            if not record.exists:
-                continue
-            name = naming.pod_name(record.name, record.attempt)
-            pod = self.pods.get(name)
-            if pod is not None and _controller_uid(pod) != _uid(record.body):
-                continue  # a pod of an earlier incarnation of this trial: garbage collection removes it
-            if pod is None:
-                if record.pod is not None and record.pod_created and record.pod.get("phase") != "Deleted":
-                    record.pod = {**record.pod, "phase": "Deleted"}
-                    record_error(self.state, trial.id,
-                                 f"pod {name} was deleted while the trial was running (attempt {record.attempt})")
-                continue
-            record.pod = pod_summary(pod, record.attempt)
-            phase = _pod_phase(pod)
-            if phase == "Running":
-                mark_running(self.state, trial.id)
-            elif phase == "Succeeded" and trial.epoch < trial.target_epoch:
-                suspects.append((trial, record, name))
-            elif phase == "Failed":
-                what = describe_pod_end(pod)
-                refused = record.pod.get("exitCode") == REFUSED_CONFIG_EXIT
-                if _terminating(pod) and _uid(pod) not in self.deleting:
-                    what = f"pod {name} was deleted while the trial was running ({what})"
-                    refused = False
-                # A config the trial refuses fails the same way on every retry: fail it at once.
-                record_error(self.state, trial.id, what, retryable=not refused)
+        """Pods -> the policy's facts (``pods.pod_facts``), fed to its reducers."""
+        facts = pod_facts(self.state, self.records, self.pods, self.deleting)
+        for trial_id, summary in facts.summaries.items():
+            self.records[trial_id].pod = summary
+        for trial_id in facts.running:
+            mark_running(self.state, trial_id)
+        for trial_id, why in facts.lost:
+            record_error(self.state, trial_id, why)
+        for exit in facts.exits:
+            record_exit(self.state, exit)
         # A pod that ended without its target's report: the report may still be on its way through
-        # the trials' watch, so read the trials themselves (all at once) before calling it lost.
+        # the trials' watch, so read the trials themselves (all at once) before calling it an exit.
+        suspects = [(self.state.trial(t), self.records[t], name) for t, name in facts.unconfirmed]
         bodies = self._fan_out([partial(self.kube.get_trial, self.namespace, r.name) for _, r, _ in suspects])
         for (trial, record, name), body in zip(suspects, bodies):
             if isinstance(body, Exception):
                 raise body
-            if body is not None and _uid(body) == _uid(record.body):
-                record.body = _slim(body)
+            if body is not None and uid(body) == uid(record.body):
+                record.body = slim_trial(body)
                 self._take_reports(trial, record, body, _Pending(), self.clock())
-            if trial.status in ("pending", "running") and trial.epoch < trial.target_epoch:
-                record_error(self.state, trial.id, (
-                    f"pod {name} exited without reporting epoch {trial.target_epoch} (last report: epoch "
-                    f"{trial.epoch}); resuming from its checkpoint"))
+            record_exit(self.state, unconfirmed_exit(trial.id, name, trial.target_epoch))
 
     # ---- actions -------------------------------------------------------------------------------------------
 
@@ -754,14 +645,14 @@ class SearchWorker:
             return [result]
         created, new = result
         record = self.records[trial.id]
-        if not new and _controller_uid(created) != _uid(self.search_body):
+        if not new and controller_uid(created) != uid(self.search_body):
             return [RuntimeError(f"HyperpruneTrial {record.name} exists but belongs to another search "
                                  "(an earlier one of the same name, still being deleted?)")]
-        if record.body is not None and _uid(record.body) != _uid(created):
+        if record.body is not None and uid(record.body) != uid(created):
             # Deleted by hand and recreated here: its pods went with it; its reports too.
             log.warning("%s/%s: recreated HyperpruneTrial %s", self.namespace, self.name, record.name)
             record.pod = None
-        if not new and record.body is None and _uid(created) is not None:
+        if not new and record.body is None and uid(created) is not None:
             # This search created it before a restart, before its status listed it: the policy started
             # the same trial again. What the resource says is what trains (its config is pinned).
             adopted, adopted_record = read_trial(created)
@@ -777,36 +668,17 @@ class SearchWorker:
             record.written = {k: stored[k] for k in OPERATOR_FIELDS if k in stored}
         else:
             record.written = {}
-        record.body, record.exists = _slim(created), True
+        record.body, record.exists = slim_trial(created), True
         self.dirty = self.dirty or not new
         return []
 
     def _status_patches(self, *, flush: bool) -> list[tuple[TrialRecord, dict[str, Any]]]:
-        """Each trial's operator-owned status keys that changed: decisions and facts at once,
-        progress a restart re-derives (epoch, last metric and distance, pod) at most once per status
-        interval (or with ``flush``), riding along with the trial's next urgent change otherwise."""
-        dense = self.state.dense
-        todo = []
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if not record.exists:
-                continue
-            desired = trial_status_fields(trial, record, dense)
-            record.desired = desired
-            patch = merge_patch(desired, record.written)
-            if not patch:
-                self.lazy.discard(trial.id)
-                continue
-            # A trial without status reads as pending at attempt 1 of its spec's target: no hurry.
-            spec_target = ((record.body or {}).get("spec") or {}).get("targetEpoch", trial.target_epoch)
-            effective = {"phase": "pending", "targetEpoch": spec_target, "attempt": 1, "run": 0, "failures": 0,
-                         **record.written}
-            if flush or urgent(merge_patch(desired, effective), effective):
-                todo.append((record, patch))
-                self.lazy.discard(trial.id)
-            else:
-                self.lazy.add(trial.id)
-        return todo
+        """Each trial's operator-owned status keys that changed, now or later (``writes.status_plan``)."""
+        plan = status_plan(self.state, self.records, flush=flush)
+        for trial_id, desired in plan.desired.items():
+            self.records[trial_id].desired = desired
+        self.lazy = plan.later
+        return plan.now
 
     def _patched_trial(self, record: TrialRecord, patch: dict[str, Any], result: Any) -> list[Exception]:
         if isinstance(result, ApiException) and result.status == 404:
@@ -827,52 +699,26 @@ class SearchWorker:
         if errors:
             raise errors[0]
 
-    def _pod_plan(self, pending: _Pending) -> tuple[list[dict[str, Any]], list[tuple[TrialState, TrialRecord, dict[str, Any]]]]:
-        """(running pods to delete now, pods to create). Finished pods no trial needs are deleted in
-        the background: they hold nothing."""
+    def _pod_plan(self, pending: _Pending) -> tuple[list[Body], list[tuple[TrialState, TrialRecord, Body]]]:
+        """(running pods to delete now, pods to create) from ``writes.pod_plan``. Finished pods no trial
+        needs are deleted in the background: they hold nothing."""
         assert self.search is not None
-        deletions: list[tuple[dict[str, Any], str]] = []
-        creations = []
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if not record.exists or record.body is None or _uid(record.body) is None:
-                continue
-            current = naming.pod_name(record.name, record.attempt)
-            busy = False  # a pod of this trial may still hold its work dir
-            for pod in self._trial_pods(record):
-                name, phase = pod["metadata"]["name"], _pod_phase(pod)
-                finished = phase in ("Succeeded", "Failed")
-                if trial.status == "stopped":
-                    deletions.append((pod, f"{trial.id} was stopped"))
-                elif name != current:
-                    if finished:
-                        deletions.append((pod, f"attempt {record.attempt} of {trial.id} replaces it"))
-                    elif trial.status not in ("pending", "running"):
-                        deletions.append((pod, f"{trial.id} is {trial.status}"))
-                elif trial.status == "failed" and not finished:
-                    deletions.append((pod, f"{trial.id} failed"))
-                if not finished and name != current:
-                    busy = True  # e.g. the last attempt still writes its checkpoint after its last report
-            if trial.status in ("pending", "running") and not record.pod_created and current not in self.pods \
-                    and not busy:  # with busy, its previous pod ends first: one process per work dir
-                creations.append((trial, record))
+        plan = pod_plan(self.state, self.records, self.pods, self.deleting)
         running = []
-        for pod, why in deletions:
-            if _uid(pod) in self.deleting or _terminating(pod):
-                continue
+        for pod, why in plan.delete:
             log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
-            self.deleting.add(_uid(pod))
-            if _pod_phase(pod) in ("Succeeded", "Failed"):
+            self.deleting.add(uid(pod))
+            if pod_phase(pod) in ("Succeeded", "Failed"):
                 self._background(self._delete_quietly, pod)
             else:
                 running.append(pod)
-        if creations:
+        if plan.create:
             template = self.search.spec.trial_template
             if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
                     and template.service_account_name == naming.DEFAULT_TRIAL_SERVICE_ACCOUNT:
                 self.ensure_trial_rbac(self.namespace, template.service_account_name)
         creates = [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
-                                              until_epoch=t.target_epoch)) for t, r in creations if r.body is not None]
+                                              until_epoch=t.target_epoch)) for t, r in plan.create if r.body is not None]
         return running, creates
 
     def _created_pod(self, trial: TrialState, record: TrialRecord, body: dict[str, Any], result: Any,
@@ -890,9 +736,9 @@ class SearchWorker:
         if isinstance(result, Exception):
             return [result]
         pod, _ = result
-        if _controller_uid(pod) != _uid(record.body):
+        if controller_uid(pod) != uid(record.body):
             return []  # an earlier incarnation's pod still holds the name; its deletion wakes this worker
-        self.pods[pod["metadata"]["name"]] = _slim_pod(pod)
+        self.pods[pod["metadata"]["name"]] = slim_pod(pod)
         record.pod = pod_summary(pod, record.attempt)
         mark_running(self.state, trial.id)
         return []
@@ -900,42 +746,23 @@ class SearchWorker:
     # ---- promotion ---------------------------------------------------------------------------------------------
 
     def _promotion(self, pending: _Pending) -> None:
-        promotion = self.promotion
-        if promotion is None or promotion["phase"] in ("Succeeded", "Failed"):
+        """One step of the promotion (``promotion.promotion_step``), carried out."""
+        if self.promotion is None:
             return
         assert self.search is not None and self.search_body is not None
-        attempts = promotion.get("attempts", 0)
+        attempts = self.promotion.get("attempts", 0)
         pod = self.pods.get(naming.promotion_pod_name(self.name, attempts)) if attempts else None
-        if pod is not None and _controller_uid(pod) != _uid(self.search_body):
+        if pod is not None and controller_uid(pod) != uid(self.search_body):
             pod = None
-        if attempts and pod is None and promotion["phase"] == "Pending":
-            pod = self._create_promotion_pod(promotion, attempts)
-        phase = _pod_phase(pod)
-        now = _now_iso(self.clock())
-        if attempts == 0 or (pod is None and promotion["phase"] == "Running") or phase == "Failed":
-            if attempts and phase == "Failed" and pod is not None:
-                promotion["message"] = describe_pod_end(pod)
-            elif attempts:
-                promotion["message"] = f"promotion pod {promotion.get('pod')} was deleted"
-            if attempts >= self.settings.promotion_attempts:
-                promotion.update(phase="Failed", time=now)
-                pending.events.append(self._event(self.search_body, "PromotionFailed", (
-                    f"the model of {promotion['trialId']} could not be copied after {attempts} attempts: "
-                    f"{promotion.get('message')}"), "Warning"))
-                return
-            attempts += 1
-            promotion.update(phase="Pending", attempts=attempts, pod=naming.promotion_pod_name(self.name, attempts))
+        step = promotion_step(self.promotion, pod, search=self.name, max_attempts=self.settings.promotion_attempts,
+                              now=now_iso(self.clock()))
+        self.promotion = step.promotion
+        if step.record_first:
             self._write_status(force=True)  # the attempt is recorded before its pod exists
-            pod = self._create_promotion_pod(promotion, attempts)
-            phase = _pod_phase(pod)
-        if phase == "Running" and promotion["phase"] == "Pending":
-            promotion["phase"] = "Running"
-        elif phase == "Succeeded":
-            promotion.update(phase="Succeeded", time=now,
-                             message=f"model of {promotion['trialId']} copied to {promotion['containerPath']}")
-            pending.events.append(self._event(self.search_body, "Promoted", (
-                f"the model of {promotion['trialId']} is at {promotion['path']} in {promotion['volume']} "
-                f"({promotion['containerPath']} in trial pods)")))
+        if step.create is not None:
+            self._create_promotion_pod(step.promotion, step.create)
+        for reason, message, type_ in step.events:
+            pending.events.append(self._event(self.search_body, reason, message, type_))
 
     def _create_promotion_pod(self, promotion: dict[str, Any], attempt: int) -> dict[str, Any] | None:
         assert self.search is not None and self.search_body is not None
@@ -943,106 +770,20 @@ class SearchWorker:
         body = manifests.promotion_pod(self.search, self.search_body, trial_id=promotion["trialId"], run=record.run,
                                        attempt=attempt)
         pod, _ = self.kube.create_pod(body)
-        if _controller_uid(pod) != _uid(self.search_body):
+        if controller_uid(pod) != uid(self.search_body):
             return None
-        self.pods[pod["metadata"]["name"]] = _slim_pod(pod)
+        self.pods[pod["metadata"]["name"]] = slim_pod(pod)
         return pod
 
     # ---- the search's status ---------------------------------------------------------------------------------------
 
-    def _phase(self) -> str:
-        promotion = self.promotion or {}
-        if self.state.outcome == "failed" or promotion.get("phase") == "Failed":
-            return "Failed"
-        if self.state.outcome == "succeeded" and promotion.get("phase") == "Succeeded":
-            return "Succeeded"
-        return "Running" if self.state.trials else "Pending"
 
     def desired_status(self) -> dict[str, Any]:
         assert self.search is not None
-        spec = self.search.spec
-        now = _now_iso(self.clock())
-        generation = self.generation
-        phase = self._phase()
-        summaries = {}
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            summaries[trial.id] = trial_summary(trial, record, record.desired or record.written)
-        by_phase = counts(self.state)
-        status: dict[str, Any] = {
-            "phase": phase,
-            "observedGeneration": generation,
-            "strategy": spec.strategy.name,
-            "metric": spec.metric,
-            "mode": spec.metric_mode,
-            "trials": by_phase,
-            "trialSummaries": summaries,
-            "trialEpochs": {
-                "spent": self.state.trial_epochs,
-                "avoided": epochs_avoided(self.state, spec.final_epoch),
-                "fullTraining": full_training_epochs(self.state, spec.final_epoch),
-            },
-            "outcome": self.state.outcome,
-            "promotion": dict(self.promotion) if self.promotion else None,
-            "best": self._best(),
-            "dense": self._dense(),
-            "startTime": self.start_time,
-            "completionTime": self.status.get("completionTime"),
-        }
-        if phase in ("Succeeded", "Failed") and not status["completionTime"]:
-            status["completionTime"] = now
-        running = ", ".join(f"{n} {p}" for p, n in by_phase.items() if n and p != "total")
-        if self.state.outcome is not None:
-            status["message"] = self.state.message
-            if self.promotion is not None and self.promotion.get("phase") == "Failed":
-                status["message"] = f"promotion failed: {self.promotion.get('message')}"
-        else:
-            status["message"] = f"{by_phase['total']} trials: {running}" if running else "starting"
-        conditions = set_condition(self.status.get("conditions") or [], "Invalid", "False", "SpecValid",
-                                   "the spec is valid", generation=generation, now=now)
-        active = phase in ("Pending", "Running")
-        conditions = set_condition(conditions, "Running", "True" if active else "False",
-                                   "TrialsRunning" if active else "SearchFinished",
-                                   "the search is training its trials" if active else "the search has finished",
-                                   generation=generation, now=now)
-        if self.promotion:
-            p = self.promotion["phase"]
-            conditions = set_condition(
-                conditions, "Promoted", "True" if p == "Succeeded" else "False",
-                {"Pending": "Copying", "Running": "Copying", "Succeeded": "ModelCopied", "Failed": "PromotionFailed"}[p],
-                self.promotion.get("message") or "", generation=generation, now=now)
-        if phase in ("Succeeded", "Failed"):
-            failed_by = "PromotionFailed" if (self.promotion or {}).get("phase") == "Failed" else "SearchFailed"
-            conditions = set_condition(conditions, "Succeeded", "True" if phase == "Succeeded" else "False",
-                                       "Promoted" if phase == "Succeeded" else failed_by, status["message"] or "",
-                                       generation=generation, now=now)
-            conditions = set_condition(conditions, "Failed", "True" if phase == "Failed" else "False",
-                                       failed_by if phase == "Failed" else "Promoted", status["message"] or "",
-                                       generation=generation, now=now)
-        status["conditions"] = conditions
-        return status
+        return desired_status(self.search, self.state, self.records, promotion=self.promotion, written=self.status,
+                              generation=self.generation, start_time=self.start_time, now=now_iso(self.clock()))
 
-    def _best(self) -> dict[str, Any] | None:
-        assert self.search is not None
-        if self.state.promoted is not None:
-            best = self.state.find(self.state.promoted)
-        else:
-            best = best_candidate(Plan(self.search.spec, self.state))
-        if best is None:
-            return None
-        report = final_report(self.records[best.id], best) or {}
-        out = {"trialId": best.id, "metric": final_metric(best), "testMetric": report.get("testMetric"),
-               "sparsity": report.get("sparsity"), "params": best.params.to_json()}
-        return {k: v for k, v in out.items() if v is not None}
 
-    def _dense(self) -> dict[str, Any] | None:
-        dense = self.state.dense
-        if dense is None:
-            return None
-        report = final_report(self.records[dense.id], dense) or {}
-        out = {"phase": dense.status, "epoch": dense.epoch, "metric": latest_metric(dense),
-               "testMetric": report.get("testMetric")}
-        return {k: v for k, v in out.items() if v is not None}
 
     def _write_status(self, *, force: bool) -> bool:
         """Write what changed in the search's status; True when a change waits for status_interval."""
@@ -1063,7 +804,7 @@ class SearchWorker:
     # ---- events and metrics -------------------------------------------------------------------------------------------
 
     def _event(self, involved: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> dict[str, Any]:
-        return manifests.event(involved, reason=reason, message=message, type=type_, now=_now_iso(self.clock()),
+        return manifests.event(involved, reason=reason, message=message, type=type_, now=now_iso(self.clock()),
                                instance=self.settings.instance)
 
     def _background(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -1074,9 +815,9 @@ class SearchWorker:
 
     def _delete_quietly(self, pod: dict[str, Any]) -> None:
         try:
-            self.kube.delete_pod(self.namespace, pod["metadata"]["name"], _uid(pod))
+            self.kube.delete_pod(self.namespace, pod["metadata"]["name"], uid(pod))
         except Exception as exc:  # the next step sees the pod again and retries
-            self.deleting.discard(_uid(pod))
+            self.deleting.discard(uid(pod))
             log.warning("%s/%s: pod %s not deleted: %s", self.namespace, self.name, pod["metadata"]["name"],
                         api_error(exc))
 
@@ -1109,17 +850,18 @@ class SearchWorker:
             by_rung = rung_distances(trial, dense, rungs)
             if by_rung:
                 per_rung[trial.id] = by_rung
-        best = self._best() or {}
-        dense_info = self._dense() or {}
+        best = best_entry(self.search, self.state, self.records) or {}
+        dense_info = dense_entry(self.state, self.records) or {}
+        epochs = trial_epochs(spec, self.state)
         self.metrics.update(self.namespace, self.name, SearchSnapshot(
-            phase=self.status.get("phase") or self._phase(),
+            phase=self.status.get("phase") or search_phase(self.state, self.promotion),
             metric=spec.metric,
-            trials=counts(self.state),
+            trials=trial_counts(self.state),
             distances=distances,
             rung_distances=per_rung,
             best_metric=best.get("metric"),
             dense_metric=dense_info.get("metric"),
-            epochs_spent=self.state.trial_epochs,
-            epochs_avoided=epochs_avoided(self.state, spec.final_epoch),
-            epochs_full=full_training_epochs(self.state, spec.final_epoch),
+            epochs_spent=epochs.spent,
+            epochs_avoided=epochs.avoided,
+            epochs_full=epochs.full_training,
         ))

@@ -23,6 +23,7 @@ from hyperprune.local.summary import summary_lines
 from hyperprune.policy import SearchState, Start, apply, record_report
 from hyperprune.contract.report import TrialReport
 from hyperprune.spec import Point
+from process_support import disposition, wait_for_disposition
 
 
 def report(trial_id: str, epoch: int, **over) -> TrialReport:
@@ -184,7 +185,7 @@ def test_terminate_asks_then_kill_if_overdue_forces(tmp_path):
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "print('ready', flush=True); time.sleep(60)"
     ), 0, 1, time.time())
-    time.sleep(0.5)  # let it install its handler
+    wait_for_disposition(stubborn.pid, signal.SIGTERM, "ignored")
     stubborn.terminate()
     stubborn.kill_if_overdue(grace_seconds=5.0)
     assert stubborn.poll() is None  # ignores SIGTERM, and the grace has not passed
@@ -195,11 +196,10 @@ def test_terminate_asks_then_kill_if_overdue_forces(tmp_path):
 
 def test_children_ignore_the_terminals_ctrl_c_the_engine_stops_them_itself():
     child = TrialProcess("t", _python("import time; time.sleep(60)"), 0, 1, time.time())
-    time.sleep(0.3)
+    assert disposition(child.pid, signal.SIGINT) == "ignored"  # set before exec: no waiting needed
     child.popen.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    assert child.poll() is None
     child.terminate()
+    # Pending signals are delivered lowest number first: had SIGINT been fatal, it would have ended it.
     assert child.popen.wait(timeout=10) == -signal.SIGTERM
 
 

@@ -47,6 +47,7 @@ class FakeKube:
         self.events: list[dict[str, Any]] = []
         self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.calls: list[tuple[str, str]] = []
+        self.refuse_creates: set[str] = set()  # pod names whose next create fails (an API server error)
         self._rv = itertools.count(1)
         self._uid = itertools.count(1)
 
@@ -132,6 +133,9 @@ class FakeKube:
 
     def create_pod(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         self.calls.append(("create_pod", body["metadata"]["name"]))
+        if body["metadata"]["name"] in self.refuse_creates:
+            self.refuse_creates.discard(body["metadata"]["name"])
+            raise ApiException(status=503, reason="Service Unavailable")
         existing = self.store["pod"].get(body["metadata"]["name"])
         if existing is not None:
             return copy.deepcopy(existing), False
@@ -190,7 +194,11 @@ class FakeKubelet:
         name = pending[0]
         pod = self.kube.store["pod"][name]
         if pod["metadata"]["labels"]["app.kubernetes.io/component"] == "promotion":
-            self.kube.set_pod_phase(name, "Succeeded", exitCode=0, reason="Completed")
+            if name in self.fail_next:
+                self.fail_next.discard(name)
+                self.kube.set_pod_phase(name, "Failed", exitCode=1, reason="Error", message="error: no space left on device")
+            else:
+                self.kube.set_pod_phase(name, "Succeeded", exitCode=0, reason="Completed")
             return True
         self.kube.set_pod_phase(name, "Running")
         if name in self.fail_next:

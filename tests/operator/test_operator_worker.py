@@ -250,3 +250,61 @@ def test_a_resync_repairs_a_missed_pod_deletion():
     worker.step()
     trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
     assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+
+
+def one_trial_search() -> dict:
+    return small_search(budget={"maxTrials": 1, "parallelism": 2, "retries": 0, "maxFailedTrials": 1},
+                        strategy={"name": "full"}, dense={"enabled": False})
+
+
+def promotion_pods(kube: FakeKube) -> list[str]:
+    return sorted(name for name in kube.store["pod"] if "-promote-" in name)
+
+
+def test_a_promotion_that_keeps_failing_fails_the_search_after_its_attempts():
+    kube = FakeKube()
+    kube.add_search(one_trial_search())
+    kubelet = FakeKubelet(kube)
+    kubelet.fail_next = {"s-promote-1", "s-promote-2"}
+    worker = make_worker(kube, settings=WorkerSettings(status_interval=0.0, promotion_attempts=2))
+    run_until_idle(worker, kubelet, steps=40)
+    status = kube.store["search"]["s"]["status"]
+    assert promotion_pods(kube) == ["s-promote-1", "s-promote-2"]  # two attempts, no third
+    assert status["promotion"]["phase"] == "Failed" and status["promotion"]["attempts"] == 2
+    assert status["phase"] == "Failed" and status["outcome"] == "succeeded"  # the search found a winner
+    assert status["message"].startswith("promotion failed: pod s-promote-2 failed with exit code 1")
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Promoted"]["status"] == "False" and conditions["Promoted"]["reason"] == "PromotionFailed"
+    assert conditions["Failed"]["status"] == "True" and conditions["Failed"]["reason"] == "PromotionFailed"
+    failed = [e for e in kube.events if e["reason"] == "PromotionFailed"]
+    assert len(failed) == 1 and "after 2 attempts" in failed[0]["message"]
+
+
+def test_an_operator_restart_during_promotion_resumes_the_recorded_attempt():
+    kube = FakeKube()
+    kube.add_search(one_trial_search())
+    kubelet = FakeKubelet(kube)
+    clock = Clock()
+    kube.refuse_creates = {"s-promote-1"}  # the operator "dies" after recording attempt 1, before its pod
+    worker = make_worker(kube, clock=clock)
+    steps = 0
+    while kube.store["search"]["s"].get("status", {}).get("promotion") is None:
+        assert steps < 40, "the search never promoted"
+        steps += 1
+        try:
+            worker.step()
+        except ApiException:
+            break
+        kubelet.run_one()
+    promotion = kube.store["search"]["s"]["status"]["promotion"]
+    assert promotion["attempts"] == 1 and promotion["phase"] == "Pending" and promotion_pods(kube) == []
+    worker = make_worker(kube, clock=clock)  # a new operator process
+    worker.step()
+    assert promotion_pods(kube) == ["s-promote-1"]  # the recorded attempt, not a second one
+    worker = make_worker(kube, clock=clock)  # and again while its pod is pending
+    worker.step()
+    assert promotion_pods(kube) == ["s-promote-1"]
+    run_until_idle(worker, kubelet)
+    status = kube.store["search"]["s"]["status"]
+    assert status["phase"] == "Succeeded" and status["promotion"]["attempts"] == 1
+    assert [e["reason"] for e in kube.events].count("Promoted") == 1
