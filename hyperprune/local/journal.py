@@ -8,6 +8,8 @@ Events (every line has ``event`` and ``time``, seconds since the epoch):
 - ``report``   a report the state accepted (``trial``, ``epoch``, ``status``, ``metric``, ``spectrum``)
 - ``exit``     a trial process ended (``trial``, ``code``, ``epoch``, ``status``: the trial's status after it)
 - ``interrupted`` / ``finished``  the session ended (``outcome`` for finished)
+- ``reopened`` a failed search resumed with ``--retry-failed`` (``trials``: the ids given another chance)
+- ``promotion-failed``  the best model could not be copied to the output folder (``trial``, ``message``)
 
 ``state.json`` is saved without spectra (a JSON dump of every spectrum grows with the search); the
 journal keeps them, so a restarted engine gets them back from here. The report reads the timeline
