@@ -151,6 +151,9 @@ class TrialConfig(Model):
 # be refused is refused before any trial starts.
 
 
+RHN_LAYERS = "an RHN has one layer of depth model.rhnDepth (set numLayers to 1 and deepen the transition with rhnDepth)"
+
+
 def state_size(model: ModelConfig, state: Literal["full", "hidden"]) -> int:
     """Dimension of the recurrent state the spectrum is computed on: every layer's hidden units,
     twice for an LSTM's full (h, c) state."""
@@ -161,6 +164,8 @@ def state_size(model: ModelConfig, state: Literal["full", "hidden"]) -> int:
 def model_issues(model: ModelConfig, data: DataConfig | None = None) -> list[Issue]:
     """Settings of the model that cannot be built (for this data, when given)."""
     issues: list[Issue] = []
+    if model.arch == "rhn" and model.num_layers != 1:
+        issues.append(("model.numLayers", RHN_LAYERS))
     if model.tie_weights:
         if data is not None and data.task == "classification":
             issues.append(("model.tieWeights", "a sequence classifier has no embedding to tie; set it to false"))

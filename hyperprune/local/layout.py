@@ -1,6 +1,7 @@
 """Where everything of one local search lives: the work dir ``DIR``.
 
-    DIR/search.json          the validated HyperpruneSearch this DIR was started with (camelCase)
+    DIR/search.json          the validated HyperpruneSearch this DIR was started with (camelCase; data.path absolute)
+    DIR/data.json            size and SHA-256 of every data file, when the search started
     DIR/state.json           the policy's SearchState, rewritten atomically after every change (no spectra)
     DIR/events.jsonl         the engine's journal: decisions, launches, reports (with spectra), exits
     DIR/trials/<id>/         one trial's work dir: trial.json, reports.jsonl, checkpoint.pt, model/, ...
@@ -47,6 +48,10 @@ class Workdir:
     @property
     def journal(self) -> Path:
         return self.root / "events.jsonl"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data.json"
 
     @property
     def result(self) -> Path:

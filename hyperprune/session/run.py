@@ -73,6 +73,7 @@ def again(args: argparse.Namespace, workdir: Path, *extra: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    from hyperprune.local.datafiles import record_data, with_absolute_data_path
     from hyperprune.local.engine import Engine, EngineOptions, PromotionFailed
     from hyperprune.local.layout import Workdir, WorkdirBusy, WorkdirFileError, write_json
     from hyperprune.local.preflight import preflight
@@ -96,6 +97,7 @@ def main(args: argparse.Namespace) -> int:
         _error(f"--workers: {args.workers} is not a positive number", "pass 1 or more")
         return BAD_INPUT
     workdir = Workdir(args.workdir or Path("runs") / search.metadata.name)
+    search = with_absolute_data_path(search, Path.cwd())  # resolved once; search.json keeps it
     issues = preflight(search, workdir, Path.cwd())
     if issues:
         print(f"error: cannot run {args.search} — fix these (nothing was trained):", file=sys.stderr)
@@ -107,6 +109,7 @@ def main(args: argparse.Namespace) -> int:
         with workdir.locked():
             if not workdir.started():
                 write_json(workdir.search, search.dump())
+            record_data(workdir, search.spec.data, Path.cwd())
             engine = Engine(search, workdir, EngineOptions(workers=args.workers, retry_failed=args.retry_failed))
             display = make_display(search, engine.spec, str(workdir.root), engine.threads, quiet=args.quiet)
             state = engine.run(display)

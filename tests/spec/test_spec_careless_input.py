@@ -196,3 +196,72 @@ def test_every_file_of_a_local_work_dir_is_one_the_output_rule_keeps_clear_of():
     files = [workdir.search, workdir.state, workdir.journal, workdir.result, workdir.report, workdir.trials,
              workdir.engine_lock]
     assert all(engine_owned(f.name) for f in files)
+
+
+# ---- what a trial would refuse, refused by validation ---------------------------------------------
+
+SYNTHETIC_RUN = {  # 3 epochs of 6 optimiser steps on the built-in corpus
+    "data": {"corpus": "synthetic", "syntheticTokens": 3000, "syntheticVocab": 24},
+    "model": {"arch": "lstm", "hiddenSize": 12},
+    "training": {"epochs": 3, "batchSize": 8, "bptt": 10, "maxBatches": 6},
+    "lyapunov": {"probeLength": 8, "warmup": 2, "batch": 1},
+    "strategy": {"name": "full", "rungs": {"first": 1}, "generation": {"sampler": "random"}},
+}
+
+
+def run_errors(**sections) -> list[str]:
+    return errors_with(**{**SYNTHETIC_RUN, **sections})
+
+
+@pytest.mark.parametrize("method, expected", [
+    ({"method": "rigl"}, "spec.space.methods[0].params.updateFrequency: every 100 steps, but no topology update "
+                         "happens before step 14 (endFraction x 18 steps: 6 per epoch x 3 epochs)"),
+    ({"method": "rigl", "params": {"updateFrequency": [2, 20]}}, "spec.space.methods[0].params.updateFrequency: every 20"),
+    ({"method": "magnitude", "params": {"pruneEpoch": {"low": 0, "high": 3}}},
+     "spec.space.methods[0].params.pruneEpoch: prunes after epoch 3 but training has 3 epochs"),
+    ({"method": "lottery", "params": {"rounds": 3}}, "spec.space.methods[0].params.rounds: 3 rounds x 1 epochs leave no epoch"),
+    ({"method": "lottery", "params": {"rounds": 1, "rewindEpoch": 1}}, "spec.space.methods[0].params.rewindEpoch: rewinds"),
+    ({"method": "gmp", "params": {"startEpoch": 2, "endFraction": 0.5}},
+     "spec.space.methods[0].params.endFraction: pruning must end (step 9 = endFraction x 18 steps) after it starts "
+     "(startEpoch 2 = step 12)"),
+    ({"method": "gmp", "params": {"initialSparsity": 0.6}}, "spec.space.methods[0].params.initialSparsity: 0.6 is above"),
+    ({"method": "iss", "params": {"pruneEpoch": 3}}, "spec.space.methods[0].params.pruneEpoch: removes units after epoch 3"),
+])
+def test_a_pruning_schedule_that_cannot_run_is_refused_before_any_trial(method, expected):
+    errors = run_errors(space={"methods": [method], "sparsity": [0.5]})
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_a_candidates_own_training_counts_for_its_schedule():
+    pool = [{"method": "rigl", "sparsity": 0.5, "params": {"updateFrequency": 5}},
+            {"method": "rigl", "sparsity": 0.75, "params": {"updateFrequency": 5}, "training": {"maxBatches": 2}}]
+    errors = run_errors(space={}, candidates=pool)
+    assert errors == ["spec.candidates[1].params.updateFrequency: every 5 steps, but no topology update happens before "
+                      "step 4 (endFraction x 6 steps: 2 per epoch x 3 epochs); lower updateFrequency or raise endFraction"]
+
+
+def test_iss_at_a_sparsity_whole_units_cannot_reach_is_refused():
+    pool = [{"method": "iss", "sparsity": 0.5, "params": {"pruneEpoch": 1}},
+            {"method": "iss", "sparsity": 0.34375, "params": {"pruneEpoch": 1}}]  # 4 of 12 units: exact
+    errors = run_errors(space={}, candidates=pool)
+    assert len(errors) == 1 and errors[0].startswith(
+        "spec.candidates[0].sparsity: ISS removes whole hidden units; with hidden sizes [12] the nearest reachable "
+        "sparsity is")
+    ranged = run_errors(space={"methods": [{"method": "iss"}], "sparsity": {"low": 0.3, "high": 0.4}})
+    assert len(ranged) == 1 and ranged[0].startswith("spec.space.sparsity: spec.space.methods[0] (iss) at sparsity 0.3:")
+    assert parse_search({**GOOD, "spec": {**GOOD["spec"], **SYNTHETIC_RUN, "candidates": pool[1:], "space": {}}})
+
+
+def test_a_built_in_corpus_too_small_for_the_recipe_is_refused():
+    errors = run_errors(data={"corpus": "synthetic", "syntheticTokens": 10}, space=GOOD["spec"]["space"])
+    assert errors == ["spec.training.batchSize: the training split has 10 tokens, too few for batches of 8 sequences "
+                      "(at least 16)"]
+    errors = run_errors(lyapunov={"probeLength": 2000, "warmup": 10, "batch": 1}, space=GOOD["spec"]["space"])
+    assert errors == ["spec.lyapunov.probeLength: the validation split has 1000 tokens; the probe of 2010 time steps "
+                      "(warmup + probeLength) needs 2010"]
+
+
+def test_an_rhn_of_several_layers_is_refused_as_the_model_would_refuse_it():
+    errors = run_errors(model={"arch": "rhn", "hiddenSize": 12, "numLayers": 2}, space=GOOD["spec"]["space"])
+    assert errors == ["spec.model.numLayers: an RHN has one layer of depth model.rhnDepth (set numLayers to 1 and "
+                      "deepen the transition with rhnDepth)"]
