@@ -69,12 +69,12 @@ class Model(BaseModel):
         return copy
 
 
-def _admitted(annotation: Any) -> list[Any]:
+def admitted_types(annotation: Any) -> list[Any]:
     """The types an annotation admits, Annotated and unions unwrapped."""
     if typing.get_origin(annotation) is Annotated:
-        return _admitted(typing.get_args(annotation)[0])
+        return admitted_types(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (Union, types.UnionType):
-        return [t for arg in typing.get_args(annotation) for t in _admitted(arg)]
+        return [t for arg in typing.get_args(annotation) for t in admitted_types(arg)]
     return [annotation]
 
 
@@ -90,11 +90,11 @@ def _numeric_kind(model: type[BaseModel], name: str) -> Literal["number", "numbe
     info = model.model_fields.get(name)
     if info is None:
         return "other"
-    admitted = _admitted(info.annotation)
+    admitted = admitted_types(info.annotation)
     if _is_numeric(admitted):
         return "number"
     for t in admitted:
-        if typing.get_origin(t) in (list, tuple) and _is_numeric([e for a in typing.get_args(t) for e in _admitted(a)
+        if typing.get_origin(t) in (list, tuple) and _is_numeric([e for a in typing.get_args(t) for e in admitted_types(a)
                                                                   if a is not Ellipsis]):
             return "numbers"
     return "other"

@@ -136,11 +136,16 @@ def test_every_exported_metric_is_documented_with_its_type_and_labels():
     assert 'search="s"' not in generate_latest(registry).decode()
 
 
-def test_promotion_copies_the_model_folder_atomically(tmp_path, capsys):
+def finished_model(tmp_path):
     source = tmp_path / "t003" / "model"
     source.mkdir(parents=True)
     (source / "model.pt").write_bytes(b"weights")
     (source / "config.json").write_text("{}")
+    return source
+
+
+def test_promotion_copies_the_model_folder_atomically(tmp_path, capsys):
+    source = finished_model(tmp_path)
     dest = tmp_path / "best"
     dest.mkdir()
     (dest / "model.pt").write_bytes(b"older")
@@ -154,10 +159,7 @@ def test_promotion_copies_the_model_folder_atomically(tmp_path, capsys):
 
 
 def test_promotion_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
-    source = tmp_path / "t003" / "model"
-    source.mkdir(parents=True)
-    (source / "model.pt").write_bytes(b"weights")
-    (source / "config.json").write_text("{}")
+    source = finished_model(tmp_path)
     dest = tmp_path / "results"
     dest.mkdir()
     (dest / "thesis.tex").write_text("years of work")
