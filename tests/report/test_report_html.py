@@ -223,3 +223,12 @@ def test_a_finished_search_shows_its_promoted_model_in_every_legend(tmp_path):
     workdir, sim = simulated_workdir(tmp_path / "run")
     record = load_record(workdir.root)
     assert "promoted" in legend_texts(spectra_plot(record)) and "promoted" in legend_texts(timeline_plot(record))
+
+
+def test_a_report_that_cannot_be_written_is_named_and_leaves_nothing_half_written(tmp_path, capsys):
+    workdir, _ = simulated_workdir(tmp_path / "run")
+    (workdir.root / "report.html").mkdir()  # something in the way the page cannot replace
+    assert main(["report", str(workdir.root)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and "report.html" in err and "Traceback" not in err
+    assert not (workdir.root / ".report.html.tmp").exists()
