@@ -208,7 +208,7 @@ def _start_candidates(plan: Plan) -> None:
     until = first_target(plan.spec, plan.rungs)
     for _ in range(count):
         index = plan.n_candidates()
-        point = propose(plan.spec, history, index)
+        point = propose(plan.spec, history, index, plan.state.memo)
         plan.emit(Start(candidate_id(index), "candidate", point, until))
         history.append(Evaluated(point))
 

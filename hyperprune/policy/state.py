@@ -87,18 +87,29 @@ class SearchState:
     promoted: str | None = None
     outcome: Outcome | None = None
     message: str | None = None
+    # Work the policy keeps between decisions to save time (the TPE study of its candidates): derived
+    # data only, never serialised or compared; a decision is the same with an empty memo.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def trial(self, trial_id: str) -> TrialState:
-        for t in self.trials:
-            if t.id == trial_id:
-                return t
-        raise KeyError(f"no trial {trial_id!r} in this search")
+        found = self.find(trial_id)
+        if found is None:
+            raise KeyError(f"no trial {trial_id!r} in this search")
+        return found
 
     def find(self, trial_id: str) -> TrialState | None:
-        try:
-            return self.trial(trial_id)
-        except KeyError:
-            return None
+        """The trial of that id. A search of thousands of trials looks trials up thousands of times a
+        decision: positions are indexed in the memo, checked on every use, rebuilt when stale."""
+        trials = self.trials
+        known: dict[str, int] = self.memo.get("positions", {})
+        position = known.get(trial_id)
+        if position is None or position >= len(trials) or trials[position].id != trial_id:
+            positions = {t.id: i for i, t in enumerate(trials)}
+            self.memo["positions"] = positions
+            position = positions.get(trial_id)
+            if position is None:
+                return None
+        return trials[position]
 
     @property
     def dense(self) -> TrialState | None:

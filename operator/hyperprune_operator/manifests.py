@@ -7,7 +7,6 @@ check these directly, and the Helm chart's documentation can point at them.
 from __future__ import annotations
 
 import copy
-import json
 import posixpath
 from typing import Any
 
@@ -17,6 +16,7 @@ from hyperprune.spec.template import CONTAINER_SECURITY_CONTEXT, pod_security_co
 from hyperprune.contract.pod import ENV_NAME, ENV_NAMESPACE, ENV_POD, ENV_RUN
 
 from hyperprune_operator import naming
+from hyperprune_operator.objects import config_json
 from hyperprune_operator.rbac import TRIAL_RULES
 
 
@@ -156,7 +156,7 @@ def trial_pod(
     trial_id = tspec["trialId"]
     workdir = naming.workdir(t.volume.mount_path, name, trial_id, run)
     env: list[dict[str, Any]] = [
-        {"name": naming.CONFIG_ENV, "value": json.dumps(tspec["config"], separators=(",", ":"), sort_keys=True)},
+        {"name": naming.CONFIG_ENV, "value": config_json(tspec["config"])},
         {"name": ENV_NAME, "value": tmeta["name"]},
         {"name": ENV_RUN, "value": str(run)},
         {"name": ENV_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},

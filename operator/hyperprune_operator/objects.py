@@ -7,6 +7,7 @@ keeps the operator's memory flat in the number of trials.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -27,12 +28,26 @@ def controller_uid(body: Body) -> str | None:
     return None
 
 
+def config_json(config: dict[str, Any] | str) -> str:
+    """A trial's pinned TrialConfig in the canonical JSON its pods get (a string holds a few kB
+    where the parsed document holds tens: the worker keeps one per trial)."""
+    return config if isinstance(config, str) else json.dumps(config, separators=(",", ":"), sort_keys=True)
+
+
 def slim_trial(body: Body) -> Body:
-    """A HyperpruneTrial's identity and spec (its reports live in its record)."""
+    """A HyperpruneTrial's identity and spec, its config as JSON (its reports live in its record)."""
     meta = body.get("metadata") or {}
+    spec = dict(body.get("spec") or {})
+    if "config" in spec:
+        spec["config"] = config_json(spec["config"])
     return {"apiVersion": body.get("apiVersion", naming.API_VERSION), "kind": body.get("kind", naming.TRIAL_KIND),
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in meta},
-            "spec": body.get("spec") or {}}
+            "spec": spec}
+
+
+def slim_trial_event(body: Body) -> Body:
+    """What the worker reads of a HyperpruneTrial's watch event: the slim trial and its status."""
+    return {**slim_trial(body), "status": body.get("status") or {}}
 
 
 def slim_pod(pod: Body) -> Body:

@@ -72,11 +72,14 @@ def describe_pod_end(pod: Body) -> str:
     return text
 
 
-def trial_pods(trial_body: Body | None, pods: Mapping[str, Body]) -> list[Body]:
-    """The trial pods controlled by one incarnation of a HyperpruneTrial."""
-    owner = uid(trial_body)
-    return [p for p in pods.values()
-            if p["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial" and controller_uid(p) == owner]
+def pods_by_trial(pods: Mapping[str, Body]) -> dict[str | None, list[Body]]:
+    """The trial pods by the uid of the HyperpruneTrial incarnation that controls them (one pass over
+    the pods, where asking per trial would be trials x pods)."""
+    out: dict[str | None, list[Body]] = {}
+    for pod in pods.values():
+        if pod["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial":
+            out.setdefault(controller_uid(pod), []).append(pod)
+    return out
 
 
 @dataclass

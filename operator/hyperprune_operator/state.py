@@ -49,6 +49,9 @@ class TrialRecord:
     body: dict[str, Any] | None = None  # the HyperpruneTrial (metadata, spec) as last read
     written: dict[str, Any] = field(default_factory=dict)  # operator-owned status keys as stored
     desired: dict[str, Any] | None = None  # the same keys as last computed (some may wait to be written)
+    writing: dict[str, Any] | None = None  # a patch being written behind the step (writes.py)
+    creating: bool = False  # its resource or its pod is being created, behind the step
+    checking: bool = False  # its resource is being read again (its pod ended without the target's report)
     exists: bool = True  # False: listed by the search but its resource is gone
     ignored: set[tuple[int, int]] = field(default_factory=set)  # (run, epoch) reports announced as ignored
 

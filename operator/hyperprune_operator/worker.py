@@ -25,13 +25,13 @@ step, and a restarted operator continues from what the resources hold.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -59,8 +59,8 @@ from hyperprune.spec import HyperpruneSearch, Point
 from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
-from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, uid
-from hyperprune_operator.pods import pod_facts, pod_phase, pod_summary, terminating, trial_pods, unconfirmed_exit
+from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, slim_trial_event, uid
+from hyperprune_operator.pods import pod_facts, pod_phase, pod_summary, pods_by_trial, terminating, unconfirmed_exit
 from hyperprune_operator.promotion import promotion_step
 from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
 from hyperprune_operator.state import (
@@ -122,6 +122,8 @@ class SearchWorker:
         ensure_trial_rbac: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
         io: concurrent.futures.Executor | None = None,
+        behind: concurrent.futures.Executor | None = None,
+        notify: Callable[[], object] | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
@@ -131,6 +133,8 @@ class SearchWorker:
         self.ensure_trial_rbac = ensure_trial_rbac
         self.clock = clock
         self.io = io  # independent API calls of a step run here at once (None: one after the other)
+        self.behind = behind  # writes behind the step (writes.py); None: at once, in the step
+        self.notify = notify  # wakes the worker when a write behind the step has landed
         self._lock = threading.Lock()
         self._inbox: list[_Event] = []
         self.search_body: dict[str, Any] | None = None
@@ -150,6 +154,8 @@ class SearchWorker:
         self.next_resync = 0.0
         self.start_time: str | None = None
         self.status_pending = False  # a routine status change waits for the next interval
+        # The status write on its way behind the step, and its patch.
+        self.status_writing: tuple[concurrent.futures.Future[Exception | None], dict[str, Any]] | None = None
         self.metrics_pending = False
         self.next_metrics = 0.0
         self.lazy: set[str] = set()  # trials whose status has unwritten progress
@@ -159,8 +165,15 @@ class SearchWorker:
     # ---- the event loop's side -------------------------------------------------------------------
 
     def offer(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
+        # Slimmed as they arrive: the inbox of a big search may hold many events between two steps.
+        if kind == "trial":
+            body = slim_trial_event(body)
+        elif kind == "pod":
+            body = slim_pod(body)
         with self._lock:
             self._inbox.append(_Event(kind, type_, body, self.clock()))
+        if kind in ("written", "created", "checked") and self.notify is not None:
+            self.notify()
 
     def _drain(self) -> list[_Event]:
         with self._lock:
@@ -168,6 +181,15 @@ class SearchWorker:
         return events
 
     # ---- one step -----------------------------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """Nothing waits: no event to take, no decision to make, no write behind the step on its way."""
+        with self._lock:
+            inbox = bool(self._inbox)
+        busy = self.status_writing is not None or any(
+            r.creating or r.checking or r.writing is not None for r in self.records.values())
+        return not (inbox or self.dirty or busy)
 
     @property
     def finished(self) -> bool:
@@ -200,6 +222,12 @@ class SearchWorker:
                 self._ingest_trial(event, pending)
             elif event.kind == "pod":
                 self._ingest_pod(event)
+            elif event.kind == "written":
+                self._written(event.body)
+            elif event.kind == "created":
+                self._created(event.body, pending)
+            elif event.kind == "checked":
+                self._checked(event.body, pending)
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -256,9 +284,6 @@ class SearchWorker:
         marks.append(("apply", self.clock()))
         self._execute(pending)
         marks.append(("writes", self.clock()))
-        if any(r.exists and not r.pod_created for r in self.records.values()):
-            self._execute(pending, only_pods=True)  # pods of the trials created just now
-        marks.append(("new pods", self.clock()))
         self._promotion(pending)
         took = marks[-1][1] - marks[0][1]
         if took > SLOW_STEP_S or log.isEnabledFor(logging.DEBUG):
@@ -266,35 +291,23 @@ class SearchWorker:
             log.log(logging.INFO if took > SLOW_STEP_S else logging.DEBUG, "%s/%s: step of %d actions took %.0f ms (%s)",
                     self.namespace, self.name, len(actions), 1000 * took, parts)
 
-    def _execute(self, pending: _Pending, *, only_pods: bool = False) -> None:
-        """One round: all independent writes at once, each result handled, then the first error raised.
-        A pod and its trial's new status go out together: the pod's labels carry its attempt, target
-        and run, so a restart in between adopts it (``_adopt_newer_pods``)."""
-        creates = [] if only_pods else self._trial_creates()
-        statuses = [] if only_pods else self._status_patches(flush=False)
-        running_deletions, pod_creates = self._pod_plan(pending)
-        calls: list[Callable[[], Any]] = []
-        calls += [partial(self.kube.create_trial, b) for _, b in creates]
-        calls += [partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in statuses]
-        calls += [partial(self.kube.delete_pod, self.namespace, pod["metadata"]["name"], uid(pod))
-                  for pod in running_deletions]
-        calls += [partial(self.kube.create_pod, b) for _, _, b in pod_creates]
-        results = iter(self._fan_out(calls))
-        errors = []
-        for (trial, _), result in zip(creates, results):
-            errors += self._created_trial(trial, result)
-        for (record, patch), result in zip(statuses, results):
-            errors += self._patched_trial(record, patch, result)
-        for pod, result in zip(running_deletions, results):
-            if isinstance(result, Exception):
-                self.deleting.discard(uid(pod))
-                errors.append(result)
-        for (trial, record, body), result in zip(pod_creates, results):
-            errors += self._created_pod(trial, record, body, result, pending)
-        if errors:
-            raise errors[0]
-
-    # ---- events in -------------------------------------------------------------------------------------
+    def _execute(self, pending: _Pending) -> None:
+        """The step's writes, none of which it waits for: trial status patches go out on the I/O pool
+        when they record decisions or reflect reports, on the few threads behind the steps otherwise
+        (``_write_behind``); trials' resources and pods are created on the I/O pool
+        (``_create_behind``). Their results come back through the inbox, so a large step never holds
+        up the next reports, and only the worker's thread touches its records. A pod and its trial's
+        new status need no order: the pod's labels carry its attempt, target and run, so a restart in
+        between adopts it (``_adopt_newer_pods``)."""
+        statuses = self._status_patches(flush=False)
+        if statuses:
+            ids = {id(r): t for t, r in self.records.items()}
+            for record, patch in statuses:
+                self._write_behind(ids[id(record)], record, patch, urgent=True)
+        for trial, body in self._trial_creates():
+            self._create_behind(trial, "trial", body)
+        for trial, _, body in self._pod_plan(pending):
+            self._create_behind(trial, "pod", body)
 
     # ---- events in -------------------------------------------------------------------------------------
 
@@ -433,19 +446,19 @@ class SearchWorker:
         self.status = dict(status)
         self.start_time = status.get("startTime")
         search_uid = uid(fresh)
-        trials = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name)
-                  if controller_uid(b) == search_uid}
-        self.state = SearchState()
-        self.records = {}
         summaries = status.get("trialSummaries") or {}
-        for trial_id in sorted(summaries, key=creation_order):
-            summary = {**summaries[trial_id], "id": trial_id}
-            body = trials.get(trial_id)
-            if body is not None:
+        read: dict[str, tuple[TrialState, TrialRecord]] = {}
+        for body in self.kube.list_trials(self.namespace, self.name):  # page by page, each read and slimmed
+            trial_id = body["spec"]["trialId"]
+            if controller_uid(body) == search_uid and trial_id in summaries:
                 trial, record = read_trial(body)
                 record.body = slim_trial(body)
-            else:  # listed, but its resource is gone (or was never created): recreate it from the summary
-                trial, record = self._from_summary(summary)
+                read[trial_id] = (trial, record)
+        self.state = SearchState()
+        self.records = {}
+        for trial_id in sorted(summaries, key=creation_order):
+            # listed, but its resource is gone (or was never created): recreate it from the summary
+            trial, record = read.get(trial_id) or self._from_summary({**summaries[trial_id], "id": trial_id})
             self.state.trials.append(trial)
             self.records[trial.id] = record
         self.promotion = status.get("promotion")
@@ -464,11 +477,12 @@ class SearchWorker:
     def _adopt_newer_pods(self) -> None:
         """A pod newer than its trial's recorded attempt was created by a step whose status patch
         did not land (the operator died in between): its labels say what that step decided."""
+        owned = pods_by_trial(self.pods)
         for trial in self.state.trials:
             record = self.records[trial.id]
             if not record.exists or trial.status in TERMINAL:
                 continue
-            pods = [p for p in trial_pods(record.body, self.pods)
+            pods = [p for p in owned.get(uid(record.body), [])
                     if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
             newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
             if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
@@ -496,17 +510,20 @@ class SearchWorker:
     def _resync(self) -> None:
         """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
         search_uid = uid(self.search_body)
-        listed = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name, cached=True)
-                  if controller_uid(b) == search_uid}
         pending = _Pending()
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            body = listed.get(trial.id)
-            if body is None:
-                record.exists = False
-            elif uid(body) == uid(record.body) or record.body is None:
+        seen: set[str] = set()
+        for body in self.kube.list_trials(self.namespace, self.name):  # page by page
+            trial_id = body["spec"]["trialId"]
+            record = self.records.get(trial_id)
+            if controller_uid(body) != search_uid or record is None:
+                continue
+            seen.add(trial_id)
+            if uid(body) == uid(record.body) or record.body is None:
                 record.body, record.exists = slim_trial(body), True
-                self._take_reports(trial, record, body, pending, self.clock())
+                self._take_reports(self.state.trial(trial_id), record, body, pending, self.clock())
+        for trial_id, record in self.records.items():
+            if trial_id not in seen and not record.creating:
+                record.exists = False
         pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
         for name in list(self.pods):
             if name not in pods:
@@ -535,16 +552,41 @@ class SearchWorker:
         for exit in facts.exits:
             record_exit(self.state, exit)
         # A pod that ended without its target's report: the report may still be on its way through
-        # the trials' watch, so read the trials themselves (all at once) before calling it an exit.
-        suspects = [(self.state.trial(t), self.records[t], name) for t, name in facts.unconfirmed]
-        bodies = self._fan_out([partial(self.kube.get_trial, self.namespace, r.name) for _, r, _ in suspects])
-        for (trial, record, name), body in zip(suspects, bodies):
-            if isinstance(body, Exception):
-                raise body
-            if body is not None and uid(body) == uid(record.body):
-                record.body = slim_trial(body)
-                self._take_reports(trial, record, body, _Pending(), self.clock())
-            record_exit(self.state, unconfirmed_exit(trial.id, name, trial.target_epoch))
+        # the trials' watch, so read the trial itself (behind the step) before calling it an exit.
+        for trial_id, pod in facts.unconfirmed:
+            record = self.records[trial_id]
+            if record.checking:
+                continue
+            record.checking = True
+
+            def read(trial_id: str = trial_id, record: TrialRecord = record, pod: str = pod) -> None:
+                try:
+                    body: Any = self.kube.get_trial(self.namespace, record.name)
+                except Exception as exc:
+                    body = exc
+                self.offer("checked", None, {"trial": trial_id, "record": record, "pod": pod, "body": body})
+
+            if self.io is None:
+                read()
+            else:
+                self.io.submit(read)
+
+    def _checked(self, done: dict[str, Any], pending: _Pending) -> None:
+        """The trial read again after its pod ended short of its target: its reports, then the exit."""
+        record: TrialRecord = done["record"]
+        if self.records.get(done["trial"]) is not record:
+            return
+        record.checking = False
+        self.dirty = True
+        body, trial = done["body"], self.state.trial(done["trial"])
+        if isinstance(body, Exception):
+            log.warning("%s/%s: %s not read (%s); reading it again", self.namespace, self.name, record.name,
+                        api_error(body))
+            return
+        if body is not None and uid(body) == uid(record.body):
+            record.body = slim_trial(body)
+            self._take_reports(trial, record, body, pending, self.clock())
+        record_exit(self.state, unconfirmed_exit(trial.id, done["pod"], trial.target_epoch))
 
     # ---- actions -------------------------------------------------------------------------------------------
 
@@ -615,30 +657,46 @@ class SearchWorker:
             if action.outcome == "failed":
                 pending.events.append(self._event(self.search_body, "SearchFailed", action.message, "Warning"))
 
-    def _fan_out(self, calls: list[Callable[[], Any]]) -> list[Any]:
-        """Run independent API calls at once (on the runtime's I/O pool); each result is the call's
-        value or the exception it raised, in order."""
-        def guarded(call: Callable[[], Any]) -> Any:
-            try:
-                return call()
-            except Exception as exc:
-                return exc
-
-        if self.io is None or len(calls) <= 1:
-            return [guarded(call) for call in calls]
-        return list(self.io.map(guarded, calls))
-
-    @staticmethod
-    def _raise_first(results: list[Any]) -> None:
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-
     def _trial_creates(self) -> list[tuple[TrialState, dict[str, Any]]]:
         """The HyperpruneTrial of every listed trial that has none (new, or deleted by hand)."""
         assert self.search is not None and self.search_body is not None
         return [(t, manifests.trial_resource(self.search_body, self.search, t.id, t.role, t.params, t.target_epoch))
-                for t in self.state.trials if not self.records[t.id].exists]
+                for t in self.state.trials if not self.records[t.id].exists and not self.records[t.id].creating]
+
+    def _create_behind(self, trial: TrialState, kind: str, body: Body) -> None:
+        """Create a trial's resource or pod without the step waiting for it (on the I/O pool); the
+        result comes back through the inbox (``_created``). A trial has one create in flight at most."""
+        record = self.records[trial.id]
+        record.creating = True
+        create = self.kube.create_trial if kind == "trial" else self.kube.create_pod
+
+        def run() -> None:
+            try:
+                result: Any = create(body)
+            except Exception as exc:
+                result = exc
+            self.offer("created", None, {"trial": trial.id, "record": record, "kind": kind, "body": body,
+                                         "result": result})
+
+        if self.io is None:
+            run()
+        else:
+            self.io.submit(run)
+
+    def _created(self, done: dict[str, Any], pending: _Pending) -> None:
+        record: TrialRecord = done["record"]
+        if self.records.get(done["trial"]) is not record:
+            return  # the state was reloaded meanwhile: it read what exists
+        record.creating = False
+        trial = self.state.trial(done["trial"])
+        if done["kind"] == "trial":
+            errors = self._created_trial(trial, done["result"])
+        else:
+            errors = self._created_pod(trial, record, done["body"], done["result"], pending)
+        for error in errors:
+            log.warning("%s/%s: %s of %s not created (%s); retrying", self.namespace, self.name, done["kind"],
+                        record.name, api_error(error))
+        self.dirty = True  # its pod (after its resource), or a retry, follows
 
     def _created_trial(self, trial: TrialState, result: Any) -> list[Exception]:
         if isinstance(result, Exception):
@@ -673,53 +731,87 @@ class SearchWorker:
         return []
 
     def _status_patches(self, *, flush: bool) -> list[tuple[TrialRecord, dict[str, Any]]]:
-        """Each trial's operator-owned status keys that changed, now or later (``writes.status_plan``)."""
+        """Each trial's operator-owned status keys that changed, now or later (``writes.status_plan``);
+        the patches that can be written behind the step are handed to ``_write_behind`` here."""
         plan = status_plan(self.state, self.records, flush=flush)
         for trial_id, desired in plan.desired.items():
             self.records[trial_id].desired = desired
         self.lazy = plan.later
+        if plan.behind:
+            ids = {id(r): t for t, r in self.records.items()}
+            for record, patch in plan.behind:
+                self._write_behind(ids[id(record)], record, patch)
         return plan.now
 
-    def _patched_trial(self, record: TrialRecord, patch: dict[str, Any], result: Any) -> list[Exception]:
-        if isinstance(result, ApiException) and result.status == 404:
+    def _write_behind(self, trial_id: str, record: TrialRecord, patch: dict[str, Any], *, urgent: bool = False) -> None:
+        """Write a trial status patch without the step waiting for it; the result comes back through
+        the inbox (``_written``), where only the worker's own thread touches the records. Urgent ones
+        (decisions, reflected reports) go on the I/O pool, the rest on the few threads behind."""
+        record.writing = patch
+        pool = self.io if urgent else self.behind
+
+        def write() -> None:
+            try:
+                self.kube.patch_trial_status(self.namespace, record.name, patch)
+                error = None
+            except Exception as exc:
+                error = exc
+            self.offer("written", None, {"trial": trial_id, "record": record, "patch": patch, "error": error})
+
+        if pool is None:
+            write()
+        else:
+            pool.submit(write)
+
+    def _written(self, done: dict[str, Any]) -> None:
+        if "status" in done:  # the search's own status
+            if self.status_writing is not None and self.status_writing[1] is done["status"]:
+                self.status_writing = None
+                self._status_landed(done["status"], done["error"])
+            return
+        record: TrialRecord = done["record"]
+        patch: dict[str, Any] = done["patch"]
+        if self.records.get(done["trial"]) is not record or record.writing is not patch:
+            return  # the state was reloaded meanwhile: it read what landed
+        record.writing = None
+        error = done["error"]
+        if isinstance(error, ApiException) and error.status == 404:
             record.exists = False  # deleted by hand: recreated by the next step
-            self.dirty = True
-            return []
-        if isinstance(result, Exception):
-            return [result]
-        record.written = apply_merge(record.written, patch)
-        return []
+        elif error is not None:
+            log.warning("%s/%s: status of %s not written (%s); retrying", self.namespace, self.name, record.name,
+                        api_error(error))
+        else:
+            record.written = apply_merge(record.written, patch)
+        self.dirty = True  # what waited for this write, and the search's status, follow
 
     def _flush(self) -> None:
-        """Write the progress that waited (``_status_patches`` with flush)."""
+        """Write the progress that waited (``_status_patches`` with flush), behind the step: nothing
+        waits for progress."""
         todo = self._status_patches(flush=True)
-        results = self._fan_out([partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in todo])
-        errors = [e for (r, p), res in zip(todo, results) for e in self._patched_trial(r, p, res)]
+        ids = {id(r): t for t, r in self.records.items()}
+        for record, patch in todo:
+            self._write_behind(ids[id(record)], record, patch)
         self.next_flush = self.clock() + self.status_interval()
-        if errors:
-            raise errors[0]
 
-    def _pod_plan(self, pending: _Pending) -> tuple[list[Body], list[tuple[TrialState, TrialRecord, Body]]]:
-        """(running pods to delete now, pods to create) from ``writes.pod_plan``. Finished pods no trial
-        needs are deleted in the background: they hold nothing."""
+    def _pod_plan(self, pending: _Pending) -> list[tuple[TrialState, TrialRecord, Body]]:
+        """The pods to create, from ``writes.pod_plan``; its deletions go behind the step (a failed one
+        is forgotten, so the next step sees the pod again and retries)."""
         assert self.search is not None
         plan = pod_plan(self.state, self.records, self.pods, self.deleting)
-        running = []
         for pod, why in plan.delete:
             log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
             self.deleting.add(uid(pod))
-            if pod_phase(pod) in ("Succeeded", "Failed"):
-                self._background(self._delete_quietly, pod)
+            if self.behind is None:
+                self._delete_quietly(pod)
             else:
-                running.append(pod)
+                self.behind.submit(self._delete_quietly, pod)
         if plan.create:
             template = self.search.spec.trial_template
             if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
                     and template.service_account_name == naming.DEFAULT_TRIAL_SERVICE_ACCOUNT:
                 self.ensure_trial_rbac(self.namespace, template.service_account_name)
-        creates = [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
-                                              until_epoch=t.target_epoch)) for t, r in plan.create if r.body is not None]
-        return running, creates
+        return [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
+                                           until_epoch=t.target_epoch)) for t, r in plan.create if r.body is not None]
 
     def _created_pod(self, trial: TrialState, record: TrialRecord, body: dict[str, Any], result: Any,
                      pending: _Pending) -> list[Exception]:
@@ -786,9 +878,18 @@ class SearchWorker:
 
 
     def _write_status(self, *, force: bool) -> bool:
-        """Write what changed in the search's status; True when a change waits for status_interval."""
+        """Write what changed in the search's status, behind the step (a big search's status is a big
+        object: the API server takes a second or more per write under load); ``force`` writes it now,
+        in the step (a promotion attempt is recorded before its pod). One write at a time, so an
+        older patch never lands after a newer one. True when a change waits for the next write."""
         if self.search is None or not self.loaded:
             return False
+        if self.status_writing is not None:
+            if not force:
+                return True  # the next write follows this one's landing
+            future, on_its_way = self.status_writing  # a forced write goes after the one on its way
+            self.status_writing = None  # (its report, still in the inbox, is then ignored)
+            self._status_landed(on_its_way, future.result())
         patch = merge_patch(self.desired_status(), self.status)
         if not patch:
             return False
@@ -796,22 +897,46 @@ class SearchWorker:
         important = any(k in patch for k in IMPORTANT_STATUS_KEYS)
         if not (force or important or now >= self.next_status_write):
             return True
-        self.kube.patch_search_status(self.namespace, self.name, patch)
-        self.status = apply_merge(self.status, patch)
         self.next_status_write = now + self.status_interval()
+        if force or self.behind is None:
+            error = self._patch_status(patch)
+            self._status_landed(patch, error)
+            if error is not None and force:
+                raise error
+        else:
+            def write() -> Exception | None:
+                error = self._patch_status(patch)
+                self.offer("written", None, {"status": patch, "error": error})
+                return error
+
+            self.status_writing = (self.behind.submit(write), patch)
         return False
+
+    def _patch_status(self, patch: dict[str, Any]) -> Exception | None:
+        started = self.clock()
+        try:
+            self.kube.patch_search_status(self.namespace, self.name, patch)
+        except Exception as exc:
+            return exc
+        finally:
+            took = self.clock() - started
+            if took > SLOW_STEP_S:
+                log.info("%s/%s: the search's status write took %.0f ms (%d bytes)", self.namespace, self.name,
+                         1000 * took, len(json.dumps(patch)))
+        return None
+
+    def _status_landed(self, patch: dict[str, Any], error: Exception | None) -> None:
+        if error is None:
+            self.status = apply_merge(self.status, patch)
+            return
+        self.status_pending = True  # written again by the next step
+        log.warning("%s/%s: status not written (%s); retrying", self.namespace, self.name, api_error(error))
 
     # ---- events and metrics -------------------------------------------------------------------------------------------
 
     def _event(self, involved: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> dict[str, Any]:
         return manifests.event(involved, reason=reason, message=message, type=type_, now=now_iso(self.clock()),
                                instance=self.settings.instance)
-
-    def _background(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self.io is None:
-            fn(*args)
-        else:
-            self.io.submit(fn, *args)
 
     def _delete_quietly(self, pod: dict[str, Any]) -> None:
         try:

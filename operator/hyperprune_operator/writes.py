@@ -6,7 +6,11 @@ Trial statuses: each trial's operator-owned keys (``state.OPERATOR_FIELDS``) as 
 should be, diffed against what was written. A change the policy or a restart depends on (phase,
 target, attempt, run, failures, stop) is written at once; progress a restart re-derives from the
 reports (epoch, last metric and distance, pod) waits, up to one status interval, riding along with
-the trial's next urgent change (``state.urgent``).
+the trial's next urgent change (``state.urgent``). A stop or failure that reflects no new report
+(the waiting candidates a closing rung stops, hundreds at once in a big search) is written behind
+the step, so that the step, and the reports that arrive meanwhile, do not wait for it: a restart
+that loses it re-derives it (the policy decides it again from the same reports). One write per
+trial at a time: a trial whose patch is still being written waits for it.
 
 Pods: one process per trial work dir. A stopped trial's pods go; an earlier attempt's pod goes once
 it has finished (a running one is left to end, and its trial waits for it); a failed trial's running
@@ -22,7 +26,7 @@ from typing import Any
 from hyperprune.policy import SearchState, TrialState
 from hyperprune_operator import naming
 from hyperprune_operator.objects import Body, uid
-from hyperprune_operator.pods import pod_phase, terminating, trial_pods
+from hyperprune_operator.pods import pod_phase, pods_by_trial, terminating
 from hyperprune_operator.state import TrialRecord, merge_patch, trial_status_fields, urgent
 
 
@@ -30,6 +34,7 @@ from hyperprune_operator.state import TrialRecord, merge_patch, trial_status_fie
 class StatusPlan:
     desired: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial -> its operator-owned keys
     now: list[tuple[TrialRecord, dict[str, Any]]] = field(default_factory=list)  # patches to write now
+    behind: list[tuple[TrialRecord, dict[str, Any]]] = field(default_factory=list)  # written behind the step
     later: set[str] = field(default_factory=set)  # trials whose changes can wait (progress only)
 
 
@@ -44,13 +49,15 @@ def status_plan(state: SearchState, records: Mapping[str, TrialRecord], *, flush
         desired = trial_status_fields(trial, record, dense)
         plan.desired[trial.id] = desired
         patch = merge_patch(desired, record.written)
-        if not patch:
+        if not patch or record.writing is not None:
             continue
         # A trial without status reads as pending at attempt 1 of its spec's target: no hurry.
         spec_target = ((record.body or {}).get("spec") or {}).get("targetEpoch", trial.target_epoch)
         effective = {"phase": "pending", "targetEpoch": spec_target, "attempt": 1, "run": 0, "failures": 0,
                      **record.written}
-        if flush or urgent(merge_patch(desired, effective), effective):
+        if trial.status in ("stopped", "failed") and patch.get("epoch", 0) <= record.written.get("epoch", 0):
+            plan.behind.append((record, patch))  # a decision about a trial whose reports are all written
+        elif flush or urgent(merge_patch(desired, effective), effective):
             plan.now.append((record, patch))
         else:
             plan.later.add(trial.id)
@@ -68,13 +75,14 @@ def pod_plan(state: SearchState, records: Mapping[str, TrialRecord], pods: Mappi
     """Pods to delete and trials whose current attempt needs a pod. ``deleting``: uids of pods whose
     deletion this worker asked for already."""
     plan = PodPlan()
+    owned = pods_by_trial(pods)
     for trial in state.trials:
         record = records[trial.id]
         if not record.exists or record.body is None or uid(record.body) is None:
             continue
         current = naming.pod_name(record.name, record.attempt)
         busy = False  # a pod of this trial may still hold its work dir
-        for pod in trial_pods(record.body, pods):
+        for pod in owned.get(uid(record.body), []):
             name, phase = pod["metadata"]["name"], pod_phase(pod)
             finished = phase in ("Succeeded", "Failed")
             why = None
@@ -92,6 +100,6 @@ def pod_plan(state: SearchState, records: Mapping[str, TrialRecord], pods: Mappi
             if not finished and name != current:
                 busy = True  # e.g. the last attempt still writes its checkpoint after its last report
         if trial.status in ("pending", "running") and not record.pod_created and current not in pods \
-                and not busy:  # with busy, its previous pod ends first: one process per work dir
+                and not busy and not record.creating:  # busy: its previous pod ends first (one process per work dir)
             plan.create.append((trial, record))
     return plan

@@ -104,7 +104,7 @@ class FakeKube:
         self.calls.append(("patch_search_status", name))
         return self._patch_status("search", name, status)
 
-    def list_trials(self, namespace: str, search: str, *, cached: bool = False) -> list[dict[str, Any]]:
+    def list_trials(self, namespace: str, search: str) -> list[dict[str, Any]]:
         self.calls.append(("list_trials", search))
         return [copy.deepcopy(b) for b in self.store["trial"].values() if b["spec"]["search"] == search]
 
