@@ -44,6 +44,8 @@ from hyperprune.policy.transitions import (
     record_exit,
     record_report,
     record_trial_report,
+    reopen,
+    restart_from_scratch,
 )
 
 __all__ = [
@@ -83,4 +85,6 @@ __all__ = [
     "record_exit",
     "record_report",
     "record_trial_report",
+    "reopen",
+    "restart_from_scratch",
 ]

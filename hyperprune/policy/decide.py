@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
@@ -37,6 +37,7 @@ from hyperprune.policy.scoring import final_observation, oriented, reference_spe
 from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
 from hyperprune.spec.models import SearchSpec
 from hyperprune.spec.point import Point
+from hyperprune.spec.summary import plural
 
 
 STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
@@ -94,7 +95,7 @@ def _give_up_on_errored(plan: Plan) -> None:
             plan.emit(Fail(trial.id, f"not retried, the same error would recur: {trial.message}"))
         elif trial.failures > retries:
             plan.emit(
-                Fail(trial.id, f"crashed {trial.failures} times (budget.retries = {retries}); last error: {trial.message}")
+                Fail(trial.id, f"crashed {plural(trial.failures, 'time')} (budget.retries = {retries}); last error: {trial.message}")
             )
 
 
@@ -110,7 +111,7 @@ def _end(plan: Plan, message: str) -> None:
     """Stop everything still active and finish the search as failed."""
     for trial in plan.state.trials:
         if plan.active(trial):
-            plan.emit(Stop(trial.id, f"search failed: {message}"))
+            plan.emit(Stop(trial.id, f"{SEARCH_FAILED}{message}"))
     plan.emit(Finish("failed", message))
 
 
@@ -120,7 +121,7 @@ def _too_many_failures(plan: Plan) -> bool:
     if len(failed) <= limit:
         return False
     last = failed[-1].id
-    _end(plan, f"{len(failed)} trials failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
+    _end(plan, f"{plural(len(failed), 'trial')} failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
     return True
 
 
@@ -159,11 +160,13 @@ def _retry_errored(plan: Plan) -> None:
     retries = plan.spec.budget.retries
     for trial in plan.state.trials:
         if plan.status[trial.id] == "errored" and plan.slots > 0:
+            # failures 0: a failed search reopened after its cause was fixed (transitions.reopen)
+            attempt = f"retry {trial.failures} of {retries}" if trial.failures else "resumed"
             plan.emit(
                 Continue(
                     trial.id,
                     trial.target_epoch,
-                    reason=f"retry {trial.failures} of {retries}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
+                    reason=f"{attempt}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
                 )
             )
 
@@ -244,15 +247,17 @@ def _finish_when_done(plan: Plan) -> None:
         for t in plan.candidates:
             counts[plan.status[t.id]] = counts.get(plan.status[t.id], 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        last = next((t for t in reversed(plan.candidates) if t.message or t.stop_reason), None)
-        detail = f"; last problem: {last.id}: {last.message or last.stop_reason}" if last else ""
+        # The last trial that failed or diverged: a trial stopped at a rung is a decision, not a problem.
+        last = next((t for t in reversed(plan.candidates) if plan.status[t.id] in ("failed", "diverged")), None)
+        reason = (_reason(plan, last.id) if plan.status[last.id] == "failed" else last.message) if last else None
+        detail = f"; last problem: {last.id}: {reason}" if last else ""
         plan.emit(Finish("failed", f"no candidate completed ({summary or 'none created'}){detail}"))
         return
     value = final_metric(best)
     completed = sum(1 for t in plan.candidates if t.status == "completed")
     dense_value = final_metric(plan.dense) if plan.dense is not None and plan.dense.status == "completed" else None
     versus = f"; dense reference {dense_value:.4g}" if dense_value is not None else ""
-    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {completed} completed candidates{versus}"))
+    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {plural(completed, 'completed candidate')}{versus}"))
     plan.emit(
         Finish(
             "succeeded",

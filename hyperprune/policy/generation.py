@@ -31,6 +31,7 @@ from hyperprune.policy.scoring import derive_seed
 from hyperprune.spec.domains import DomainValue, Kind, Range, ScalarValue, field_kind
 from hyperprune.spec.models import SearchSpec
 from hyperprune.spec.point import Point
+from hyperprune.spec.point import Scalar as PointValue
 from hyperprune.spec.space import MethodSpace, SearchSpace, params_model
 
 # Finite spaces up to this size are listed to find an unused point when proposals keep duplicating.
@@ -145,7 +146,7 @@ class Encoding:
         return None
 
 
-def _section(point: Point, name: str) -> Mapping[str, ScalarValue]:
+def _section(point: Point, name: str) -> Mapping[str, PointValue]:
     return point.training if name == "training" else point.model
 
 
@@ -187,10 +188,12 @@ def pool_space(pool: Sequence[Point]) -> SearchSpace:
     for point in pool:
         own = methods.setdefault(point.method, {})
         for key, value in point.params.items():
-            own.setdefault(key, []).append(value)
+            if value is not None:  # pruning settings are never null; the check narrows the type
+                own.setdefault(key, []).append(value)
         for section in shared:
             for key, value in _section(point, section).items():
-                shared[section].setdefault(key, []).append(value)
+                if value is not None:  # a setting turned off (clip: null) spans nothing to draw from
+                    shared[section].setdefault(key, []).append(value)
     # Built from pool points the spec has validated: nothing to check again.
     return SearchSpace.model_construct(
         methods=[
@@ -203,8 +206,8 @@ def pool_space(pool: Sequence[Point]) -> SearchSpace:
     )
 
 
-def _coordinates(point: Point) -> dict[str, ScalarValue]:
-    out: dict[str, ScalarValue] = {"sparsity": point.sparsity}
+def _coordinates(point: Point) -> dict[str, PointValue]:
+    out: dict[str, PointValue] = {"sparsity": point.sparsity}
     for section, values in (("params", point.params), ("training", point.training), ("model", point.model)):
         out.update({f"{section}.{k}": v for k, v in values.items()})
     return out

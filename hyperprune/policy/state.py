@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hyperprune.contract.files import DENSE_ID as DENSE_ID  # re-exported: trial ids are part of the contract
+from hyperprune.contract.files import candidate_id as candidate_id
 from hyperprune.contract.report import Mode
 from hyperprune.spec.point import Point
 from hyperprune.spec.status import TRIAL_PHASES
@@ -28,13 +30,7 @@ ACTIVE: frozenset[str] = frozenset({"pending", "running", "paused", "errored"})
 OCCUPYING: frozenset[str] = frozenset({"pending", "running"})
 TERMINAL: frozenset[str] = frozenset({"stopped", "completed", "diverged", "failed"})
 
-DENSE_ID = "dense"
 STATE_VERSION = 1
-
-
-def candidate_id(index: int) -> str:
-    """t000, t001, ... in creation order (more digits past t999)."""
-    return f"t{index:03d}"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from hyperprune.policy.decide import best_candidate, final_metric
 from hyperprune.policy.distance import SpectrumMismatch
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.scoring import distance_history, observation_distance, oriented, reference_spectrum
-from hyperprune.policy.state import SearchState, TrialState
+from hyperprune.policy.state import ACTIVE, SearchState, TrialState
 from hyperprune.spec.models import SearchSpec
 
 
@@ -124,12 +124,13 @@ def best(spec: SearchSpec, state: SearchState) -> TrialState | None:
 
 def leader(state: SearchState, mode: Mode) -> tuple[TrialState, float, bool] | None:
     """The best candidate so far: ``(trial, metric, final)``. Among completed candidates by final
-    validation metric when there are any; otherwise the best metric at the furthest epoch reached."""
+    validation metric when there are any; otherwise the best metric at the furthest epoch reached
+    by a candidate still in the race (a stopped one leads nothing, however good it looked)."""
     completed = [(t, m) for t in state.candidates if t.status == "completed" and (m := final_metric(t)) is not None]
     if completed:
         trial, value = min(completed, key=lambda tm: oriented(tm[1], mode))
         return trial, value, True
-    reported = [t for t in state.candidates if t.observations and t.status not in ("failed", "diverged")]
+    reported = [t for t in state.candidates if t.observations and t.status in ACTIVE]
     if not reported:
         return None
     furthest = max(t.last_epoch for t in reported)

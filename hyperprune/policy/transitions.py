@@ -19,7 +19,7 @@ import numpy as np
 
 from hyperprune.contract.files import REFUSED_CONFIG_EXIT
 from hyperprune.contract.report import TrialReport
-from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.contract.report import Mode
 from hyperprune.policy.state import TERMINAL, Observation, SearchState, TrialState
 
@@ -164,3 +164,36 @@ def record_exit(state: SearchState, exit: TrialExit) -> bool:
         problem = exit.how or f"exit code {exit.code}"
     message = f"{problem}: {exit.detail}" if exit.detail else problem
     return record_error(state, t.id, message, retryable=exit.code != REFUSED_CONFIG_EXIT)
+
+
+def restart_from_scratch(state: SearchState, trial_id: str) -> bool:
+    """The trial's checkpoint is gone (deleted by the user after it was found damaged): its next
+    run trains from epoch 0, and those epochs count as trained again. Returns whether it changed."""
+    t = state.trial(trial_id)
+    if t.epoch == 0:
+        return False
+    t.epoch = 0
+    return True
+
+
+def reopen(state: SearchState) -> list[str]:
+    """A search that failed for a cause the user has fixed since (a damaged checkpoint deleted, a
+    full disk enlarged) gets another chance: its failed trials, and the trials its failure stopped,
+    become errored with no failure counted, so the policy resumes them from their checkpoints
+    within ``budget.parallelism`` (a trial that had reached its target waits paused for a decision
+    as before). Trials stopped by a strategy's decision and diverged trials stay as they are.
+    Returns the ids reopened; a search that did not fail is left alone."""
+    if state.outcome != "failed":
+        return []
+    reopened = []
+    for t in state.trials:
+        stopped_by_failure = t.status == "stopped" and (t.stop_reason or "").startswith(SEARCH_FAILED)
+        if t.status != "failed" and not stopped_by_failure:
+            continue
+        reason = t.stop_reason
+        t.status = "paused" if t.target_epoch and t.epoch >= t.target_epoch else "errored"
+        t.failures, t.retryable, t.stop_reason = 0, True, None
+        t.message = f"reopened after: {reason}" if reason else t.message
+        reopened.append(t.id)
+    state.outcome = state.message = None
+    return reopened

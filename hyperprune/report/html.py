@@ -76,7 +76,7 @@ def _facts(record: SearchRecord) -> str:
         label = "promoted" if state.promoted == trial.id else ("best completed" if final else f"leading at epoch {trial.last_epoch}")
         rows.append((label, _e(f"{trial.id}: {trial.params.sentence()} — validation {record.metric} {_num(value)}")))
     if state.promoted:
-        model = record.workdir.output(spec.output.path)
+        model = record.workdir.output(spec.output.folder)
         rows.append(("model", f"<code>{_e(model)}</code>; load it: <code>{_e(load_line(str(model)))}</code>"))
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'

@@ -21,7 +21,7 @@ from typing import Any, Union
 
 from hyperprune.contract.pruning import METHODS, PruningConfig, parse_pruning_config
 
-Scalar = Union[bool, int, float, str]
+Scalar = Union[bool, int, float, str, None]  # None: a setting a candidate turns off (training.clip)
 
 
 class Settings(Mapping[str, Scalar]):

@@ -125,6 +125,17 @@ def test_journal_skips_a_torn_last_line_and_sums_sessions(tmp_path):
     assert wall_seconds(events) == pytest.approx(40.5)
 
 
+def test_a_journal_reopened_after_a_torn_line_starts_its_events_on_a_line_of_their_own(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"event": "session", "time": 100.0}\n{"event": "launch", "time": 130.0}\n{"event": "rep')
+    journal = Journal(path)
+    journal.append("session")
+    journal.close()
+    events = read_journal(path)
+    assert [e["event"] for e in events] == ["session", "launch", "session"]
+    assert len(session_times(events)) == 2  # result.json counts every session
+
+
 @pytest.mark.parametrize("workers,cores,threads", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (3, 16, 5)])
 def test_threads_split_the_cores_between_workers(workers, cores, threads):
     assert threads_per_trial(workers, cores) == threads

@@ -149,13 +149,16 @@ def manifests_volume(search):
 @pytest.mark.parametrize("path, expected", [
     ("best", ("gpu/best", "/data/gpu/best")),
     ("models/best", ("gpu/models/best", "/data/gpu/models/best")),
-    ("/shared/best", ("shared/best", "/data/shared/best")),
-    ("../best", ("best", "/data/best")),
+    ("./models//best/", ("gpu/models/best", "/data/gpu/models/best")),
+    ("/shared/best", None),  # another search's folder could be there: as locally, inside the search's folder only
+    ("../best", None),
     ("../../x", None),
     ("/", None),
     (".", None),
+    ("t003", None),  # a trial's work dir
+    ("dense-r1", None),
 ])
-def test_the_output_location_stays_in_the_trial_volume(path, expected):
+def test_the_output_location_stays_in_the_searchs_folder(path, expected):
     search, _ = search_and_body(output={"path": path}) if expected else (None, None)
     if expected is None:
         body = small_search("gpu", trialTemplate=TEMPLATE, output={"path": path})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from hyperprune.contract.files import REFUSED_CONFIG_EXIT
-from hyperprune.policy import SearchState, Start, TrialExit, apply, record_exit, record_report
+from hyperprune.policy import SearchState, Start, Stop, TrialExit, apply, record_exit, record_report
 from hyperprune.policy.summary import best, latest_distance, latest_metric, leader, rung_history, trial_epochs
 from hyperprune.spec import Point
 from policy_support import make_spec
@@ -69,3 +69,7 @@ def test_metric_distance_and_leader_read_the_observations():
     assert [(r.epoch, r.metric) for r in rung_history(state, t1, [1, 3])] == [(1, 45.0)]
     assert leader(state, "min") == (t1, 45.0, False)  # no candidate has completed yet
     assert best(spec, state) is None  # nothing to promote yet
+    apply(state, Stop("t001", "ranked last"))  # a stopped trial leads no more, however good it was
+    assert leader(state, "min") == (t0, 50.0, False)
+    apply(state, Stop("t000", "ranked last"))
+    assert leader(state, "min") is None

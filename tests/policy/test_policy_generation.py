@@ -159,6 +159,17 @@ def test_a_pool_is_used_point_by_point_without_repeats(sampler, name):
         propose(spec, history, 5)
 
 
+def test_a_pool_candidate_that_turns_clipping_off_is_proposed_like_any_other():
+    pool = [{**POOL[0], "training": {"clip": None}}, POOL[0], POOL[3]]
+    spec = make_spec(space=None, candidates=pool, budget={"maxTrials": 3},
+                     strategy={"name": "lsh", "generation": {"sampler": "tpe", "startupTrials": 1}})
+    history: list[Evaluated] = []
+    for index in range(3):
+        history.append(Evaluated(propose(spec, history, index), value=float(index)))
+    assert sorted(h.point.key for h in history) == sorted(p.key for p in spec.pool())
+    assert any(h.point.training.get("clip", 0.25) is None for h in history)
+
+
 def test_generator_history_uses_the_ls_distance_at_the_first_rung():
     script = Script(make_spec(budget={"maxTrials": 4, "parallelism": 5}))
     script.decide()
