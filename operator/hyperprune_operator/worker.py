@@ -941,7 +941,8 @@ class SearchWorker:
         self.dirty = True
 
     def _post_events(self, events: list[dict[str, Any]]) -> None:
-        """Post Events in the background: they inform users, nothing waits for them."""
+        """Post Events behind the step, after the writes decisions wait for (a closing rung posts
+        hundreds): they inform users, nothing waits for them."""
         def post(body: dict[str, Any]) -> None:
             try:
                 self.kube.create_event(body)
@@ -950,10 +951,10 @@ class SearchWorker:
                             api_error(exc))
 
         for body in events:
-            if self.io is None:
+            if self.behind is None:
                 post(body)
             else:
-                self.io.submit(post, body)
+                self.behind.submit(post, body)
 
     def _export_metrics(self) -> None:
         if self.metrics is None or self.search is None or not self.loaded:
