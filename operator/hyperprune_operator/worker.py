@@ -79,6 +79,7 @@ from hyperprune_operator.writes import pod_plan, status_plan
 log = logging.getLogger("hyperprune.operator")
 
 SUMMARIES_PER_INTERVAL = 200  # trial summaries written per status_interval, at most
+LISTED = "LISTED"  # the type of a trial event that a re-listing produced, not a watch
 SLOW_STEP_S = 0.5  # a reconcile step slower than this is logged with where its time went
 # A change of these is written at once; the rest (counts, summaries) at most once per status_interval.
 IMPORTANT_STATUS_KEYS = ("phase", "conditions", "outcome", "promotion", "best", "observedGeneration")
@@ -167,6 +168,8 @@ class SearchWorker:
         self.next_flush = 0.0
         self.gone = False  # the search was deleted
         self.proposal_seconds = 0.0  # a candidate proposal's recent cost (decide's time per start)
+        # While a re-listing is on its way: the trials and pods reported meanwhile (None: no listing).
+        self.listing: set[str] | None = None
 
     # ---- the event loop's side -------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class SearchWorker:
             body = slim_pod(body)
         with self._lock:
             self._inbox.append(_Event(kind, type_, body, self.clock()))
-        if kind in ("written", "created", "checked", "deleted") and self.notify is not None:
+        if kind in ("written", "created", "checked", "deleted", "listed") and self.notify is not None:
             self.notify()
 
     def _drain(self) -> list[_Event]:
@@ -193,7 +196,7 @@ class SearchWorker:
         """Nothing waits: no event to take, no decision to make, no write behind the step on its way."""
         with self._lock:
             inbox = bool(self._inbox)
-        busy = self.status_writing is not None or any(
+        busy = self.status_writing is not None or self.listing is not None or any(
             r.creating or r.checking or r.writing is not None for r in self.records.values())
         return not (inbox or self.dirty or busy)
 
@@ -236,6 +239,8 @@ class SearchWorker:
                 self._checked(event.body, pending)
             elif event.kind == "deleted":
                 self._deleted(event.body)
+            elif event.kind == "listed":
+                self._listed(event.body)
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -371,6 +376,11 @@ class SearchWorker:
             if event.type != "DELETED":
                 self._warn_unknown(body, pending)
             return
+        if event.type == LISTED:
+            if trial_id in (self.listing or ()):
+                return  # the watch said something newer meanwhile
+        else:
+            self._watched(trial_id)
         self._touch(trial_id)
         if event.type == "DELETED":
             if uid(body) == uid(record.body):
@@ -411,6 +421,7 @@ class SearchWorker:
     def _ingest_pod(self, event: _Event) -> None:
         pod = event.body
         name = pod["metadata"]["name"]
+        self._watched(name)
         self._touch(pod["metadata"].get("labels", {}).get(naming.LABEL_TRIAL_ID))
         if event.type == "DELETED":
             known = self.pods.get(name)
@@ -480,31 +491,57 @@ class SearchWorker:
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
 
     def _resync(self) -> None:
-        """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
-        search_uid = uid(self.search_body)
-        pending = _Pending()
-        seen: set[str] = set()
-        for body in self.kube.list_trials(self.namespace, self.name):  # page by page
-            trial_id = body["spec"]["trialId"]
-            record = self.records.get(trial_id)
-            if controller_uid(body) != search_uid or record is None:
-                continue
-            seen.add(trial_id)
-            if uid(body) == uid(record.body) or record.body is None:
-                record.body, record.exists = slim_trial(body), True
-                self._take_reports(self.state.trial(trial_id), record, body, pending, self.clock())
-        for trial_id, record in self.records.items():
-            if trial_id not in seen and not record.creating:
-                record.exists = False
-        pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
-        for name in list(self.pods):
-            if name not in pods:
-                del self.pods[name]
-        for pod in pods.values():
-            self._see_pod(pod)
+        """Re-list trials and pods behind the step (a big search's listing takes seconds, and its
+        reports would wait): each page comes back through the inbox as trial events, then the end of
+        the listing (``_listed``) repairs what a watch missed (a lost DELETED event). Trials and pods
+        the watches report meanwhile are newer than the listing and keep what the watch said."""
         self._schedule_resync()
+        if self.listing is not None:
+            return  # the previous listing is still on its way
+        self.listing = set()
+        search_uid = uid(self.search_body)
+
+        def listing() -> None:
+            seen: set[str] = set()
+            try:
+                for body in self.kube.list_trials(self.namespace, self.name):  # page by page
+                    if controller_uid(body) == search_uid:
+                        seen.add(body["spec"]["trialId"])
+                        self.offer("trial", LISTED, body)
+                pods = [slim_pod(p) for p in self.kube.list_pods(self.namespace, self.name, cached=True)]
+                self.offer("listed", None, {"trials": seen, "pods": pods, "error": None})
+            except Exception as exc:
+                self.offer("listed", None, {"trials": seen, "pods": [], "error": exc})
+
+        if self.behind is None:
+            listing()
+        else:
+            self.behind.submit(listing)
+
+    def _listed(self, done: dict[str, Any]) -> None:
+        watched, self.listing = self.listing or set(), None
+        if done["error"] is not None:
+            log.warning("%s/%s: re-listing trials and pods failed (%s); retrying at the next resync",
+                        self.namespace, self.name, api_error(done["error"]))
+            return
+        for trial_id, record in self.records.items():
+            if trial_id not in done["trials"] and trial_id not in watched and not record.creating:
+                record.exists = False
+        pods = {p["metadata"]["name"]: p for p in done["pods"]}
+        for name in list(self.pods):
+            if name not in pods and name not in watched:
+                del self.pods[name]
+        for name, pod in pods.items():
+            if name not in watched:
+                self._see_pod(pod)
         self.dirty = True
         self.touched = None
+
+    def _watched(self, key: str | None) -> None:
+        """A trial or pod the watches (or this worker's creations) reported while a listing is on its
+        way: what the listing says of it is older."""
+        if self.listing is not None and key is not None:
+            self.listing.add(key)
 
     def _schedule_resync(self) -> None:
         # Spread over +-20%: searches started together must not all re-list at the same moment.
@@ -666,6 +703,8 @@ class SearchWorker:
         if self.records.get(done["trial"]) is not record:
             return  # the state was reloaded meanwhile: it read what exists
         self._touch(done["trial"])
+        self._watched(done["trial"])
+        self._watched(done["body"]["metadata"]["name"] if done["kind"] == "pod" else None)
         record.creating = False
         trial = self.state.trial(done["trial"])
         if done["kind"] == "trial":

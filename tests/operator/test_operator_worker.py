@@ -258,7 +258,29 @@ def test_a_resync_repairs_a_missed_pod_deletion():
     settle(worker)
     assert name in worker.pods  # not noticed
     clock.now = worker.next_resync + 1
+    worker.step()  # the re-listing goes behind the step; it comes back through the inbox
+    assert name in worker.pods
+    settle(worker)
+    assert worker.listing is None
+    trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
+    assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+
+
+def test_a_listing_older_than_the_watch_does_not_bring_back_a_pod_the_watch_saw_deleted():
+    kube = FakeKube()
+    kube.add_search(small_search())
+    clock = Clock()
+    worker = make_worker(kube, clock=clock)
+    settle(worker)
+    name = sorted(kube.store["pod"])[0]
+    stale = kube.list_pods(NAMESPACE, "s")  # the listing is taken before the deletion ...
+    kube.list_pods = lambda *_, **__: stale  # type: ignore[method-assign]
+    kube.delete("pod", name)  # ... which the watch reports before the listing comes back
+    clock.now = worker.next_resync + 1
     worker.step()
+    assert worker.listing == {name}  # the watch's word on it is newer than the listing's
+    settle(worker)
+    assert worker.listing is None and name not in worker.pods
     trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
     assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
 
