@@ -180,17 +180,53 @@ def pod_summary(pod: dict[str, Any], attempt: int) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+# What the kubelet's and the scheduler's reasons mean for a trial pod, in a user's words.
+POD_REASONS = {
+    "OOMKilled": "the container used more memory than its limit (trialTemplate.resources.limits.memory) and "
+                 "was killed",
+    "ErrImageNeverPull": "its image is not on the node and imagePullPolicy is Never",
+    "ErrImagePull": "its image cannot be pulled",
+    "ImagePullBackOff": "its image cannot be pulled",
+    "InvalidImageName": "its image name is not valid",
+    "CreateContainerConfigError": "its container cannot be configured (a missing Secret, ConfigMap or key?)",
+    "CreateContainerError": "its container cannot be created",
+    "RunContainerError": "its container cannot be started",
+    "Unschedulable": "no node can take it (not enough free CPU, memory or GPUs, or no node matches its "
+                     "nodeSelector, affinity or tolerations)",
+}
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1][:300] if lines else ""
+
+
 def describe_pod_end(pod: dict[str, Any]) -> str:
+    """``pod s-t003-2 failed with exit code 137 (OOMKilled: the container used more memory ...)``."""
     summary = pod_summary(pod, 0)
     parts = [f"pod {summary['name']} {summary.get('phase', '').lower()}"]
     if "exitCode" in summary:
         parts.append(f"with exit code {summary['exitCode']}")
-    if summary.get("reason"):
-        parts.append(f"({summary['reason']})")
+    reason = summary.get("reason")
+    if reason:
+        parts.append(f"({reason}: {POD_REASONS[reason]})" if reason in POD_REASONS else f"({reason})")
     text = " ".join(parts)
-    if summary.get("message"):
-        text += f": {summary['message'].strip().splitlines()[-1][:300]}"
+    if _last_line(summary.get("message")):
+        text += f": {_last_line(summary.get('message'))}"
     return text
+
+
+def describe_pod_wait(pod: dict[str, Any]) -> str | None:
+    """Why a Pending pod has not started, in words (``pod s-t000-1 cannot start: its image cannot be
+    pulled (ImagePullBackOff: Back-off pulling image "x")``), or None while it is merely on its way
+    (being scheduled, its image pulled, its container created)."""
+    summary = pod_summary(pod, 0)
+    reason = summary.get("reason")
+    if summary.get("phase") != "Pending" or not reason:
+        return None
+    detail = _last_line(summary.get("message"))
+    return (f"pod {summary['name']} cannot start: {POD_REASONS.get(reason, 'it is stuck')} "
+            f"({reason}{': ' + detail if detail else ''})")
 
 
 class SearchWorker:
