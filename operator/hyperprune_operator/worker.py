@@ -24,7 +24,9 @@ step, and a restarted operator continues from what the resources hold.
 
 from __future__ import annotations
 
+import calendar
 import concurrent.futures
+import contextlib
 import logging
 import random
 import threading
@@ -143,7 +145,8 @@ def _slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """What the worker keeps of a pod: identity, labels and how it is doing (not its spec, which
     carries the trial config)."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "deletionTimestamp")
+    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "creationTimestamp",
+                 "deletionTimestamp")
     keep_status = ("phase", "reason", "message", "conditions", "containerStatuses")
     return {"metadata": {k: meta[k] for k in keep_meta if k in meta},
             "status": {k: status[k] for k in keep_status if k in status}}
@@ -229,6 +232,17 @@ def describe_pod_wait(pod: dict[str, Any]) -> str | None:
             f"({reason}{': ' + detail if detail else ''})")
 
 
+def start_deadline(pod: dict[str, Any], first_seen: float, timeout_s: float) -> float:
+    """When a pod that has not started counts as a failed attempt (trialTemplate.startTimeoutSeconds):
+    ``timeout_s`` after its creation, or after the worker first saw it when it carries no
+    creationTimestamp."""
+    created = pod["metadata"].get("creationTimestamp")
+    if created:
+        with contextlib.suppress(ValueError):
+            first_seen = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ"))
+    return first_seen + timeout_s
+
+
 class SearchWorker:
     def __init__(
         self,
@@ -265,6 +279,9 @@ class SearchWorker:
         self.dirty = True
         self.deleting: set[str | None] = set()  # pod uids this worker asked to delete
         self.warned_unknown: set[str] = set()
+        self.pods_first_seen: dict[str | None, float] = {}  # pod uid -> when this worker first saw it
+        self.warned_waits: set[tuple[str | None, str]] = set()  # (pod uid, reason) told in an Event
+        self.next_start_check = float("inf")  # the earliest start deadline of a pending pod
         self.next_status_write = 0.0
         self.next_resync = 0.0
         self.start_time: str | None = None
@@ -319,6 +336,8 @@ class SearchWorker:
                 self._ingest_trial(event, pending)
             elif event.kind == "pod":
                 self._ingest_pod(event)
+        if started >= self.next_start_check:
+            self.dirty = True  # a pending pod reached its start deadline
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -353,6 +372,7 @@ class SearchWorker:
             wait = min(wait, self.next_metrics - finished)
         if self.lazy:
             wait = min(wait, self.next_flush - finished)
+        wait = min(wait, self.next_start_check - finished)
         return max(wait, 0.01)
 
     def status_interval(self) -> float:
@@ -366,7 +386,7 @@ class SearchWorker:
         trials' resources; (2) the new trials' pods (they need their trial's uid as owner)."""
         assert self.search is not None
         marks = [("start", self.clock())]
-        self._pod_facts()
+        self._pod_facts(pending)
         marks.append(("facts", self.clock()))
         actions = [] if self.finished else decide(self.search.spec, self.state)
         marks.append(("decide", self.clock()))
@@ -484,6 +504,7 @@ class SearchWorker:
         name = pod["metadata"]["name"]
         if event.type == "DELETED":
             known = self.pods.get(name)
+            self.pods_first_seen.pop(_uid(pod), None)
             if known is not None and _uid(known) == _uid(pod):
                 del self.pods[name]
                 self.dirty = True
@@ -645,8 +666,9 @@ class SearchWorker:
         return [p for p in self.pods.values()
                 if p["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial" and _controller_uid(p) == uid]
 
-    def _pod_facts(self) -> None:
+    def _pod_facts(self, pending: _Pending) -> None:
         suspects: list[tuple[TrialState, TrialRecord, str]] = []
+        self.next_start_check = float("inf")
         for trial in self.state.trials:
             if trial.status not in ("pending", "running"):
                 continue
@@ -665,7 +687,9 @@ class SearchWorker:
                 continue
             record.pod = pod_summary(pod, record.attempt)
             phase = _pod_phase(pod)
-            if phase == "Running":
+            if phase == "Pending" and not _terminating(pod):
+                self._check_start(trial, record, pod, pending)
+            elif phase == "Running":
                 mark_running(self.state, trial.id)
             elif phase == "Succeeded" and trial.epoch < trial.target_epoch:
                 suspects.append((trial, record, name))
@@ -690,6 +714,34 @@ class SearchWorker:
                 record_error(self.state, trial.id, (
                     f"pod {name} exited without reporting epoch {trial.target_epoch} (last report: epoch "
                     f"{trial.epoch}); resuming from its checkpoint"))
+
+    def _check_start(self, trial: TrialState, record: TrialRecord, pod: dict[str, Any], pending: _Pending) -> None:
+        """A pod that cannot start is told in an Event (once per reason); past the search's
+        trialTemplate.startTimeoutSeconds it is deleted and counts as a failed attempt, which
+        budget.retries and budget.maxFailedTrials judge like any crash: it never holds the search."""
+        assert self.search is not None
+        uid, name = _uid(pod), pod["metadata"]["name"]
+        timeout = self.search.spec.trial_template.start_timeout_seconds
+        problem = describe_pod_wait(pod)
+        reason = (record.pod or {}).get("reason", "")
+        if problem and (uid, reason) not in self.warned_waits:
+            self.warned_waits.add((uid, reason))
+            after = (f"; it counts as a failed attempt {timeout} s after it was created "
+                     "(trialTemplate.startTimeoutSeconds)" if timeout else "")
+            pending.events.append(self._event(record.body or self._placeholder(record), "PodNotStarting",
+                                              problem + after, "Warning"))
+        if not timeout:
+            return
+        deadline = start_deadline(pod, self.pods_first_seen.setdefault(uid, self.clock()), timeout)
+        if self.clock() < deadline:
+            self.next_start_check = min(self.next_start_check, deadline)
+            return
+        log.info("%s/%s: delete pod %s (not started within %d s)", self.namespace, self.name, name, timeout)
+        self.deleting.add(uid)
+        self._background(self._delete_quietly, pod)
+        record_error(self.state, trial.id, f"pod {name} did not start within {timeout} s "
+                                           f"(trialTemplate.startTimeoutSeconds): "
+                                           f"{problem.split(': ', 1)[1] if problem else 'it stayed Pending'}")
 
     # ---- actions -------------------------------------------------------------------------------------------
 
