@@ -6,7 +6,8 @@
     ...
     cluster.stop()                            # kills every process the cluster started
 
-Nothing runs pods by itself: there is no kubelet. ``node_agent.NodeAgent`` plays one for tests.
+Nothing runs pods by itself: there is no kubelet. ``real_node.start_real_node`` adds a real one
+(kubelet + containerd, scripts/node); ``node_agent.NodeAgent`` plays one where a real node cannot go.
 This module imports only the standard library at import time (``kubernetes`` lazily), so benchmarks
 and the script's smoke checks can load it by path.
 """
@@ -92,16 +93,19 @@ def loopback_api_client(kubeconfig: str | os.PathLike | dict):
     return client.ApiClient(configuration)
 
 
-def start_cluster(dir: str | os.PathLike, *, owner_pid: int | None = None, timeout: float = 900) -> Cluster:
+def start_cluster(dir: str | os.PathLike, *, owner_pid: int | None = None, timeout: float = 900,
+                  real_nodes: bool = False) -> Cluster:
     """``scripts/control-plane up --dir DIR`` (building the binaries first if they are not cached).
 
     ``owner_pid`` (default: this process) makes the cluster stop by itself once that process is gone,
-    so a test run that is killed outright leaks no etcd or apiserver.
+    so a test run that is killed outright leaks no etcd or apiserver. ``real_nodes`` runs the
+    controllers a cluster with kubelets needs too (tests/kube/real_node.py).
     """
     state_dir = Path(dir).resolve()
     owner = os.getpid() if owner_pid is None else owner_pid
     proc = subprocess.run(
-        [sys.executable, str(CONTROL_PLANE), "up", "--dir", str(state_dir), "--owner-pid", str(owner)],
+        [sys.executable, str(CONTROL_PLANE), "up", "--dir", str(state_dir), "--owner-pid", str(owner),
+         *(["--real-nodes"] if real_nodes else [])],
         capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise ClusterError(f"scripts/control-plane up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")

@@ -8,8 +8,18 @@
     kube_namespace  a fresh namespace per test whose ``default`` ServiceAccount has its token
                     (pods are rejected until it does); deleted after the test
 
+    node_cluster    a second cluster, with the nodelifecycle controller, for the real node
+    node_api        an admin ApiClient for it
+    real_node       a real kubelet + containerd registered to it (scripts/node), the operator and
+                    trial images built from the Dockerfiles imported (tests/kube/real_node.py)
+    node_namespace  a fresh namespace per test on node_cluster
+    chart_operator  charts/hyperprune installed there (helm), the operator a container of its image
+
 Tests that need a cluster live under tests/kube/ (these fixtures are visible there) and are marked
-``@pytest.mark.kube``. The cluster is started lazily: a run that selects no kube test starts nothing.
+``@pytest.mark.kube``, those on the real node ``@pytest.mark.node``. Each cluster is started lazily:
+a run that selects none of its tests starts nothing. The real node has a cluster of its own because
+the node agent's registered node sends no heartbeats, which the nodelifecycle controller a real
+kubelet needs would answer with a NotReady taint.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import pytest
 
 from .cluster import Cluster, register_node, service_account_token, start_cluster
 from .node_agent import NodeAgent
+from .real_node import RealNode, start_real_node
 
 TEST_NODE = "hyperprune-test-node"
 TEST_NODE_GPUS = 2
@@ -61,18 +72,66 @@ def kube_node(kube_cluster, kube_api, tmp_path_factory) -> NodeAgent:
         agent.stop()
 
 
-@pytest.fixture
-def kube_namespace(kube_cluster, kube_api) -> str:
+def fresh_namespace(cluster: Cluster, api):
+    """A namespace whose ``default`` ServiceAccount has its token, deleted (not waited for) afterwards."""
     from kubernetes import client
 
-    core = client.CoreV1Api(kube_api)
+    core = client.CoreV1Api(api)
     name = f"t-{uuid.uuid4().hex[:10]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"hyperprune.dev/test": "true"}}})
-    if kube_cluster.has("kube-controller-manager"):
+    if cluster.has("kube-controller-manager"):
         service_account_token(core, name, "default")
     yield name
-    # Not waited for: the namespace controller (and the node agent, for pods) finish it in the background.
+    # Not waited for: the namespace controller (and the node, for pods) finish it in the background.
     core.delete_namespace(name)
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster, kube_api) -> str:
+    yield from fresh_namespace(kube_cluster, kube_api)
+
+
+@pytest.fixture(scope="session")
+def node_cluster(tmp_path_factory) -> Cluster:
+    cluster = start_cluster(tmp_path_factory.mktemp("node-cluster"), real_nodes=True)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def node_api(node_cluster):
+    api = node_cluster.api_client()
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def real_node(node_cluster, tmp_path_factory) -> RealNode:
+    node = start_real_node(node_cluster, tmp_path_factory.mktemp("real-node"))
+    try:
+        yield node
+    finally:
+        node.stop()  # before node_cluster stops: it deletes the node's pods through the API first
+
+
+@pytest.fixture
+def node_namespace(node_cluster, node_api) -> str:
+    yield from fresh_namespace(node_cluster, node_api)
+
+
+@pytest.fixture(scope="session")
+def chart_operator(node_cluster, node_api, real_node, node_crds, tmp_path_factory):
+    """The Helm chart installed on the real node's cluster, watching every namespace: the operator runs
+    as a container of its image (tests/kube/chart_operator.py)."""
+    from .chart_operator import install_chart
+
+    operator = install_chart(node_cluster, node_api, tmp_path_factory.mktemp("chart"))
+    try:
+        yield operator
+    finally:
+        operator.uninstall()
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +142,19 @@ def hyperprune_crds(kube_cluster, kube_api) -> list[str]:
     return install_crds(kube_api)
 
 
+@pytest.fixture(scope="session")
+def node_crds(node_cluster, node_api) -> list[str]:
+    """The same CRDs on the real node's cluster."""
+    from .operator_support import install_crds
+
+    return install_crds(node_api)
+
+
 @pytest.fixture(autouse=True)
 def _hyperprune_crds_early(request):
     # The 1.20 garbage collector discovers new CRD kinds only every 30 s: installing the CRDs at the
     # session's first kube test lets it know them long before an operator test deletes a search.
     if request.node.get_closest_marker("kube"):
         request.getfixturevalue("hyperprune_crds")
+    if request.node.get_closest_marker("node"):
+        request.getfixturevalue("node_crds")
