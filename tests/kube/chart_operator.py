@@ -139,6 +139,12 @@ class PodHistory:
         statuses = (self.last.get(name, {}).get("status") or {}).get("containerStatuses") or [{}]
         return (statuses[0].get("state") or {}).get("terminated") or {}
 
+    def exit_code(self, name: str) -> int | None:
+        """The exit code the kubelet reported for a pod's first container; None when it reported none
+        (under load a kubelet 1.20 may delete a killed pod with its container's status unknown)."""
+        ended = self.terminated(name)
+        return None if ended.get("reason") == "ContainerStatusUnknown" else ended.get("exitCode")
+
 
 def wait_terminated(api, namespace: str, timeout: float = 120) -> None:
     """Until no pod of the namespace is terminating: the kubelet has reported how each deleted pod's

@@ -2,13 +2,11 @@
 
     kube_cluster    one cluster per test session (etcd, apiserver, controller-manager, scheduler), in a
                     tmp dir; always torn down, and also when the test process dies (--owner-pid watchdog)
-    kube_api        an admin ``kubernetes.client.ApiClient`` for it
-    kube_node       a registered Node with 2 ``nvidia.com/gpu`` plus a running NodeAgent that runs the
-                    pods bound to it as local processes (tests/kube/node_agent.py)
+    kube_api        an admin ``kubernetes.client.ApiClient`` for it; it has no node: pods stay Pending
     kube_namespace  a fresh namespace per test whose ``default`` ServiceAccount has its token
                     (pods are rejected until it does); deleted after the test
 
-    node_cluster    a second cluster, with the nodelifecycle controller, for the real node
+    node_cluster    a second cluster, with the controllers of a cluster with kubelets (--real-nodes)
     node_api        an admin ApiClient for it
     real_node       a real kubelet + containerd registered to it (scripts/node), the operator and
                     trial images built from the Dockerfiles imported (tests/kube/real_node.py)
@@ -17,23 +15,17 @@
 
 Tests that need a cluster live under tests/kube/ (these fixtures are visible there) and are marked
 ``@pytest.mark.kube``, those on the real node ``@pytest.mark.node``. Each cluster is started lazily:
-a run that selects none of its tests starts nothing. The real node has a cluster of its own because
-the node agent's registered node sends no heartbeats, which the nodelifecycle controller a real
-kubelet needs would answer with a NotReady taint.
+a run that selects none of its tests starts nothing. The real node has a cluster of its own so that
+the kube tests' pods never run: a search's default volume is hostPath /var/lib/hyperprune on the node,
+which is this machine.
 """
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from .cluster import Cluster, register_node, service_account_token, start_cluster
-from .node_agent import NodeAgent
+from .cluster import Cluster, create_namespace, service_account_token, start_cluster
 from .real_node import RealNode, start_real_node
-
-TEST_NODE = "hyperprune-test-node"
-TEST_NODE_GPUS = 2
 
 
 @pytest.fixture(scope="session")
@@ -59,26 +51,12 @@ def require_component(cluster: Cluster, component: str) -> None:
         pytest.skip(cluster.missing.get(component, f"{component} is not running"))
 
 
-@pytest.fixture(scope="session")
-def kube_node(kube_cluster, kube_api, tmp_path_factory) -> NodeAgent:
-    require_component(kube_cluster, "kube-scheduler")
-    require_component(kube_cluster, "kube-controller-manager")  # pods need service-account tokens
-    register_node(kube_api, TEST_NODE, gpus=TEST_NODE_GPUS)
-    agent = NodeAgent(kube_cluster.kubeconfig, TEST_NODE, tmp_path_factory.mktemp("node-agent"))
-    agent.start()
-    try:
-        yield agent
-    finally:
-        agent.stop()
-
-
 def fresh_namespace(cluster: Cluster, api):
     """A namespace whose ``default`` ServiceAccount has its token, deleted (not waited for) afterwards."""
     from kubernetes import client
 
     core = client.CoreV1Api(api)
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": name, "labels": {"hyperprune.dev/test": "true"}}})
+    name = create_namespace(api)
     if cluster.has("kube-controller-manager"):
         service_account_token(core, name, "default")
     yield name

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,19 +124,48 @@ def advertise(cluster: Cluster, node: str, resources: dict[str, str]) -> None:
         api.close()
 
 
-def local_volume(api, name: str, path: Path, node: str, claim: tuple[str, str], capacity: str = "1Gi") -> None:
-    """A ``local`` PersistentVolume on ``node`` at ``path``, pre-bound to ``claim`` (namespace, name).
-    Unlike hostPath, the kubelet applies the pod's fsGroup to a local volume: the trial image's
-    non-root user can write it with the securityContext the operator sets by default."""
+def local_claim(api, namespace: str, claim: str, path: Path, node: str, capacity: str = "1Gi") -> str:
+    """A PersistentVolumeClaim bound to a ``local`` PersistentVolume on ``node`` at ``path`` (PV
+    ``pv-<namespace>-<claim>``; delete it after the namespace). Unlike hostPath, the kubelet applies
+    the pod's fsGroup to a local volume: the trial image's non-root user can write it with the
+    securityContext the operator sets by default."""
     from kubernetes import client
 
+    core = client.CoreV1Api(api)
     path.mkdir(parents=True, exist_ok=True)
-    client.CoreV1Api(api).create_persistent_volume({
-        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+    core.create_persistent_volume({
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"pv-{namespace}-{claim}"},
         "spec": {
             "capacity": {"storage": capacity}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
             "persistentVolumeReclaimPolicy": "Retain", "local": {"path": str(path)},
-            "claimRef": {"namespace": claim[0], "name": claim[1]},
+            "claimRef": {"namespace": namespace, "name": claim},
             "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
                 {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
         }})
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": claim},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "resources": {"requests": {"storage": capacity}}}})
+    wait_until(lambda: core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound",
+               30, f"PVC {claim} to be Bound")
+    return claim
+
+
+def python_pod(name: str, code: str, *, args: tuple[str, ...] = (), claim: str | None = None, gpus: int = 0,
+               service_account: str | None = None, env: dict[str, str] | None = None) -> dict:
+    """A pod running ``code`` with the trial image's Python (its entrypoint replaced)."""
+    container = {
+        "name": "trial", "image": TRIAL_IMAGE, "imagePullPolicy": "Never",  # imported, never pulled
+        "command": ["python", "-c", textwrap.dedent(code)], "args": list(args),
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                *({"name": k, "value": v} for k, v in (env or {}).items())],
+    }
+    spec: dict = {"restartPolicy": "Never", "containers": [container], "terminationGracePeriodSeconds": 5}
+    if claim:  # fsGroup: the kubelet makes the (local) volume writable to the image's user
+        container["volumeMounts"] = [{"name": "ckpt", "mountPath": "/ckpt"}]
+        spec["volumes"] = [{"name": "ckpt", "persistentVolumeClaim": {"claimName": claim}}]
+        spec["securityContext"] = {"fsGroup": 1000}
+    if gpus:
+        container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
