@@ -1,6 +1,6 @@
 """Run a search on this machine: candidates train as local `hyperprune trial` processes.
 
-    hyperprune run SEARCH.yaml [--workdir DIR] [--workers N] [--quiet]
+    hyperprune run SEARCH.yaml [--workdir DIR] [--workers N] [--quiet] [--retry-failed]
 
 Checks the search (every invalid field by its path), its data directory and its space before any
 training; then trains the dense reference and the candidates the policy starts, stops the ones it
@@ -9,19 +9,22 @@ spec.output.path). Live progress on a terminal; plain lines otherwise or with --
 
 Ctrl-C stops the trials at their last checkpoint; running the same command again resumes the
 search where it was (also after a kill). At the end: DIR/result.json, DIR/report.html and a summary.
+A search that failed for a cause fixed since (a damaged checkpoint deleted, a full disk enlarged)
+resumes its failed trials with --retry-failed.
 
-Exit codes: 0 the search succeeded; 1 it failed (every candidate failed, too many failures, ...);
+Exit codes: 0 the search succeeded; 1 it failed (every candidate failed, too many failures, ...) or
+could not go on (a full disk): fix the cause and run again (--retry-failed for a failed search);
 2 bad input (nothing was trained); 130 interrupted (run again to resume).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
-BAD_INPUT = 2
-INTERRUPTED = 130
+from hyperprune.session import BAD_INPUT, FAILED, INTERRUPTED, SUCCEEDED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "each trial gets cores/N threads",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="plain log lines with decisions and problems only")
+    parser.add_argument(
+        "--retry-failed", action="store_true",
+        help="resume a search that failed, once its cause is fixed: its failed trials (and those its failure "
+             "stopped) continue from their checkpoints",
+    )
 
 
 def _error(what: str, todo: str) -> None:
@@ -54,9 +62,20 @@ def _write_report(workdir) -> str | None:  # workdir: Workdir
         return None
 
 
+def again(args: argparse.Namespace, workdir: Path, *extra: str) -> str:
+    """The command that resumes this run: the same file, work dir and workers."""
+    parts = ["hyperprune", "run", shlex.quote(str(args.search)), "--workdir", shlex.quote(str(workdir))]
+    if args.workers is not None:
+        parts += ["--workers", str(args.workers)]
+    if args.quiet:
+        parts.append("--quiet")
+    return " ".join([*parts, *extra])
+
+
 def main(args: argparse.Namespace) -> int:
-    from hyperprune.local.engine import Engine, EngineOptions
-    from hyperprune.local.layout import Workdir, WorkdirBusy, write_json
+    from hyperprune.local.datafiles import record_data, with_absolute_data_path
+    from hyperprune.local.engine import Engine, EngineOptions, PromotionFailed
+    from hyperprune.local.layout import Workdir, WorkdirBusy, WorkdirFileError, write_json
     from hyperprune.local.preflight import preflight
     from hyperprune.local.progress import make_display
     from hyperprune.local.result import write_result
@@ -78,6 +97,7 @@ def main(args: argparse.Namespace) -> int:
         _error(f"--workers: {args.workers} is not a positive number", "pass 1 or more")
         return BAD_INPUT
     workdir = Workdir(args.workdir or Path("runs") / search.metadata.name)
+    search = with_absolute_data_path(search, Path.cwd())  # resolved once; search.json keeps it
     issues = preflight(search, workdir, Path.cwd())
     if issues:
         print(f"error: cannot run {args.search} — fix these (nothing was trained):", file=sys.stderr)
@@ -89,22 +109,36 @@ def main(args: argparse.Namespace) -> int:
         with workdir.locked():
             if not workdir.started():
                 write_json(workdir.search, search.dump())
-            engine = Engine(search, workdir, EngineOptions(workers=args.workers))
+            record_data(workdir, search.spec.data, Path.cwd())
+            engine = Engine(search, workdir, EngineOptions(workers=args.workers, retry_failed=args.retry_failed))
             display = make_display(search, engine.spec, str(workdir.root), engine.threads, quiet=args.quiet)
             state = engine.run(display)
             if state.outcome is None:
-                print(
-                    f"\ninterrupted: trials stopped at their last checkpoints; resume with\n"
-                    f"  hyperprune run {args.search} --workdir {workdir.root}",
-                    file=sys.stderr,
-                )
+                print(f"\ninterrupted: trials stopped at their last checkpoints; resume with\n  {again(args, workdir.root)}",
+                      file=sys.stderr)
                 return INTERRUPTED
             result = write_result(search, engine.spec, state, workdir)
     except WorkdirBusy as exc:
         _error(str(exc), "wait for it to finish, or stop it (Ctrl-C) and run again")
         return BAD_INPUT
+    except WorkdirFileError as exc:
+        _error(str(exc), f"it is written by 'hyperprune run': restore it, or start the search again in a new --workdir")
+        return BAD_INPUT
+    except PromotionFailed as exc:
+        _error(*exc.args)
+        return FAILED
+    except OSError as exc:
+        # A full disk or a folder made read-only while the search ran: the state saved last is
+        # intact (every write is atomic), so the same command resumes once the cause is gone.
+        where = f" ({exc.filename})" if exc.filename else ""
+        _error(f"{exc.strerror or exc}{where}", f"fix that (free disk space, permissions), then resume with: "
+                                                f"{again(args, workdir.root)}")
+        return FAILED
     report = _write_report(workdir)
     print()
     for line in summary_lines(result, report):
         print(line)
-    return 0 if result["status"] == "succeeded" else 1
+    if result["status"] == "succeeded":
+        return SUCCEEDED
+    print(f"  once the cause is fixed, resume the failed trials with: {again(args, workdir.root, '--retry-failed')}")
+    return FAILED

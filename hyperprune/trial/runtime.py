@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hyperprune.data import DataError, load_data
+from hyperprune.contract.text import recipe_issues, vocabulary_issues
+from hyperprune.data import DataError, TokenCorpus, load_data, split_sizes
 from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint, set_rng_state
 from hyperprune.contract.trial import TrialConfig
 from hyperprune.trial.device import resolve_device
@@ -164,6 +165,13 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
         data = load_data(config.data)
     except DataError as exc:
         raise TrialSetupError([f"data.path: {exc}"]) from exc
+    # The contract's rules on a corpus (the local engine checks the same before any trial starts).
+    lyapunov = config.lyapunov
+    problems = recipe_issues(split_sizes(data), config.training.batch_size, lyapunov.warmup + lyapunov.probe_length)
+    if isinstance(data, TokenCorpus):
+        problems += vocabulary_issues(len(data.vocab) - 2, config.data.min_count)
+    if problems:
+        raise TrialSetupError([f"{path}: {message}" for path, message in problems])
     task = make_task(config, data, device)
     try:
         model = task.build_model().to(device)

@@ -29,8 +29,8 @@ from hyperprune.data import (
     probe_sequences,
     probe_tokens,
     window_batch,
-    window_count,
 )
+from hyperprune.contract.text import SplitSizes, steps_per_epoch
 from hyperprune.contract.trial import LyapunovConfig, TrialConfig
 from hyperprune.models.cores import detach_state
 
@@ -85,9 +85,8 @@ class LanguageModelTask:
 
     @property
     def steps_per_epoch(self) -> int:
-        n = window_count(self.train_data.size(0), self.config.training.bptt)
-        cap = self.config.training.max_batches
-        return min(n, cap) if cap else n
+        t = self.config.training
+        return steps_per_epoch(SplitSizes(self.corpus.train.numel(), 0, 0), t.batch_size, t.bptt, t.max_batches)
 
     def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
         t = self.config.training
@@ -155,8 +154,7 @@ class ClassificationTask:
     @property
     def steps_per_epoch(self) -> int:
         t = self.config.training
-        n = -(-self._y["train"].numel() // t.batch_size)
-        return min(n, t.max_batches) if t.max_batches else n
+        return steps_per_epoch(SplitSizes(self._y["train"].numel(), 0, 0, "examples"), t.batch_size, t.bptt, t.max_batches)
 
     def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
         t = self.config.training

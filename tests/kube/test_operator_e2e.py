@@ -151,7 +151,9 @@ def test_survivors_continue_from_their_checkpoints_in_new_pods(node_api, finishe
 def test_each_trial_reported_its_epochs_and_spectra_into_its_own_status(node_api, finished):
     namespace, _, _, _ = finished
     search = get_search(node_api, namespace, NAME)
-    for trial in list_trials(node_api, namespace):
+    trials = list_trials(node_api, namespace)
+    assert len(trials) == len(search["status"]["trialSummaries"]) >= 2
+    for trial in trials:
         reports, s = trial["status"]["reports"], trial["status"]
         assert sorted(map(int, reports)) == list(range(1, s["epoch"] + 1))
         for epoch, report in reports.items():

@@ -43,7 +43,7 @@ def test_a_semantically_invalid_search_gets_an_invalid_condition_until_fixed(kub
     namespace = kube_namespace
     body = tiny_search("semantic")
     body["spec"]["strategy"]["rungs"]["first"] = 9  # training ends at epoch 4
-    body["spec"]["output"]["path"] = "../../elsewhere"  # out of the trial volume: a cluster-only rule
+    body["spec"]["trialTemplate"]["volume"]["persistentVolumeClaim"]["readOnly"] = True  # a cluster-only rule
     with running_operator(kube_cluster, kube_api, namespace, tmp_path) as operator:
         create_search(kube_api, namespace, body)
         search = wait_for_search(kube_api, namespace, "semantic", lambda s: phase(s) == "Invalid", 60,
@@ -62,13 +62,14 @@ def test_a_semantically_invalid_search_gets_an_invalid_condition_until_fixed(kub
                                                             {"spec": spec}, _content_type="application/merge-patch+json")
 
         patch({"strategy": {"rungs": {"first": 1}}})  # a cluster-only rule remains broken
+        read_only = "spec.trialTemplate.volume.persistentVolumeClaim.readOnly:"
         search = wait_for_search(kube_api, namespace, "semantic",
-                                 lambda s: "spec.output.path:" in (s["status"].get("message") or ""), 60,
-                                 "the output path to be named", operator)
+                                 lambda s: read_only in (s["status"].get("message") or ""), 60,
+                                 "the read-only volume to be named", operator)
         invalid = next(c for c in search["status"]["conditions"] if c["type"] == "Invalid")
         assert invalid["status"] == "True" and invalid["observedGeneration"] == 2
-        assert "leaves the trial volume" in invalid["message"] and not list_trials(kube_api, namespace)
-        patch({"output": {"path": "best"}})
+        assert "mount it read-write" in invalid["message"] and not list_trials(kube_api, namespace)
+        patch({"trialTemplate": {"volume": {"persistentVolumeClaim": {"readOnly": False}}}})
         search = wait_for_search(kube_api, namespace, "semantic",
                                  lambda s: phase(s) == "Running" and s["status"]["trials"]["total"] >= 2, 60,
                                  "the fixed search to start trials", operator)

@@ -3,7 +3,7 @@ kubelet's and the scheduler's reasons, in words, with their own detail kept."""
 
 from __future__ import annotations
 
-from hyperprune_operator.worker import describe_pod_end, describe_pod_wait
+from hyperprune_operator.pods import describe_pod_end, describe_pod_wait
 
 
 def pod(phase: str, *, waiting: dict | None = None, terminated: dict | None = None,
