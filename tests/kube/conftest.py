@@ -28,20 +28,29 @@ from .cluster import Cluster, create_namespace, service_account_token, start_clu
 from .real_node import RealNode, start_real_node
 
 
-@pytest.fixture(scope="session")
-def kube_cluster(tmp_path_factory) -> Cluster:
-    cluster = start_cluster(tmp_path_factory.mktemp("kube-cluster"))
+def running_cluster(tmp_path_factory, name: str, **options):
+    """A cluster for the session, stopped at its end (also when a test fails)."""
+    cluster = start_cluster(tmp_path_factory.mktemp(name), **options)
     try:
         yield cluster
     finally:
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
-def kube_api(kube_cluster):
-    api = kube_cluster.api_client()
+def admin_client(cluster: Cluster):
+    api = cluster.api_client()
     yield api
     api.close()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory) -> Cluster:
+    yield from running_cluster(tmp_path_factory, "kube-cluster")
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube_cluster):
+    yield from admin_client(kube_cluster)
 
 
 def require_component(cluster: Cluster, component: str) -> None:
@@ -71,18 +80,12 @@ def kube_namespace(kube_cluster, kube_api) -> str:
 
 @pytest.fixture(scope="session")
 def node_cluster(tmp_path_factory) -> Cluster:
-    cluster = start_cluster(tmp_path_factory.mktemp("node-cluster"), real_nodes=True)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running_cluster(tmp_path_factory, "node-cluster", real_nodes=True)
 
 
 @pytest.fixture(scope="session")
 def node_api(node_cluster):
-    api = node_cluster.api_client()
-    yield api
-    api.close()
+    yield from admin_client(node_cluster)
 
 
 @pytest.fixture(scope="session")

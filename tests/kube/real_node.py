@@ -66,12 +66,6 @@ class RealNode:
                 return int(words[1])
         raise AssertionError(f"no task for container {container_id} of pod {pod['metadata']['name']}")
 
-    def log_tail(self, component: str = "kubelet", lines: int = 60) -> str:
-        try:
-            return "\n".join((self.dir / "logs" / f"{component}.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
     def stop(self) -> None:
         if self._stopped:
             return

@@ -328,17 +328,23 @@ def _stuck(kube: FakeKube, name: str) -> None:
     kube._emit("pod", "MODIFIED", kube.store["pod"][name])
 
 
-def test_a_pod_that_cannot_start_is_reported_then_fails_its_attempt_at_the_start_timeout():
+def stuck_search(*, retries: int, start_timeout: int) -> tuple[FakeKube, Clock, SearchWorker]:
+    """A search of one trial whose first pod is stuck (its image is not on the node), the worker settled."""
     kube = FakeKube()
-    kube.add_search(small_search(budget={"maxTrials": 1, "parallelism": 1, "retries": 1, "maxFailedTrials": 0},
+    kube.add_search(small_search(budget={"maxTrials": 1, "parallelism": 1, "retries": retries, "maxFailedTrials": 0},
                                  strategy={"name": "full"}, dense={"enabled": False},
-                                 trialTemplate={"startTimeoutSeconds": 30,
+                                 trialTemplate={"startTimeoutSeconds": start_timeout,
                                                 "volume": {"persistentVolumeClaim": {"claimName": "data"}}}))
     clock = Clock()
     worker = make_worker(kube, clock=clock)
     settle(worker)
     assert sorted(kube.store["pod"]) == ["s-t000-1"]
     _stuck(kube, "s-t000-1")
+    return kube, clock, worker
+
+
+def test_a_pod_that_cannot_start_is_reported_then_fails_its_attempt_at_the_start_timeout():
+    kube, clock, worker = stuck_search(retries=1, start_timeout=30)
     settle(worker)
     wait = worker.step()
     assert 0 < wait <= 30  # the worker wakes by itself at the deadline: no event will come
@@ -377,16 +383,8 @@ def test_a_pod_that_cannot_start_is_reported_then_fails_its_attempt_at_the_start
     assert not kube.store["pod"]  # nothing left behind that could still start
 
 
-def test_a_pod_merely_waiting_for_its_turn_never_times_out_when_the_timeout_is_off():
-    kube = FakeKube()
-    kube.add_search(small_search(budget={"maxTrials": 1, "parallelism": 1, "retries": 0, "maxFailedTrials": 0},
-                                 strategy={"name": "full"}, dense={"enabled": False},
-                                 trialTemplate={"startTimeoutSeconds": 0,
-                                                "volume": {"persistentVolumeClaim": {"claimName": "data"}}}))
-    clock = Clock()
-    worker = make_worker(kube, clock=clock)
-    settle(worker)
-    _stuck(kube, "s-t000-1")
+def test_a_pod_that_cannot_start_never_times_out_when_the_timeout_is_off():
+    kube, clock, worker = stuck_search(retries=0, start_timeout=0)
     settle(worker)
     clock.now += 10 * 24 * 3600
     settle(worker)
