@@ -141,7 +141,8 @@ class PodHistory:
 
     def exit_code(self, name: str) -> int | None:
         """The exit code the kubelet reported for a pod's first container; None when it reported none
-        (under load a kubelet 1.20 may delete a killed pod with its container's status unknown)."""
+        (under load a kubelet 1.20 may delete a killed pod with its container's status unknown, or
+        remove a pod deleted while running before any terminated state reaches the API)."""
         ended = self.terminated(name)
         return None if ended.get("reason") == "ContainerStatusUnknown" else ended.get("exitCode")
 
