@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Tools the tests use that are not Python packages (real kube-apiserver/etcd, helm, prometheus);
+# Tools the tests use that are not Python packages (real kube-apiserver/etcd, a kubelet and containerd,
+# the images built from the Dockerfiles, helm, prometheus);
 # slow builds are cached outside the repository.
 tools: $(STAMP)
 	scripts/test-tools

@@ -217,7 +217,8 @@ def test_placement_image_and_pod_values_reach_the_operator_pod(rendered):
     assert spec["priorityClassName"] == values["priorityClassName"]
     assert container["resources"] == values["resources"]
     assert pod["metadata"]["annotations"] == values["podAnnotations"]
-    assert container["env"] == values["operator"]["env"]
+    assert container["env"] == [{"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                                *values["operator"]["env"]]  # kopf's peering identity, then the user's
     args = _operator_args(r)
     assert args.workers == 8 and args.debug and not args.verbose
 
