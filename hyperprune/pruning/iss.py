@@ -32,10 +32,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hyperprune.models.rhn import RHN
 from hyperprune.contract.pruning import IssParams, PruningConfigError
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.targets import PrunableMatrix, core_of, total_weights
+from hyperprune.pruning.targets import PrunableMatrix, total_weights
 
 SPARSITY_TOLERANCE = 0.005
 # Units per layer searched around the even split (kept small: (2n+1)^layers combinations).
@@ -52,8 +51,19 @@ class UnitLayer:
     column_matrices: list[PrunableMatrix]
 
 
-def unit_layers(matrices: list[PrunableMatrix], rhn: bool) -> list[UnitLayer]:
-    if rhn:
+def unit_layers(matrices: list[PrunableMatrix], rhn: bool | None = None) -> list[UnitLayer]:
+    """The unit layers of every recurrent module, module by module. Inside a module, layer l+1 reads
+    layer l's units directly (their columns in W_ih^{l+1} belong to the group); a separate module
+    reads them through whatever the model puts between (dropout, a linear map), so, like a decoder,
+    its input columns are left out of the group. (``rhn`` is implied by the matrices' gates.)"""
+    layers: list[UnitLayer] = []
+    for _, group in itertools.groupby(matrices, key=lambda m: m.module):
+        layers += _module_unit_layers(list(group))
+    return layers
+
+
+def _module_unit_layers(matrices: list[PrunableMatrix]) -> list[UnitLayer]:
+    if matrices[0].rhn:
         return [UnitLayer(matrices[0].hidden, list(matrices), [m for m in matrices if m.recurrent])]
     layers = []
     count = len(matrices) // 2
@@ -130,7 +140,7 @@ class IssPruner(Pruner[IssParams]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.units_removed = False
         super().__init__(*args, **kwargs)
-        self.layers = unit_layers(self.matrices, isinstance(core_of(self.model), RHN))
+        self.layers = unit_layers(self.matrices)
         self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
         if abs(self.planned_sparsity - self.target_sparsity) > SPARSITY_TOLERANCE:
             sizes = ", ".join(str(layer.hidden) for layer in self.layers)

@@ -4,7 +4,8 @@ A section checks itself when it is parsed (a domain against the catalogue, a ran
 rules here need two or more sections: the rungs against the training length, the strategy against
 the dense reference, the candidates' pruning schedules against the first rung, the model against
 the data and the spectrum settings (the last two with the trial config's own rules, from the
-contract). Paths are relative to ``spec``.
+contract), and what cannot apply when a task's entry point supplies the model and the data. Paths
+are relative to ``spec``.
 
 ``spec_issues`` runs once per parse: ``hyperprune.spec.parse`` calls it on the sections that parsed
 (a section that did not is None, and the rules that need it are skipped), and ``SearchSpec``'s own
@@ -18,7 +19,15 @@ from typing import Literal
 
 from hyperprune.contract.document import Issue
 from hyperprune.contract.pruning import CANDIDATE_METHODS, METHODS, MethodParams
-from hyperprune.contract.trial import DataConfig, ModelConfig, TrainingConfig, lyapunov_issues, model_issues
+from hyperprune.contract.trial import (
+    DataConfig,
+    ModelConfig,
+    TaskConfig,
+    TrainingConfig,
+    lyapunov_issues,
+    model_issues,
+    task_issues,
+)
 from hyperprune.spec.domains import ScalarValue, domain_values
 from hyperprune.spec.sections import DenseReference, LyapunovSettings
 from hyperprune.spec.space import Candidate, SearchSpace
@@ -43,6 +52,7 @@ class Sections:
     model: ModelConfig | None
     lyapunov: LyapunovSettings | None
     data: DataConfig | None
+    task: TaskConfig | None = None
 
 
 def spec_issues(s: Sections) -> list[Issue]:
@@ -55,11 +65,28 @@ def spec_issues(s: Sections) -> list[Issue]:
         issues += _strategy_issues(s.strategy, s.training, s.dense)
         if s.space is not None or s.candidates is not None:
             issues += _schedule_issues(s.strategy, s.training, s.space, s.candidates)
-    if s.model is not None:
+    if "task" in s.given:
+        issues += _task_issues(s)
+        if s.lyapunov is not None and s.training is not None:
+            issues += lyapunov_issues(s.lyapunov, None, s.training)
+    elif s.model is not None:
         # The trial config's own rules: its sections have the same names as the spec's.
         issues += model_issues(s.model, s.data)
         if s.lyapunov is not None and s.training is not None:
             issues += lyapunov_issues(s.lyapunov, s.model, s.training)
+    return issues
+
+
+def _task_issues(s: Sections) -> list[Issue]:
+    """A task's entry point supplies the model and the data: the sections and overrides that set
+    them cannot apply (the trial config's rule, plus the candidates' model overrides)."""
+    training_set = frozenset(s.training.model_fields_set) if s.training is not None else frozenset()
+    issues = task_issues(data_given="data" in s.given, model_given="model" in s.given, training_set=training_set)
+    if s.space is not None and s.space.model:
+        issues.append(("space.model", "the task's entry point builds the model; search its settings through task.params"))
+    for i, candidate in s.pool_items:
+        if candidate.model:
+            issues.append((f"candidates[{i}].model", "the task's entry point builds the model; remove the override"))
     return issues
 
 

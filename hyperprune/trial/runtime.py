@@ -3,7 +3,9 @@
     run_trial(config, workdir, until_epoch=E)
 
 1. Set-up, where every bad setting fails before any training (``TrialSetupError``, exit code 2):
-   load the data, build the model and the pruner, make the probe batch and the reporters.
+   load the data (or call the task's entry point), build the model, find its recurrent layers, put
+   one training and one validation batch through it (a finite loss and metric), capture the
+   recurrent layers' inputs on the probe batch, build the pruner and the reporters.
 2. Resume: with ``DIR/checkpoint.pt`` present, restore everything from it and drop report lines of
    later epochs; otherwise call the pruner's ``before_training``.
 3. For each epoch up to E: train (truncated BPTT for language models, gradient clipping, pruner
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hyperprune.data import DataError, load_data
+from hyperprune.data import DataError
 from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint, set_rng_state
 from hyperprune.contract.trial import TrialConfig
 from hyperprune.trial.device import resolve_device
@@ -41,6 +43,7 @@ from hyperprune.trial.export import export_model
 from hyperprune.contract.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE, STOPPED_EXIT
 from hyperprune.trial.optim import build_optimizer, build_scheduler
 from hyperprune.contract.report import TrialReport
+from hyperprune.models.recurrent import RecurrentLayer
 from hyperprune.trial.reporters import (
     REPORTS_FILE,
     FileReporter,
@@ -49,9 +52,9 @@ from hyperprune.trial.reporters import (
     create_reporter,
     read_reports,
 )
-from hyperprune.trial.spectrum import probe_spectrum, wants_spectrum
+from hyperprune.trial.spectrum import capture_probe, probe_spectrum, spectrum_epochs, wants_spectrum
 from hyperprune.trial.stopping import StopFlag, StopRequested
-from hyperprune.trial.tasks import Task, batch_loss, make_task
+from hyperprune.trial.tasks import ProbeRun, Task, batch_loss, make_task
 
 log = logging.getLogger("hyperprune.trial")
 
@@ -88,7 +91,8 @@ class _Trial:
     pruner: Any
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    probe: torch.Tensor
+    probe: ProbeRun
+    layers: list[RecurrentLayer]
     until: int
     extra_reporters: list[tuple[str, Reporter]] = field(default_factory=list)
     reporters: list[tuple[str, Reporter]] = field(default_factory=list)
@@ -156,23 +160,128 @@ def _device(config: TrialConfig) -> torch.device:
         raise TrialSetupError([str(exc)]) from exc
 
 
-def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: int, reporter: str | None) -> _Trial:
-    from hyperprune.models import ModelConfigError
-    from hyperprune.pruning import build_pruner
+@dataclass
+class _Setup:
+    """What set-up built before the pruner: the task, its model, recurrent layers and probe."""
 
+    task: Task
+    model: nn.Module
+    layers: list[RecurrentLayer]
+    probe: ProbeRun
+
+
+def _setup(config: TrialConfig, device: torch.device) -> _Setup:
+    """Data (or the entry point), model, recurrent layers, one batch through the model, the probe.
+    Everything that can be wrong with them is a ``TrialSetupError`` naming the field."""
+    from hyperprune.lyapunov import CaptureError
+    from hyperprune.models import ModelConfigError
+    from hyperprune.models.recurrent import RecurrentLayerError, recurrent_layers
+    from hyperprune.task import TaskError
+
+    # The entry point and the model's initialisation may draw from the global generators.
+    _seed_epoch(config.seed, 0)
     try:
-        data = load_data(config.data)
+        task = make_task(config, device)
     except DataError as exc:
         raise TrialSetupError([f"data.path: {exc}"]) from exc
-    task = make_task(config, data, device)
+    except TaskError as exc:
+        raise TrialSetupError([str(exc)]) from exc
     try:
         model = task.build_model().to(device)
     except ModelConfigError as exc:
         raise TrialSetupError([str(exc)]) from exc
     try:
+        layers = recurrent_layers(model, task.recurrent_layers)
+    except RecurrentLayerError as exc:
+        field = "task.recurrentLayers" if task.recurrent_layers else task.where
+        raise TrialSetupError([f"{field}: {exc}"]) from exc
+    _check_one_batch(task, model)
+    try:
         probe = task.probe(config.lyapunov)
     except ValueError as exc:
         raise TrialSetupError([f"lyapunov.probeLength: {exc}"]) from exc
+    if spectrum_epochs(config):
+        try:
+            capture_probe(model, probe, layers, config.lyapunov)
+        except CaptureError as exc:
+            field = "" if str(exc).startswith("lyapunov.") else f"{task.where}: "
+            raise TrialSetupError([f"{field}{exc}"]) from exc
+        except Exception as exc:
+            raise TrialSetupError([f"{task.where}: the probe batch does not go through the model: {_describe_error(exc)}"]) from exc
+    return _Setup(task, model, layers, probe)
+
+
+def _describe_error(exc: BaseException) -> str:
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _check_one_batch(task: Task, model: nn.Module) -> None:
+    """One training batch through the model (a scalar, finite loss with a gradient) and one
+    validation batch (a finite loss and metric), before anything is trained."""
+    where = task.where
+    batch = next(iter(task.scoring_batches()), None)
+    if batch is None:
+        raise TrialSetupError([f"{where}: the training data yields no batch"])
+    was_training = model.training
+    model.eval()
+    try:
+        try:
+            loss, _ = task.loss(model, batch, None)
+        except Exception as exc:
+            raise TrialSetupError([f"{where}: the first training batch does not go through the model and the loss: {_describe_error(exc)}"]) from exc
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            shape = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise TrialSetupError([f"{where}: the loss of a batch must be a scalar tensor, got {shape}"])
+        if not loss.requires_grad:
+            raise TrialSetupError([f"{where}: the loss does not depend on the model's weights (no gradient): return a tensor computed from the model's output"])
+        if not math.isfinite(loss.item()):
+            raise TrialSetupError([f"{where}: the loss of the first training batch is {loss.item()} before any training"])
+        try:
+            val = task.evaluate(model, "valid", None, limit=1)
+        except Exception as exc:
+            raise TrialSetupError([f"{where}: the first validation batch does not go through the model, the loss and the metric: {_describe_error(exc)}"]) from exc
+        assert val is not None
+        for what, value in (("metric", val.metric), ("loss", val.loss)):
+            if not math.isfinite(value):
+                raise TrialSetupError([f"{where}: the {what} of the first validation batch is {value} before any training; check the task's {'Metric.values' if what == 'metric' else 'loss'}"])
+    finally:
+        model.train(was_training)
+        model.zero_grad(set_to_none=True)
+
+
+def check_trial(config: TrialConfig) -> list[str]:
+    """Everything set-up checks, without a work dir and without training: the problems, each
+    naming its field (``hyperprune trial --check``; ``hyperprune validate`` runs it for a task)."""
+    from hyperprune.pruning import build_pruner
+
+    try:
+        device = _device(config)
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            setup = _setup(config, device)
+            build_pruner(
+                setup.model,
+                config.pruning,
+                steps_per_epoch=setup.task.steps_per_epoch,
+                total_epochs=config.training.epochs,
+                seed=config.seed,
+                layers=[layer.path for layer in setup.layers],
+            )
+    except TrialSetupError as exc:
+        return exc.lines
+    except ValueError as exc:
+        return [str(exc) if hasattr(exc, "field") else f"pruning: {exc}"]
+    return []
+
+
+def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: int, reporter: str | None) -> _Trial:
+    from hyperprune.pruning import build_pruner
+
+    setup = _setup(config, device)
+    task, model = setup.task, setup.model
     try:
         pruner = build_pruner(
             model,
@@ -180,6 +289,7 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
             steps_per_epoch=task.steps_per_epoch,
             total_epochs=config.training.epochs,
             seed=config.seed,
+            layers=[layer.path for layer in setup.layers],
         )
     except ValueError as exc:  # PruningConfigError names its field; anything else is about pruning
         raise TrialSetupError([str(exc) if hasattr(exc, "field") else f"pruning: {exc}"]) from exc
@@ -190,6 +300,12 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
             extra.append((reporter, create_reporter(reporter, ReporterContext(config, workdir))))
         except ValueError as exc:
             raise TrialSetupError([f"--reporter: {exc}"]) from exc
+    if config.tensorboard:
+        from hyperprune.trial.tensorboard import tensorboard_reporter
+
+        board = tensorboard_reporter(workdir)
+        if board is not None:
+            extra.append(("tensorboard", board))
     return _Trial(
         config=config,
         workdir=workdir,
@@ -199,7 +315,8 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
         pruner=pruner,
         optimizer=optimizer,
         scheduler=build_scheduler(optimizer, config.training),
-        probe=probe,
+        probe=setup.probe,
+        layers=setup.layers,
         until=until,
         extra_reporters=extra,
     )
@@ -325,6 +442,7 @@ def _evaluate(trial: _Trial, epoch: int, result: _EpochResult, stop: StopFlag) -
     final = epoch == cfg.training.epochs
     model.eval()
     val = task.evaluate(model, "valid", stop.check)
+    assert val is not None
     overall, per_layer = trial.pruner.sparsity()
     report = TrialReport(
         trial_id=cfg.trial_id,
@@ -348,14 +466,14 @@ def _evaluate(trial: _Trial, epoch: int, result: _EpochResult, stop: StopFlag) -
     report.val_loss, report.val_metric = val.loss, _finite_or_none(val.metric)
     if wants_spectrum(cfg.lyapunov, epoch):
         try:
-            exponents, seconds = probe_spectrum(model, trial.probe, cfg.lyapunov)
+            exponents, seconds = probe_spectrum(model, trial.probe, trial.layers, cfg.lyapunov)
             report.lyapunov = [_finite_or_none(x) for x in exponents]
             report.lyapunov_seconds = seconds
         except ValueError as exc:  # the engine refuses NaN/inf spectra of a numerically broken core
             report.message = f"no Lyapunov spectrum at epoch {epoch}: {exc}"
             log.warning(report.message)
-    if final and cfg.evaluate_test:
-        test = task.evaluate(model, "test", stop.check)
+    test = task.evaluate(model, "test", stop.check) if final and cfg.evaluate_test else None
+    if test is not None:  # None: no test split (a task may have none)
         report.test_loss, report.test_metric = _finite_or_none(test.loss), _finite_or_none(test.metric)
     model.train()
     return report
@@ -473,9 +591,14 @@ def _finite_or_none(x: float) -> float | None:
 
 def _describe(trial: _Trial) -> str:
     n = sum(p.numel() for p in trial.model.parameters())
-    p = trial.config.pruning
+    p, cfg = trial.config.pruning, trial.config
+    what = (
+        f"{cfg.task.entry_point} ({type(trial.model).__name__}; recurrent layers {', '.join(l.path or '<model>' for l in trial.layers)})"
+        if cfg.task
+        else f"{cfg.model.arch} x{cfg.model.num_layers} h={cfg.model.hidden_size}"
+    )
     return (
-        f"{trial.config.model.arch} x{trial.config.model.num_layers} h={trial.config.model.hidden_size}, "
+        f"{what}, "
         f"{n} parameters, pruning {p.method} at {p.sparsity}, {trial.task.steps_per_epoch} steps/epoch, "
         f"{trial.config.training.epochs} epochs (until {trial.until})"
     )
