@@ -236,7 +236,7 @@ BUILT_IN_TRAINING = {"batch_size": "batchSize", "bptt": "bptt", "eval_batch_size
 def task_issues(*, data_given: bool, model_given: bool, training_set: frozenset[str] = frozenset()) -> list[Issue]:
     """Settings that cannot apply when a task's entry point supplies the model and the data: the
     built-in data and model, and the training settings only the built-in data reads (``training_set``:
-    the training fields the document sets)."""
+    the training fields set to other values than their defaults)."""
     issues: list[Issue] = []
     if data_given:
         issues.append(("data", "the task's entry point supplies the data; remove data (pass settings in task.params)"))

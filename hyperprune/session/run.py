@@ -9,6 +9,8 @@ spec.output.path). Live progress on a terminal; plain lines otherwise or with --
 
 Ctrl-C stops the trials at their last checkpoint; running the same command again resumes the
 search where it was (also after a kill). At the end: DIR/result.json, DIR/report.html and a summary.
+From Python (a notebook, a script): ``hyperprune.run(spec, workdir=...)`` does the same and returns
+the result (hyperprune.session.api).
 
 Exit codes: 0 the search succeeded; 1 it failed (every candidate failed, too many failures, ...);
 2 bad input (nothing was trained); 130 interrupted (run again to resume).
@@ -41,70 +43,29 @@ def _error(what: str, todo: str) -> None:
     print(f"error: {what} — {todo}", file=sys.stderr)
 
 
-def _write_report(workdir) -> str | None:  # workdir: Workdir
-    try:
-        from hyperprune.report import write_report
-    except ImportError as exc:
-        print(f"warning: no report ({exc.name} is missing: pip install 'hyperprune[report]')", file=sys.stderr)
-        return None
-    try:
-        return str(write_report(workdir.root))
-    except Exception as exc:  # the search's results stand without their plots
-        print(f"warning: could not write the report: {exc}", file=sys.stderr)
-        return None
-
-
 def main(args: argparse.Namespace) -> int:
-    from hyperprune.local.engine import Engine, EngineOptions
-    from hyperprune.local.layout import Workdir, WorkdirBusy, write_json
-    from hyperprune.local.preflight import preflight
-    from hyperprune.local.progress import make_display
-    from hyperprune.local.result import write_result
     from hyperprune.local.summary import summary_lines
-    from hyperprune.spec import SearchSpecError, load_search
-    from hyperprune.spec.errors import SearchFileError
+    from hyperprune.session.search import SearchInputError, read_search, run_search
 
     try:
-        search = load_search(args.search)
-    except SearchFileError as exc:
-        _error(exc.errors[0], "pass the path of a HyperpruneSearch YAML file (see examples/quickstart.yaml)")
+        search = read_search(args.search)
+        outcome = run_search(search, args.workdir, workers=args.workers, quiet=args.quiet)
+    except SearchInputError as exc:
+        if exc.lines:
+            print(f"error: {exc.headline}", file=sys.stderr)
+            for line in exc.lines:
+                print(f"  {line}", file=sys.stderr)
+        else:
+            _error(exc.headline, exc.todo)
         return BAD_INPUT
-    except SearchSpecError as exc:
-        print(f"error: {args.search} is not a valid HyperpruneSearch — fix these fields (nothing was trained):", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return BAD_INPUT
-    if args.workers is not None and args.workers < 1:
-        _error(f"--workers: {args.workers} is not a positive number", "pass 1 or more")
-        return BAD_INPUT
-    workdir = Workdir(args.workdir or Path("runs") / search.metadata.name)
-    issues = preflight(search, workdir, Path.cwd())
-    if issues:
-        print(f"error: cannot run {args.search} — fix these (nothing was trained):", file=sys.stderr)
-        for path, message in issues:
-            print(f"  {path}: {message}", file=sys.stderr)
-        return BAD_INPUT
-
-    try:
-        with workdir.locked():
-            if not workdir.started():
-                write_json(workdir.search, search.dump())
-            engine = Engine(search, workdir, EngineOptions(workers=args.workers))
-            display = make_display(search, engine.spec, str(workdir.root), engine.threads, quiet=args.quiet)
-            state = engine.run(display)
-            if state.outcome is None:
-                print(
-                    f"\ninterrupted: trials stopped at their last checkpoints; resume with\n"
-                    f"  hyperprune run {args.search} --workdir {workdir.root}",
-                    file=sys.stderr,
-                )
-                return INTERRUPTED
-            result = write_result(search, engine.spec, state, workdir)
-    except WorkdirBusy as exc:
-        _error(str(exc), "wait for it to finish, or stop it (Ctrl-C) and run again")
-        return BAD_INPUT
-    report = _write_report(workdir)
+    if outcome.result is None:
+        print(
+            f"\ninterrupted: trials stopped at their last checkpoints; resume with\n"
+            f"  hyperprune run {args.search} --workdir {outcome.workdir}",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     print()
-    for line in summary_lines(result, report):
+    for line in summary_lines(outcome.result, outcome.report):
         print(line)
-    return 0 if result["status"] == "succeeded" else 1
+    return 0 if outcome.result["status"] == "succeeded" else 1

@@ -80,8 +80,16 @@ def spec_issues(s: Sections) -> list[Issue]:
 def _task_issues(s: Sections) -> list[Issue]:
     """A task's entry point supplies the model and the data: the sections and overrides that set
     them cannot apply (the trial config's rule, plus the candidates' model overrides)."""
-    training_set = frozenset(s.training.model_fields_set) if s.training is not None else frozenset()
-    issues = task_issues(data_given="data" in s.given, model_given="model" in s.given, training_set=training_set)
+    # By value, not by presence: a spec written back with its defaults (search.json) reads the same.
+    default = TrainingConfig()
+    training_set = frozenset(
+        name for name in TrainingConfig.model_fields if s.training is not None and getattr(s.training, name) != getattr(default, name)
+    )
+    issues = task_issues(
+        data_given=s.data is not None and s.data != DataConfig(),
+        model_given=s.model is not None and s.model != ModelConfig(),
+        training_set=training_set,
+    )
     if s.space is not None and s.space.model:
         issues.append(("space.model", "the task's entry point builds the model; search its settings through task.params"))
     for i, candidate in s.pool_items:
