@@ -38,7 +38,7 @@ def task_search() -> dict:
     del spec["data"], spec["model"]
     spec["task"] = {"entryPoint": "co2_forecaster:make_task", "params": {"hidden": 16}, "metric": "mae", "mode": "min"}
     spec["training"] = {"epochs": 3, "optimizer": "adam", "lr": 0.01, "clip": 1.0}
-    spec["lyapunov"] = {"warmup": 4, "probeLength": 20, "batch": 2}
+    spec["lyapunov"] = {"warmup": 4, "probeLength": 20, "batch": 2, "k": 16}  # on a cluster a task sets k
     spec["space"] = {"methods": [{"method": "random"}], "sparsity": [0.5, 0.7]}
     spec["trialTemplate"]["env"].append({"name": "PYTHONPATH", "value": str(REPO / "examples")})
     return body
