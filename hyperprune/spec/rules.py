@@ -65,7 +65,7 @@ def spec_issues(s: Sections) -> list[Issue]:
         issues += _strategy_issues(s.strategy, s.training, s.dense)
         if s.space is not None or s.candidates is not None:
             issues += _schedule_issues(s.strategy, s.training, s.space, s.candidates)
-    if "task" in s.given:
+    if s.task is not None:  # (task: null, as a search written back with its defaults has it, is no task)
         issues += _task_issues(s)
         if s.lyapunov is not None and s.training is not None:
             issues += lyapunov_issues(s.lyapunov, None, s.training)
