@@ -95,7 +95,7 @@ def parse_config(text: str, path):  # -> TrialConfig | list[str]
 
 def _check(config) -> int:  # config: TrialConfig
     from hyperprune.trial.device import configure_threads
-    from hyperprune.trial.runtime import check_trial
+    from hyperprune.trial.setup import check_trial
 
     configure_threads()
     problems = check_trial(config)

@@ -3,9 +3,8 @@
     run_trial(config, workdir, until_epoch=E)
 
 1. Set-up, where every bad setting fails before any training (``TrialSetupError``, exit code 2):
-   load the data (or call the task's entry point), build the model, find its recurrent layers, put
-   one training and one validation batch through it (a finite loss and metric), capture the
-   recurrent layers' inputs on the probe batch, build the pruner and the reporters.
+   the data or the task's entry point, the model and its recurrent layers, one batch through it,
+   the probe (``hyperprune.trial.setup``); then the pruner and the reporters.
 2. Resume: with ``DIR/checkpoint.pt`` present, restore everything from it and drop report lines of
    later epochs; otherwise call the pruner's ``before_training``.
 3. For each epoch up to E: train (truncated BPTT for language models, gradient clipping, pruner
@@ -24,21 +23,17 @@ import contextlib
 import fcntl
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
-from hyperprune.data import DataError
 from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint, set_rng_state
 from hyperprune.contract.trial import TrialConfig
-from hyperprune.trial.device import resolve_device
 from hyperprune.trial.export import export_model
 from hyperprune.contract.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE, STOPPED_EXIT
 from hyperprune.trial.optim import build_optimizer, build_scheduler
@@ -52,19 +47,14 @@ from hyperprune.trial.reporters import (
     create_reporter,
     read_reports,
 )
-from hyperprune.trial.spectrum import capture_probe, probe_spectrum, spectrum_epochs, wants_spectrum
+from hyperprune.trial.spectrum import probe_spectrum, wants_spectrum
 from hyperprune.trial.stopping import StopFlag, StopRequested
-from hyperprune.trial.tasks import ProbeRun, Task, batch_loss, make_task
+from hyperprune.trial.setup import TrialSetupError, seed_epoch, setup_trial, trial_device
+from hyperprune.trial.tasks import ProbeRun, Task, batch_loss
+
+__all__ = ["TrialOutcome", "TrialSetupError", "run_trial"]
 
 log = logging.getLogger("hyperprune.trial")
-
-
-class TrialSetupError(Exception):
-    """A setting that cannot work, found before training. ``lines`` each start with the field."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        super().__init__("; ".join(lines))
 
 
 @dataclass(frozen=True)
@@ -137,7 +127,7 @@ def run_trial(
     with _exclusive(workdir), _log_to(workdir / LOG_FILE):
         try:
             _check_same_config(workdir, config)
-            device = _device(config)
+            device = trial_device(config)
             cuda = [device.index or 0] if device.type == "cuda" else []
             # The loop seeds the global generators per epoch; keep the caller's streams untouched.
             with torch.random.fork_rng(devices=cuda):
@@ -153,134 +143,10 @@ def run_trial(
             raise
 
 
-def _device(config: TrialConfig) -> torch.device:
-    try:
-        return resolve_device(config.device)
-    except ValueError as exc:
-        raise TrialSetupError([str(exc)]) from exc
-
-
-@dataclass
-class _Setup:
-    """What set-up built before the pruner: the task, its model, recurrent layers and probe."""
-
-    task: Task
-    model: nn.Module
-    layers: list[RecurrentLayer]
-    probe: ProbeRun
-
-
-def _setup(config: TrialConfig, device: torch.device) -> _Setup:
-    """Data (or the entry point), model, recurrent layers, one batch through the model, the probe.
-    Everything that can be wrong with them is a ``TrialSetupError`` naming the field."""
-    from hyperprune.lyapunov import CaptureError
-    from hyperprune.models import ModelConfigError
-    from hyperprune.models.recurrent import RecurrentLayerError, recurrent_layers
-    from hyperprune.task import TaskError
-
-    # The entry point and the model's initialisation may draw from the global generators.
-    _seed_epoch(config.seed, 0)
-    try:
-        task = make_task(config, device)
-    except DataError as exc:
-        raise TrialSetupError([f"data.path: {exc}"]) from exc
-    except TaskError as exc:
-        raise TrialSetupError([str(exc)]) from exc
-    try:
-        model = task.build_model().to(device)
-    except ModelConfigError as exc:
-        raise TrialSetupError([str(exc)]) from exc
-    try:
-        layers = recurrent_layers(model, task.recurrent_layers)
-    except RecurrentLayerError as exc:
-        field = "task.recurrentLayers" if task.recurrent_layers else task.where
-        raise TrialSetupError([f"{field}: {exc}"]) from exc
-    _check_one_batch(task, model)
-    try:
-        probe = task.probe(config.lyapunov)
-    except ValueError as exc:
-        raise TrialSetupError([f"lyapunov.probeLength: {exc}"]) from exc
-    if spectrum_epochs(config):
-        try:
-            capture_probe(model, probe, layers, config.lyapunov)
-        except CaptureError as exc:
-            field = "" if str(exc).startswith("lyapunov.") else f"{task.where}: "
-            raise TrialSetupError([f"{field}{exc}"]) from exc
-        except Exception as exc:
-            raise TrialSetupError([f"{task.where}: the probe batch does not go through the model: {_describe_error(exc)}"]) from exc
-    return _Setup(task, model, layers, probe)
-
-
-def _describe_error(exc: BaseException) -> str:
-    import traceback
-
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-def _check_one_batch(task: Task, model: nn.Module) -> None:
-    """One training batch through the model (a scalar, finite loss with a gradient) and one
-    validation batch (a finite loss and metric), before anything is trained."""
-    where = task.where
-    batch = next(iter(task.scoring_batches()), None)
-    if batch is None:
-        raise TrialSetupError([f"{where}: the training data yields no batch"])
-    was_training = model.training
-    model.eval()
-    try:
-        try:
-            loss, _ = task.loss(model, batch, None)
-        except Exception as exc:
-            raise TrialSetupError([f"{where}: the first training batch does not go through the model and the loss: {_describe_error(exc)}"]) from exc
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            shape = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise TrialSetupError([f"{where}: the loss of a batch must be a scalar tensor, got {shape}"])
-        if not loss.requires_grad:
-            raise TrialSetupError([f"{where}: the loss does not depend on the model's weights (no gradient): return a tensor computed from the model's output"])
-        if not math.isfinite(loss.item()):
-            raise TrialSetupError([f"{where}: the loss of the first training batch is {loss.item()} before any training"])
-        try:
-            val = task.evaluate(model, "valid", None, limit=1)
-        except Exception as exc:
-            raise TrialSetupError([f"{where}: the first validation batch does not go through the model, the loss and the metric: {_describe_error(exc)}"]) from exc
-        assert val is not None
-        for what, value in (("metric", val.metric), ("loss", val.loss)):
-            if not math.isfinite(value):
-                raise TrialSetupError([f"{where}: the {what} of the first validation batch is {value} before any training; check the task's {'Metric.values' if what == 'metric' else 'loss'}"])
-    finally:
-        model.train(was_training)
-        model.zero_grad(set_to_none=True)
-
-
-def check_trial(config: TrialConfig) -> list[str]:
-    """Everything set-up checks, without a work dir and without training: the problems, each
-    naming its field (``hyperprune trial --check``; ``hyperprune validate`` runs it for a task)."""
-    from hyperprune.pruning import build_pruner
-
-    try:
-        device = _device(config)
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-            setup = _setup(config, device)
-            build_pruner(
-                setup.model,
-                config.pruning,
-                steps_per_epoch=setup.task.steps_per_epoch,
-                total_epochs=config.training.epochs,
-                seed=config.seed,
-                layers=[layer.path for layer in setup.layers],
-            )
-    except TrialSetupError as exc:
-        return exc.lines
-    except ValueError as exc:
-        return [str(exc) if hasattr(exc, "field") else f"pruning: {exc}"]
-    return []
-
-
 def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: int, reporter: str | None) -> _Trial:
     from hyperprune.pruning import build_pruner
 
-    setup = _setup(config, device)
+    setup = setup_trial(config, device)
     task, model = setup.task, setup.model
     try:
         pruner = build_pruner(
@@ -401,7 +267,7 @@ def _train_epoch(trial: _Trial, epoch: int, step: int, stop: StopFlag) -> _Epoch
     model, task, pruner, optimizer = trial.model, trial.task, trial.pruner, trial.optimizer
     clip = trial.config.training.clip
     params = [p for p in model.parameters() if p.requires_grad]
-    _seed_epoch(trial.config.seed, epoch)
+    seed_epoch(trial.config.seed, epoch)
     model.train()
     state, loss_sum, tokens = None, 0.0, 0
     start = time.perf_counter()
@@ -533,15 +399,6 @@ def _restore(trial: _Trial, checkpoint: dict[str, Any]) -> None:
     trial.scheduler.load_state_dict(checkpoint["scheduler"])
     trial.pruner.load_state_dict(checkpoint["pruner"])
     set_rng_state(checkpoint["rng"])
-
-
-def _seed_epoch(seed: int, epoch: int) -> None:
-    """Seed the global generators (dropout, anything else drawing from them) from (seed, epoch)
-    alone, so an epoch draws the same numbers whether or not the run was resumed before it."""
-    torch_seed, numpy_seed, python_seed = np.random.SeedSequence([seed, epoch, 0x7EED]).generate_state(3)
-    torch.manual_seed(int(torch_seed))
-    np.random.seed(int(numpy_seed))
-    random.seed(int(python_seed))
 
 
 def _resend(trial: _Trial, report: TrialReport) -> None:
