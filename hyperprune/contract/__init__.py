@@ -12,5 +12,8 @@ vocabulary without depending on each other:
 - ``files``        a trial's work-dir file names and exit codes
 - ``pod``          a trial pod's environment and its reports in the trial's status
 - ``data_layout``  which files make up each split of a corpus directory
+- ``text``         a corpus read as tokens, its splits, and what it must hold for a recipe
+- ``units``        which sparsities ISS reaches with whole hidden units (on shapes, no weights)
+- ``promotion``    how a promoted model folder is written, never over what Hyperprune did not write
 - ``resources``    how many CPUs a process may use
 """

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from hyperprune.contract.document import Model, error_path
+from hyperprune.contract.document import Issue, Model, error_path
 
 
 class PruningConfigError(ValueError):
@@ -49,6 +49,13 @@ class MethodParams(Model):
         spec checks that LS distances are only compared once candidates are pruned."""
         return 0
 
+    def schedule_issues(self, sparsity: float, epochs: int, steps_per_epoch: int | None) -> list[Issue]:
+        """Settings the method cannot follow in a run of ``epochs`` epochs of ``steps_per_epoch``
+        optimiser steps (None: not known yet, the rules that need it wait), as (path under
+        ``pruning``, message). The pruner refuses to be built with the first; the spec and the local
+        engine's checks before training name them all, so no trial is spent on them."""
+        return []
+
 
 class NoParams(MethodParams):
     pass
@@ -69,6 +76,12 @@ class MagnitudeParams(MethodParams):
     def pruned_after_epoch(self, total_epochs: int) -> int:
         return self.prune_epoch
 
+    def schedule_issues(self, sparsity: float, epochs: int, steps_per_epoch: int | None) -> list[Issue]:
+        if self.prune_epoch >= epochs:
+            return [("params.pruneEpoch", f"prunes after epoch {self.prune_epoch} but training has {epochs} epochs; "
+                                          "it must be smaller so that the pruned model is trained")]
+        return []
+
 
 class GradualMagnitudeParams(MethodParams):
     scope: Scope = "layer"
@@ -83,6 +96,25 @@ class GradualMagnitudeParams(MethodParams):
         # ceil(endFraction x epochs), which the pruner's step-exact schedule never exceeds
         return math.ceil(self.end_fraction * total_epochs - 1e-9)
 
+    def start_step(self, steps_per_epoch: int) -> int:
+        return self.start_epoch * steps_per_epoch
+
+    def end_step(self, total_steps: int) -> int:
+        return round(self.end_fraction * total_steps)
+
+    def schedule_issues(self, sparsity: float, epochs: int, steps_per_epoch: int | None) -> list[Issue]:
+        issues: list[Issue] = []
+        if steps_per_epoch is not None:
+            total = steps_per_epoch * epochs
+            start, end = self.start_step(steps_per_epoch), self.end_step(total)
+            if end <= start:
+                issues.append(("params.endFraction",
+                               f"pruning must end (step {end} = endFraction x {total} steps) after it starts "
+                               f"(startEpoch {self.start_epoch} = step {start}); raise endFraction or lower startEpoch"))
+        if self.initial_sparsity > sparsity:
+            issues.append(("params.initialSparsity", f"{self.initial_sparsity} is above the target sparsity {sparsity}"))
+        return issues
+
 
 class LotteryParams(MethodParams):
     scope: Scope = "global"
@@ -92,6 +124,18 @@ class LotteryParams(MethodParams):
 
     def pruned_after_epoch(self, total_epochs: int) -> int:
         return self.rounds * self.round_epochs
+
+    def schedule_issues(self, sparsity: float, epochs: int, steps_per_epoch: int | None) -> list[Issue]:
+        issues: list[Issue] = []
+        if self.rewind_epoch >= self.round_epochs:
+            issues.append(("params.rewindEpoch",
+                           f"rewinds to epoch {self.rewind_epoch}, which must come before the first prune at epoch "
+                           f"{self.round_epochs} (roundEpochs)"))
+        if self.rounds * self.round_epochs >= epochs:
+            issues.append(("params.rounds",
+                           f"{self.rounds} rounds x {self.round_epochs} epochs leave no epoch to train the final "
+                           f"ticket in {epochs} training epochs"))
+        return issues
 
 
 class SnipParams(MethodParams):
@@ -116,6 +160,21 @@ class RiglParams(MethodParams):
     update_frequency: int = Field(100, ge=1, description="optimiser steps between topology updates")
     end_fraction: float = Field(0.75, gt=0.0, le=1.0, description="no updates after this fraction of training")
 
+    def end_step(self, total_steps: int) -> int:
+        return round(self.end_fraction * total_steps)
+
+    def schedule_issues(self, sparsity: float, epochs: int, steps_per_epoch: int | None) -> list[Issue]:
+        if steps_per_epoch is None:
+            return []
+        total = steps_per_epoch * epochs
+        end = self.end_step(total)
+        if self.update_frequency >= end:
+            return [("params.updateFrequency",
+                     f"every {self.update_frequency} steps, but no topology update happens before step {end} "
+                     f"(endFraction x {total} steps: {steps_per_epoch} per epoch x {epochs} epochs); lower "
+                     "updateFrequency or raise endFraction")]
+        return []
+
 
 class SelfishParams(MethodParams):
     init: InitDistribution = "uniform"
@@ -135,6 +194,12 @@ class IssParams(MethodParams):
 
     def pruned_after_epoch(self, total_epochs: int) -> int:
         return self.prune_epoch
+
+    def schedule_issues(self, sparsity: float, epochs: int, steps_per_epoch: int | None) -> list[Issue]:
+        if self.prune_epoch >= epochs:
+            return [("params.pruneEpoch", f"removes units after epoch {self.prune_epoch} but training has {epochs} "
+                                          "epochs; it must be smaller so that the pruned model is fine-tuned")]
+        return []
 
 
 class PruningSettings(Model):

@@ -18,6 +18,9 @@ from hyperprune.contract.document import Issue, Model
 from hyperprune.contract.pruning import DensePruning, PruningConfig
 from hyperprune.contract.report import MetricName, Mode
 
+SYNTHETIC_MAX_TOKENS = 1_000_000
+SYNTHETIC_MAX_VOCAB = 10_000
+
 Corpus = Literal["synthetic", "ptb", "wikitext", "text", "digits"]
 Arch = Literal["rnn_tanh", "rnn_relu", "gru", "lstm", "rhn"]
 
@@ -43,9 +46,13 @@ class DataConfig(Model):
         0.05, gt=0.0, lt=0.5, description="fraction of the training text cut from its end for each split without a file"
     )
     min_count: PositiveInt = Field(1, description="training-split tokens seen fewer times become <unk>")
-    max_vocab: PositiveInt | None = Field(None, description="keep only the most frequent tokens; the rest become <unk>")
-    synthetic_tokens: PositiveInt = Field(60_000, description="size of the built-in synthetic corpus")
-    synthetic_vocab: int = Field(200, ge=8, description="vocabulary of the built-in synthetic corpus")
+    max_vocab: int | None = Field(
+        None, ge=3, description="keep only the most frequent tokens (<eos> and <unk> included); the rest become <unk>"
+    )
+    # Every trial generates the synthetic corpus when it starts (about 6 s per million tokens and
+    # 1 s per 15,000 words on one core): the bounds keep that from running for minutes unseen.
+    synthetic_tokens: PositiveInt = Field(60_000, le=SYNTHETIC_MAX_TOKENS, description="size of the built-in synthetic corpus")
+    synthetic_vocab: int = Field(200, ge=8, le=SYNTHETIC_MAX_VOCAB, description="vocabulary of the built-in synthetic corpus")
     synthetic_seed: int = Field(
         1234, ge=0, description="seed of the built-in corpus (fixed, so every trial of a search sees the same text)"
     )
@@ -211,6 +218,9 @@ class TrialConfig(Model):
 # be refused is refused before any trial starts.
 
 
+RHN_LAYERS = "an RHN has one layer of depth model.rhnDepth (set numLayers to 1 and deepen the transition with rhnDepth)"
+
+
 def state_size(model: ModelConfig, state: Literal["full", "hidden"]) -> int:
     """Dimension of the recurrent state the spectrum is computed on: every layer's hidden units,
     twice for an LSTM's full (h, c) state."""
@@ -221,6 +231,8 @@ def state_size(model: ModelConfig, state: Literal["full", "hidden"]) -> int:
 def model_issues(model: ModelConfig, data: DataConfig | None = None) -> list[Issue]:
     """Settings of the model that cannot be built (for this data, when given)."""
     issues: list[Issue] = []
+    if model.arch == "rhn" and model.num_layers != 1:
+        issues.append(("model.numLayers", RHN_LAYERS))
     if model.tie_weights:
         if data is not None and data.task == "classification":
             issues.append(("model.tieWeights", "a sequence classifier has no embedding to tie; set it to false"))

@@ -17,6 +17,7 @@ a second), so no file is ever written inside the repository or the data director
 from __future__ import annotations
 
 from hyperprune.contract.data_layout import DataError
+from hyperprune.contract.text import SplitSizes
 from hyperprune.contract.trial import DataConfig
 from hyperprune.data.batching import (
     Window,
@@ -53,11 +54,19 @@ __all__ = [
     "load_text_corpus",
     "probe_sequences",
     "probe_tokens",
+    "split_sizes",
     "synthetic_corpus",
     "synthetic_ids",
     "window_batch",
     "window_count",
 ]
+
+
+def split_sizes(data: TokenCorpus | SequenceClassificationData) -> SplitSizes:
+    """Tokens or examples per split, for the contract's rules on them (hyperprune.contract.text)."""
+    if isinstance(data, SequenceClassificationData):
+        return SplitSizes(data.train_y.numel(), data.valid_y.numel(), data.test_y.numel(), "examples", data.steps)
+    return SplitSizes(data.train.numel(), data.valid.numel(), data.test.numel())
 
 
 def load_data(cfg: DataConfig) -> TokenCorpus | SequenceClassificationData:

@@ -9,7 +9,7 @@ import torch
 
 from hyperprune.contract.data_layout import DataError
 from hyperprune.contract.data_layout import resolve_sources
-from hyperprune.data.text import Level, read_tokens
+from hyperprune.contract.text import Level, SplitSizes, holdout_splits, read_tokens, split_issues
 from hyperprune.data.vocab import Vocabulary
 
 
@@ -46,14 +46,9 @@ def load_text_corpus(
     test = read_tokens([sources.test], level, spaced_symbols=spaced) if sources.test else None
 
     # Splits without a file come from the end of the training text: test last, validation before it.
-    cut = int(len(train) * holdout)
-    if test is None:
-        train, test = train[: len(train) - cut], train[len(train) - cut :]
-    if valid is None:
-        train, valid = train[: len(train) - cut], train[len(train) - cut :]
-    for split, toks in (("train", train), ("valid", valid), ("test", test)):
-        if len(toks) < 2:
-            raise DataError(f"the {split} split of {path} has {len(toks)} tokens; a language model needs at least 2")
+    train, valid, test = holdout_splits(train, valid, test, holdout)
+    for _, problem in split_issues(SplitSizes(len(train), len(valid), len(test))):
+        raise DataError(f"{path}: {problem}")
 
     vocab = Vocabulary.build(train, min_count=min_count, max_size=max_vocab)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hyperprune.contract.text import digits_sizes
+
 SPLIT_SEED = 20240229
 
 
@@ -41,8 +43,8 @@ def load_digits_task() -> SequenceClassificationData:
     x = torch.from_numpy((digits.data / 16.0).astype(np.float32)).reshape(-1, 8, 8)
     y = torch.from_numpy(digits.target.astype(np.int64))
     order = torch.from_numpy(np.random.default_rng(SPLIT_SEED).permutation(len(y)))
-    n_valid = n_test = len(y) // 10
-    n_train = len(y) - n_valid - n_test
+    sizes = digits_sizes(len(y))
+    n_train, n_valid = sizes.train, sizes.valid
     tr, va, te = order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]
     return SequenceClassificationData(
         name="digits (scikit-learn, 8 rows x 8 pixels)",

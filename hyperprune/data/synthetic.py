@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hyperprune.contract.text import synthetic_sizes
 from hyperprune.data.corpus import TokenCorpus
 from hyperprune.data.vocab import EOS, UNK, Vocabulary
 
@@ -67,7 +68,7 @@ def synthetic_ids(
 
 def synthetic_corpus(n_tokens: int, vocab_size: int, seed: int) -> TokenCorpus:
     """Training split of ``n_tokens`` tokens, validation and test of a tenth of that each."""
-    held = max(n_tokens // 10, 1_000)
+    held = synthetic_sizes(n_tokens).valid
     ids = torch.from_numpy(synthetic_ids(n_tokens + 2 * held, vocab_size, seed))
     vocab = Vocabulary((EOS, UNK, *(f"w{i:03d}" for i in range(2, vocab_size))))
     return TokenCorpus(

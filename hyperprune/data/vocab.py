@@ -8,12 +8,10 @@ ties broken by first appearance. Tokens outside the vocabulary (unseen in traini
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-EOS = "<eos>"
-UNK = "<unk>"
+from hyperprune.contract.text import EOS, UNK, kept_tokens
 
 
 @dataclass(frozen=True)
@@ -30,15 +28,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, tokens: Iterable[str], *, min_count: int = 1, max_size: int | None = None) -> "Vocabulary":
-        counts = Counter(tokens)  # Counter keeps first-appearance order, so the sort below is stable
-        ranked = [
-            tok
-            for tok, n in sorted(counts.items(), key=lambda kv: -kv[1])
-            if n >= min_count and tok not in (EOS, UNK)
-        ]
-        if max_size is not None:
-            ranked = ranked[: max(0, max_size - 2)]
-        return cls((EOS, UNK, *ranked))
+        return cls((EOS, UNK, *kept_tokens(tokens, min_count=min_count, max_size=max_size)))
 
     @property
     def eos_id(self) -> int:

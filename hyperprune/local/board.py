@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hyperprune.local.history import distance_at
 from hyperprune.local.layout import Workdir
 from hyperprune.policy import SearchState
+from hyperprune.policy.summary import distance_at
 
 BOARD_DIR = "tensorboard"  # the trial's own event folder (hyperprune.trial.tensorboard)
 DISTANCE_TAG = "lyapunov/distance"

@@ -32,7 +32,6 @@ from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
 from hyperprune.local.layout import Workdir, write_text
 from hyperprune.local.processes import (
-    REFUSED_CONFIG,
     TrialProcess,
     describe_exit,
     last_error_line,
@@ -54,15 +53,25 @@ from hyperprune.policy import (
     SearchState,
     Start,
     Stop,
+    TrialExit,
     action_to_json,
     apply,
     decide,
     mark_running,
     record_error,
+    record_exit,
     record_trial_report,
+    reopen,
+    restart_from_scratch,
 )
-from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CONFIG_FILE
+from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CHECKPOINT_FILE, CONFIG_FILE
+from hyperprune.contract.promotion import PromotionRefused, promoted_by_hyperprune
 from hyperprune.spec.models import HyperpruneSearch
+
+
+class PromotionFailed(RuntimeError):
+    """The best model could not be copied to the output folder; the search is not finished and
+    resumes with the promotion once the cause is fixed. ``args``: (what happened, what to do)."""
 
 
 @dataclass
@@ -71,6 +80,7 @@ class EngineOptions:
     poll_seconds: float = 0.2  # how often processes and report files are checked
     grace_seconds: float = 30.0  # SIGTERM -> SIGKILL after this long
     cores: int | None = None  # CPUs to share between workers; None: what this process may use
+    retry_failed: bool = False  # reopen a failed search: its failed trials resume (hyperprune run --retry-failed)
 
 
 @dataclass
@@ -95,27 +105,54 @@ class Engine:
     # ---- the loop ------------------------------------------------------------------------------
 
     def run(self, display: Display) -> SearchState:
-        """Run (or resume) the search until it finishes or is interrupted; returns the state."""
+        """Run (or resume) the search until it finishes or is interrupted; returns the state. A
+        finished search trains nothing and starts no session (its promoted model is put back if
+        it was deleted), unless ``retry_failed`` reopens a failed one."""
         self.display = display
         resumed = self.workdir.state.exists()
         self.state = load_state(self.workdir)
+        reopened = reopen(self.state) if self.options.retry_failed else []
+        if self.state.outcome is not None:
+            self.display.start(self.state, resumed=resumed)
+            self._restore_promoted_model()
+            self.display.stop(self.state)
+            return self.state
         self.journal = Journal(self.workdir.journal)
-        self.journal.append("session", resumed=resumed, workers=self.spec.budget.parallelism,
-                            threads=self.threads, pid=os.getpid())
-        self.display.start(self.state, resumed=resumed)
         self.board = distance_board(self.workdir) if self.spec.tensorboard else None
         try:
+            self.journal.append("session", resumed=resumed, workers=self.spec.budget.parallelism,
+                                threads=self.threads, pid=os.getpid())
+            if reopened:
+                self.journal.append("reopened", trials=reopened)
+            self.display.start(self.state, resumed=resumed, reopened=reopened)
             with self._signals():
                 self._loop()
         finally:
-            # Normally only trials just stopped are left; after an error or Ctrl-C, every running one.
-            self._stop_all(interrupted=self.state.outcome is None)
-            self._save()
-            self.journal.close()
-            if self.board is not None:
-                self.board.close()
-            self.display.stop(self.state)
+            try:
+                # Normally only trials just stopped are left; after an error or Ctrl-C, every running one.
+                self._stop_all(interrupted=self.state.outcome is None)
+                self._save()
+            finally:
+                self.journal.close()
+                if self.board is not None:
+                    self.board.close()
+                self.display.stop(self.state)
         return self.state
+
+    def _restore_promoted_model(self) -> None:
+        """A finished search whose promoted folder was deleted since gets it back from the winner's
+        own model/ folder, so what result.json and the summary name is there."""
+        if self.state.promoted is None:
+            return
+        target = self.workdir.output(self.spec.output.folder)
+        if promoted_by_hyperprune(target):
+            return
+        try:
+            promote(self.workdir, self.search, self.state.promoted, self.spec.output.folder)
+        except (OSError, PromotionRefused) as exc:
+            self.display.note(f"the promoted model is not at {target} and could not be copied there again: {exc}")
+        else:
+            self.display.note(f"{target} was missing: copied the model of {self.state.promoted} there again")
 
     def _loop(self) -> None:
         state = self.state
@@ -190,17 +227,11 @@ class Engine:
         return changed
 
     def _exited(self, process: TrialProcess, code: int) -> None:
+        """The policy's reducer decides what an exit means (``record_exit``, as for the operator's pods)."""
         trial = self.state.trial(process.trial_id)
-        problem = None
-        if trial.status not in TERMINAL and trial.epoch < process.until_epoch and trial.status != "paused":
-            if code == 0:
-                problem = f"exited without reporting epoch {process.until_epoch} (last reported: {trial.epoch})"
-            else:
-                problem = describe_exit(code, process.terminate_sent is not None)
-            detail = last_error_line(self.workdir.trial(trial.id))
-            message = f"{problem}: {detail}" if detail else problem
-            # A refused config fails the same way every time: not worth a retry.
-            record_error(self.state, trial.id, message, retryable=code != REFUSED_CONFIG)
+        how = describe_exit(code, process.terminate_sent is not None) if code != 0 else ""
+        problem = record_exit(self.state, TrialExit(
+            trial.id, process.until_epoch, code, how, last_error_line(self.workdir.trial(trial.id))))
         self.journal.append("exit", trial=trial.id, code=code, epoch=trial.epoch, status=trial.status,
                             message=trial.message if problem else None)
         self.display.exited(self.state, trial.id, code, trial.message if problem else None)
@@ -212,6 +243,10 @@ class Engine:
             # Its last run may still be writing the checkpoint of the epoch it just reported; let it
             # finish (and read what it wrote) before the run's files are discarded.
             self._settle(action.trial_id)
+        if isinstance(action, Promote):
+            # Copied before it is recorded: a copy that fails (a full disk, a folder that is not
+            # ours) leaves the state unpromoted, and the next run decides to promote again.
+            self._promote(action.trial_id)
         apply(self.state, action)
         self.journal.append("action", action=action_to_json(action))
         self.display.action(self.state, action)
@@ -219,10 +254,20 @@ class Engine:
             self._wipe_run(action.trial_id)
         elif isinstance(action, (Stop, Fail)):
             self._terminate_unfinished(action.trial_id)
-        elif isinstance(action, Promote):
-            promote(self.workdir, action.trial_id, self.spec.output.path)
-        elif isinstance(action, (Start, Finish)):
+        elif isinstance(action, (Start, Finish, Promote)):
             pass  # a started trial is launched with every other trial that holds a worker
+
+    def _promote(self, trial_id: str) -> None:
+        target = self.workdir.output(self.spec.output.folder)
+        try:
+            promote(self.workdir, self.search, trial_id, self.spec.output.folder)
+        except (OSError, PromotionRefused) as exc:
+            self.journal.append("promotion-failed", trial=trial_id, message=str(exc))
+            raise PromotionFailed(
+                f"could not promote {trial_id} to {target}: {exc}",
+                f"fix that (free space, or move {target} away), then run the same command again: it promotes "
+                f"{trial_id} and finishes without training",
+            ) from None
 
     def _settle(self, trial_id: str) -> None:
         process = self.processes.get(trial_id)
@@ -260,6 +305,11 @@ class Engine:
                 # A process of an engine that died is still finishing its step (it got SIGTERM when
                 # the engine died); starting another would fail on the trial's lock. Next round.
                 continue
+            if trial.epoch > 0 and not (trial_dir / CHECKPOINT_FILE).exists():
+                # Deleted (it was damaged) or never written (a crash right after the report): the
+                # run trains from epoch 0, and those epochs count as trained again.
+                restart_from_scratch(self.state, trial.id)
+                self.display.note(f"{trial.id} has no checkpoint ({trial_dir / CHECKPOINT_FILE}): it trains from epoch 0")
             try:
                 trial_dir.mkdir(parents=True, exist_ok=True)
                 config_file = trial_dir / CONFIG_FILE

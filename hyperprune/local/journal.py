@@ -8,6 +8,8 @@ Events (every line has ``event`` and ``time``, seconds since the epoch):
 - ``report``   a report the state accepted (``trial``, ``epoch``, ``status``, ``metric``, ``spectrum``)
 - ``exit``     a trial process ended (``trial``, ``code``, ``epoch``, ``status``: the trial's status after it)
 - ``interrupted`` / ``finished``  the session ended (``outcome`` for finished)
+- ``reopened`` a failed search resumed with ``--retry-failed`` (``trials``: the ids given another chance)
+- ``promotion-failed``  the best model could not be copied to the output folder (``trial``, ``message``)
 
 ``state.json`` is saved without spectra (a JSON dump of every spectrum grows with the search); the
 journal keeps them, so a restarted engine gets them back from here. The report reads the timeline
@@ -36,7 +38,12 @@ def _finite(value: Any) -> Any:
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
+        torn = _ends_mid_line(path)
         self._file = open(path, "a", encoding="utf-8")
+        if torn:
+            # An engine killed mid-write left half a line: end it, or the next event would be
+            # glued onto it and lost with it (the reader skips the torn line alone).
+            self._file.write("\n")
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         line = {"event": event, "time": round(time.time(), 3), **_finite(fields)}
@@ -48,6 +55,18 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, 2)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Where everything of one local search lives: the work dir ``DIR``.
 
-    DIR/search.json          the validated HyperpruneSearch this DIR was started with (camelCase)
+    DIR/search.json          the validated HyperpruneSearch this DIR was started with (camelCase; data.path absolute)
+    DIR/data.json            size and SHA-256 of every data file, when the search started
     DIR/state.json           the policy's SearchState, rewritten atomically after every change (no spectra)
     DIR/events.jsonl         the engine's journal: decisions, launches, reports (with spectra), exits
     DIR/trials/<id>/         one trial's work dir: trial.json, reports.jsonl, checkpoint.pt, model/, ...
@@ -27,6 +28,11 @@ class WorkdirBusy(RuntimeError):
     """Another engine works in the same DIR."""
 
 
+class WorkdirFileError(ValueError):
+    """A file Hyperprune wrote in DIR cannot be read back (edited, truncated, replaced): the
+    message names the file and what is wrong with it."""
+
+
 @dataclass(frozen=True)
 class Workdir:
     root: Path
@@ -44,6 +50,10 @@ class Workdir:
         return self.root / "events.jsonl"
 
     @property
+    def data(self) -> Path:
+        return self.root / "data.json"
+
+    @property
     def result(self) -> Path:
         return self.root / "result.json"
 
@@ -58,10 +68,9 @@ class Workdir:
     def trial(self, trial_id: str) -> Path:
         return self.trials / trial_id
 
-    def output(self, path: str) -> Path:
-        """The promoted model's folder: spec.output.path, relative to DIR unless absolute."""
-        out = Path(path).expanduser()
-        return out if out.is_absolute() else self.root / out
+    def output(self, folder: str) -> Path:
+        """The promoted model's folder: ``spec.output.folder``, which the spec keeps inside DIR."""
+        return self.root / folder
 
     @property
     def engine_lock(self) -> Path:
@@ -99,11 +108,15 @@ def lock_held(lock: Path) -> bool:
 def write_text(path: Path, text: str) -> None:
     """Write a file atomically: a reader (or a crash) sees the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half file behind
+        raise
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -111,4 +124,12 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON file of the work dir; WorkdirFileError naming it when it is not readable JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise WorkdirFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:
+        raise WorkdirFileError(f"{path} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise WorkdirFileError(f"cannot read {path}: {exc.strerror or exc}") from None

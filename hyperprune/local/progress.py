@@ -11,13 +11,15 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from hyperprune.local.history import distance_at, leader
 from hyperprune.policy import DENSE_ID, Action, Continue, Fail, Finish, Promote, SearchState, Start, Stop, describe
 from hyperprune.contract.report import TrialReport
+from hyperprune.policy.summary import distance_at, leader
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 from hyperprune.spec.status import TrialPhase as Status
+from hyperprune.spec.summary import plural
 
 ACTIVE_ORDER = ("running", "pending", "errored", "paused")
 
@@ -39,16 +41,21 @@ class Display:
         self.metric = spec.metric
         self.started = time.monotonic()
 
-    def headline(self, state: SearchState, resumed: bool) -> str:
+    def headline(self, state: SearchState, resumed: bool, reopened: Sequence[str] = ()) -> str:
+        name = self.search.metadata.name
         if state.outcome is not None:
-            return f"search {self.search.metadata.name} in {self.workdir} has finished ({state.outcome}); nothing to train"
+            text = f"search {name} in {self.workdir} has finished ({state.outcome}); nothing to train"
+            if state.outcome == "failed":
+                text += "; once its cause is fixed, run the same command with --retry-failed to resume its failed trials"
+            return text
         spec = self.spec
         rungs = spec.rung_epochs()
         where = f"rungs at epochs {', '.join(map(str, rungs))} of {spec.final_epoch}" if rungs else f"{spec.final_epoch} epochs"
-        verb = "resuming" if resumed else "starting"
+        verb = f"retrying {', '.join(reopened)} of" if reopened else "resuming" if resumed else "starting"
         return (
-            f"{verb} search {self.search.metadata.name} in {self.workdir}: strategy {spec.strategy.name}, "
-            f"{spec.max_candidates()} candidates, {where}; {spec.budget.parallelism} workers x {self.threads} thread{'s' if self.threads > 1 else ''}"
+            f"{verb} search {name} in {self.workdir}: strategy {spec.strategy.name}, "
+            f"{plural(spec.max_candidates(), 'candidate')}, {where}; {plural(spec.budget.parallelism, 'worker')} x "
+            f"{plural(self.threads, 'thread')}"
         )
 
     def report_line(self, state: SearchState, trial_id: str, report: TrialReport) -> str:
@@ -68,7 +75,7 @@ class Display:
         return describe(action)
 
     # hooks
-    def start(self, state: SearchState, resumed: bool) -> None: ...
+    def start(self, state: SearchState, resumed: bool, reopened: Sequence[str] = ()) -> None: ...
     def launched(self, state: SearchState, trial_id: str, from_epoch: int, until_epoch: int) -> None: ...
     def report(self, state: SearchState, trial_id: str, report: TrialReport) -> None: ...
     def action(self, state: SearchState, action: Action) -> None: ...
@@ -87,8 +94,8 @@ class PlainDisplay(Display):
     def line(self, text: str) -> None:
         print(f"[{_clock(time.monotonic() - self.started)}] {text}", file=self.stream, flush=True)
 
-    def start(self, state: SearchState, resumed: bool) -> None:
-        self.line(self.headline(state, resumed))
+    def start(self, state: SearchState, resumed: bool, reopened: Sequence[str] = ()) -> None:
+        self.line(self.headline(state, resumed, reopened))
 
     def launched(self, state: SearchState, trial_id: str, from_epoch: int, until_epoch: int) -> None:
         if not self.quiet:
@@ -124,8 +131,8 @@ class LiveDisplay(Display):
         self.decisions: deque[str] = deque(maxlen=6)
         self.last_draw = 0.0
 
-    def start(self, state: SearchState, resumed: bool) -> None:
-        self.console.print(self.headline(state, resumed), highlight=False)
+    def start(self, state: SearchState, resumed: bool, reopened: Sequence[str] = ()) -> None:
+        self.console.print(self.headline(state, resumed, reopened), highlight=False)
         self.live.start()
         self.refresh(state, force=True)
 

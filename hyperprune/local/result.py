@@ -5,7 +5,7 @@ result.json (camelCase; metrics are validation metrics unless named test):
     name, strategy, status (succeeded | failed), message, metric (perplexity | accuracy), mode (min | max)
     rungEpochs, finalEpoch
     best: {id, params, description, config (the TrialConfig), valMetric, testMetric, sparsity,
-           sparsityPerLayer, model (the promoted folder), trialDir} | null
+           sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir} | null
     dense: {id, status, valMetric, testMetric, epochsTrained} | null
     trials: [{id, role, params, description, status, epochsTrained, epochReached, failures,
               stopReason, message, valMetric, testMetric, sparsity, rungs: [{epoch, valMetric, lsDistance}],
@@ -15,34 +15,25 @@ result.json (camelCase; metrics are validation metrics unless named test):
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from hyperprune.local.follow import read_report_lines
-from hyperprune.local.history import rung_history
 from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
+from hyperprune.policy.summary import rung_history, trial_epochs
 from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
+from hyperprune.contract.promotion import promote_model, promoted_by_hyperprune
 from hyperprune.contract.report import TrialReport
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
 
 
-def promote(workdir: Workdir, trial_id: str, output_path: str) -> Path:
-    """Copy the trial's ``model/`` folder to the output folder, replacing what was there."""
-    source = workdir.trial(trial_id) / MODEL_DIR
-    if not (source / "model.pt").exists():
-        raise FileNotFoundError(f"{source} holds no finished model (model.pt) to promote")
-    target = workdir.output(output_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return target
+def promote(workdir: Workdir, search: HyperpruneSearch, trial_id: str, output_folder: str) -> Path:
+    """Copy the trial's ``model/`` folder to the output folder (``spec.output.folder`` in DIR),
+    replacing an earlier promoted model there and nothing else (hyperprune.contract.promotion)."""
+    return promote_model(workdir.trial(trial_id) / MODEL_DIR, workdir.output(output_folder),
+                         search=search.metadata.name, trial=trial_id)
 
 
 def session_times(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -66,11 +57,6 @@ def last_report(workdir: Workdir, trial_id: str) -> TrialReport | None:
     return reports[-1] if reports else None
 
 
-def full_trial_epochs(spec: SearchSpec) -> int:
-    """What ``full`` would spend: every candidate (and the dense reference) to the final epoch."""
-    return (spec.max_candidates() + (1 if spec.dense.enabled else 0)) * spec.final_epoch
-
-
 def trial_entry(workdir: Workdir, spec: SearchSpec, state: SearchState, trial: TrialState) -> dict[str, Any]:
     report = last_report(workdir, trial.id)
     final = trial.status == "completed"
@@ -89,13 +75,16 @@ def trial_entry(workdir: Workdir, spec: SearchSpec, state: SearchState, trial: T
         "valMetric": final_metric(trial),
         "testMetric": report.test_metric if final and report is not None else None,
         "sparsity": report.sparsity if report is not None else None,
-        "rungs": rung_history(state, trial, epochs),
+        "rungs": [
+            {"epoch": r.epoch, "valMetric": r.metric, "lsDistance": r.distance} for r in rung_history(state, trial, epochs)
+        ],
         "trialDir": str(workdir.trial(trial.id)),
     }
 
 
 def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState, workdir: Workdir) -> dict[str, Any]:
     events = read_journal(workdir.journal)
+    epochs = trial_epochs(spec, state)
     trials = [trial_entry(workdir, spec, state, t) for t in state.trials]
     by_id = {t["id"]: t for t in trials}
     best = None
@@ -112,7 +101,8 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
             "testMetric": entry["testMetric"],
             "sparsity": entry["sparsity"],
             "sparsityPerLayer": report.sparsity_per_layer if report is not None else {},
-            "model": str(workdir.output(spec.output.path)),
+            # null when the promoted folder is gone (deleted, and the winner's own model/ with it)
+            "model": str(model) if promoted_by_hyperprune(model := workdir.output(spec.output.folder)) else None,
             "trialDir": entry["trialDir"],
         }
     dense = None
@@ -132,8 +122,8 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
         "dense": dense,
         "trials": trials,
         "counts": {k: v for k, v in state.counts().items() if v},
-        "trialEpochs": state.trial_epochs,
-        "fullTrialEpochs": full_trial_epochs(spec),
+        "trialEpochs": epochs.spent,
+        "fullTrialEpochs": epochs.full_training,
         "wallSeconds": round(wall_seconds(events), 3),
         "sessions": len(session_times(events)),
     }

@@ -12,7 +12,7 @@ import numpy as np
 
 from hyperprune.local.follow import read_report_lines
 from hyperprune.local.journal import read_journal
-from hyperprune.local.layout import Workdir, read_json, write_json
+from hyperprune.local.layout import Workdir, WorkdirFileError, read_json, write_json
 from hyperprune.policy import SearchState, record_trial_report
 from hyperprune.contract.files import REPORTS_FILE
 
@@ -29,11 +29,21 @@ def _set_spectrum(state: SearchState, trial_id: str, epoch: int, spectrum: list 
         obs.distance_memo = None
 
 
+def read_state(workdir: Workdir) -> SearchState:
+    """The saved state as it is in ``state.json`` (no spectra); WorkdirFileError naming the file
+    when it is not a search state (edited, truncated, another program's)."""
+    data = read_json(workdir.state)
+    try:
+        return SearchState.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WorkdirFileError(f"{workdir.state} does not hold a search state ({type(exc).__name__}: {exc})") from None
+
+
 def load_state(workdir: Workdir) -> SearchState:
     """The saved state with its spectra; an empty state for a fresh DIR."""
     if not workdir.state.exists():
         return SearchState()
-    state = SearchState.from_json(read_json(workdir.state))
+    state = read_state(workdir)
     for event in read_journal(workdir.journal):
         if event["event"] == "report":
             _set_spectrum(state, event["trial"], event["epoch"], event.get("spectrum"))

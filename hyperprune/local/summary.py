@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hyperprune.spec.point import Point
+from hyperprune.spec.summary import plural
 
 STATUS_ORDER = ("completed", "stopped", "diverged", "failed", "running", "paused", "pending", "errored")
 
@@ -36,7 +37,7 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
     by_status = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     dense = result["dense"]
     dense_text = f"; dense reference {dense['status']}" if dense else ""
-    lines.append(f"  trials: {len(candidates)} candidates — {by_status or 'none'}{dense_text}")
+    lines.append(f"  trials: {plural(len(candidates), 'candidate')} — {by_status or 'none'}{dense_text}")
     full = result["fullTrialEpochs"]
     share = f", {result['trialEpochs'] / full:.0%} of the {full} that 'full' would spend" if full else ""
     lines.append(f"  cost: {result['trialEpochs']} trial-epochs{share}")
@@ -50,8 +51,11 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
         test = f" (test {_num(best['testMetric'])})" if best.get("testMetric") is not None else ""
         lines.append(f"        validation {metric} {_num(best['valMetric'])}{test}{versus}; "
                      f"realised sparsity {_num(best['sparsity'])}")
-        lines.append(f"  model: {best['model']}")
-        lines.append(f"  load it: {load_line(best['model'])}")
+        if best["model"] is not None:
+            lines.append(f"  model: {best['model']}")
+            lines.append(f"  load it: {load_line(best['model'])}")
+        else:
+            lines.append(f"  model: missing — the promoted folder was deleted, and {best['trialDir']}/model with it")
     else:
         problems = [t for t in result["trials"] if t["status"] in ("failed", "diverged")]
         for t in problems[:3]:

@@ -10,7 +10,7 @@ examples:
   hyperprune lyapunov                                   # 2 x 64 LSTM, full (h, c) state
   hyperprune lyapunov --arch rhn --hidden 128 --depth 5 --k 20
   hyperprune lyapunov --arch lstm --state hidden --convention published
-  hyperprune lyapunov --model runs/quickstart/t003/model --batch 4 --json
+  hyperprune lyapunov --model runs/quickstart/best --batch 4 --json    # the model `make run` promotes
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--init-scale", type=float, default=1.0, metavar="S",
                    help="multiply the random recurrent weights by S (>1 pushes towards chaos; default: 1)")
     parser.add_argument("--model", type=Path, metavar="PATH",
-                        help="a trial's model folder (DIR/model) or a file saved with torch.save(module)")
+                        help="a model folder: the one a search promoted (DIR/best) or a trial's "
+                             "(DIR/trials/<id>/model); or a file saved with torch.save(module)")
     s = parser.add_argument_group("spectrum")
     s.add_argument("--steps", type=int, default=35, metavar="T", help="time steps averaged (default: 35)")
     s.add_argument("--warmup", type=int, default=10, metavar="W", help="alignment steps before averaging (default: 10)")

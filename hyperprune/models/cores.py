@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from hyperprune.models.errors import ModelConfigError
+from hyperprune.contract.trial import RHN_LAYERS
 from hyperprune.models.rhn import RHN
 
 State = Union[Tensor, tuple[Tensor, Tensor]]
@@ -51,11 +52,7 @@ def build_core(
         return nn.LSTM(input_size, hidden_size, num_layers=num_layers, dropout=dropout if num_layers > 1 else 0.0)
     if arch == "rhn":
         if num_layers != 1:
-            raise ModelConfigError(
-                "model.numLayers",
-                f"an RHN has one layer of depth model.rhnDepth; got numLayers={num_layers} (set it to 1 "
-                "and deepen the transition with rhnDepth)",
-            )
+            raise ModelConfigError("model.numLayers", f"{RHN_LAYERS}; got numLayers={num_layers}")
         return RHN(input_size, hidden_size, rhn_depth, dropout=dropout)
     raise ModelConfigError("model.arch", f"unknown recurrent core {arch!r}; choose one of {', '.join(CORE_ARCHS)}")
 

@@ -36,7 +36,17 @@ from hyperprune.policy.state import (
     TrialState,
     candidate_id,
 )
-from hyperprune.policy.transitions import apply, mark_running, record_error, record_report, record_trial_report
+from hyperprune.policy.transitions import (
+    TrialExit,
+    apply,
+    mark_running,
+    record_error,
+    record_exit,
+    record_report,
+    record_trial_report,
+    reopen,
+    restart_from_scratch,
+)
 
 __all__ = [
     "ACTIVE",
@@ -56,6 +66,7 @@ __all__ = [
     "SpectrumMismatch",
     "Start",
     "Stop",
+    "TrialExit",
     "TrialState",
     "action_from_json",
     "action_to_json",
@@ -71,6 +82,9 @@ __all__ = [
     "mark_running",
     "propose",
     "record_error",
+    "record_exit",
     "record_report",
     "record_trial_report",
+    "reopen",
+    "restart_from_scratch",
 ]

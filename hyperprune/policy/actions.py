@@ -34,6 +34,11 @@ class Continue:
     reason: str = ""
 
 
+# The reason of every Stop a failing search gives the trials still active: such a trial did nothing
+# wrong, so reopening the search (hyperprune.policy.transitions.reopen) resumes it.
+SEARCH_FAILED = "search failed: "
+
+
 @dataclass(frozen=True)
 class Stop:
     trial_id: str

@@ -11,7 +11,10 @@ One call, in order:
    search as failed;
 3. the dense reference starts first; errored trials resume from their checkpoints;
 4. the strategy stops and continues trials at its rungs (or by the median rule);
-5. free workers get new candidates (TPE or random, never duplicates) until ``maxTrials``;
+5. free workers get new candidates (TPE or random, never duplicates) until ``maxTrials``, at most
+   ``max_starts`` of them in this call: an engine that keeps its steps short (the operator, whose
+   reports wait while TPE proposes over thousands of trials) gets the rest from its next call, the
+   same candidates when nothing else changed in between;
 6. when nothing is left to train, the best completed candidate by validation metric is promoted.
 """
 
@@ -22,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
@@ -34,6 +37,7 @@ from hyperprune.policy.scoring import final_observation, oriented, reference_spe
 from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
 from hyperprune.spec.models import SearchSpec
 from hyperprune.spec.point import Point
+from hyperprune.spec.summary import plural
 
 
 STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
@@ -46,7 +50,7 @@ STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
 }
 
 
-def decide(spec: SearchSpec, state: SearchState) -> list[Action]:
+def decide(spec: SearchSpec, state: SearchState, *, max_starts: int | None = None) -> list[Action]:
     if state.outcome is not None:
         return []
     plan = Plan(spec, state)
@@ -60,7 +64,7 @@ def decide(spec: SearchSpec, state: SearchState) -> list[Action]:
     _start_dense(plan)
     _retry_errored(plan)
     STRATEGY_STEPS[spec.strategy.name](plan)
-    _start_candidates(plan)
+    _start_candidates(plan, max_starts)
     _finish_when_done(plan)
     return plan.actions
 
@@ -91,7 +95,7 @@ def _give_up_on_errored(plan: Plan) -> None:
             plan.emit(Fail(trial.id, f"not retried, the same error would recur: {trial.message}"))
         elif trial.failures > retries:
             plan.emit(
-                Fail(trial.id, f"crashed {trial.failures} times (budget.retries = {retries}); last error: {trial.message}")
+                Fail(trial.id, f"crashed {plural(trial.failures, 'time')} (budget.retries = {retries}); last error: {trial.message}")
             )
 
 
@@ -107,7 +111,7 @@ def _end(plan: Plan, message: str) -> None:
     """Stop everything still active and finish the search as failed."""
     for trial in plan.state.trials:
         if plan.active(trial):
-            plan.emit(Stop(trial.id, f"search failed: {message}"))
+            plan.emit(Stop(trial.id, f"{SEARCH_FAILED}{message}"))
     plan.emit(Finish("failed", message))
 
 
@@ -117,7 +121,7 @@ def _too_many_failures(plan: Plan) -> bool:
     if len(failed) <= limit:
         return False
     last = failed[-1].id
-    _end(plan, f"{len(failed)} trials failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
+    _end(plan, f"{plural(len(failed), 'trial')} failed, more than budget.maxFailedTrials = {limit}; {last}: {_reason(plan, last)}")
     return True
 
 
@@ -156,11 +160,13 @@ def _retry_errored(plan: Plan) -> None:
     retries = plan.spec.budget.retries
     for trial in plan.state.trials:
         if plan.status[trial.id] == "errored" and plan.slots > 0:
+            # failures 0: a failed search reopened after its cause was fixed (transitions.reopen)
+            attempt = f"retry {trial.failures} of {retries}" if trial.failures else "resumed"
             plan.emit(
                 Continue(
                     trial.id,
                     trial.target_epoch,
-                    reason=f"retry {trial.failures} of {retries}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
+                    reason=f"{attempt}, from its checkpoint at epoch {trial.epoch}: {trial.message}",
                 )
             )
 
@@ -195,17 +201,19 @@ def generator_history(plan: Plan) -> list[Evaluated]:
     return history
 
 
-def _start_candidates(plan: Plan) -> None:
+def _start_candidates(plan: Plan, max_starts: int | None) -> None:
     if plan.spec.dense.enabled and DENSE_ID not in plan.status:
         return  # the dense reference starts first
     count = min(plan.slots, plan.max_candidates - plan.n_candidates())
+    if max_starts is not None:
+        count = min(count, max_starts)
     if count <= 0:
         return
     history = generator_history(plan)
     until = first_target(plan.spec, plan.rungs)
     for _ in range(count):
         index = plan.n_candidates()
-        point = propose(plan.spec, history, index)
+        point = propose(plan.spec, history, index, plan.state.memo)
         plan.emit(Start(candidate_id(index), "candidate", point, until))
         history.append(Evaluated(point))
 
@@ -239,15 +247,17 @@ def _finish_when_done(plan: Plan) -> None:
         for t in plan.candidates:
             counts[plan.status[t.id]] = counts.get(plan.status[t.id], 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        last = next((t for t in reversed(plan.candidates) if t.message or t.stop_reason), None)
-        detail = f"; last problem: {last.id}: {last.message or last.stop_reason}" if last else ""
+        # The last trial that failed or diverged: a trial stopped at a rung is a decision, not a problem.
+        last = next((t for t in reversed(plan.candidates) if plan.status[t.id] in ("failed", "diverged")), None)
+        reason = (_reason(plan, last.id) if plan.status[last.id] == "failed" else last.message) if last else None
+        detail = f"; last problem: {last.id}: {reason}" if last else ""
         plan.emit(Finish("failed", f"no candidate completed ({summary or 'none created'}){detail}"))
         return
     value = final_metric(best)
     completed = sum(1 for t in plan.candidates if t.status == "completed")
     dense_value = final_metric(plan.dense) if plan.dense is not None and plan.dense.status == "completed" else None
     versus = f"; dense reference {dense_value:.4g}" if dense_value is not None else ""
-    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {completed} completed candidates{versus}"))
+    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {plural(completed, 'completed candidate')}{versus}"))
     plan.emit(
         Finish(
             "succeeded",

@@ -31,6 +31,7 @@ from hyperprune.policy.scoring import derive_seed
 from hyperprune.spec.domains import DomainValue, Kind, Range, ScalarValue, field_kind
 from hyperprune.spec.models import SearchSpec
 from hyperprune.spec.point import Point
+from hyperprune.spec.point import Scalar as PointValue
 from hyperprune.spec.space import MethodSpace, SearchSpace, params_model
 
 # Finite spaces up to this size are listed to find an unused point when proposals keep duplicating.
@@ -145,7 +146,7 @@ class Encoding:
         return None
 
 
-def _section(point: Point, name: str) -> Mapping[str, ScalarValue]:
+def _section(point: Point, name: str) -> Mapping[str, PointValue]:
     return point.training if name == "training" else point.model
 
 
@@ -187,10 +188,12 @@ def pool_space(pool: Sequence[Point]) -> SearchSpace:
     for point in pool:
         own = methods.setdefault(point.method, {})
         for key, value in point.params.items():
-            own.setdefault(key, []).append(value)
+            if value is not None:  # pruning settings are never null; the check narrows the type
+                own.setdefault(key, []).append(value)
         for section in shared:
             for key, value in _section(point, section).items():
-                shared[section].setdefault(key, []).append(value)
+                if value is not None:  # a setting turned off (clip: null) spans nothing to draw from
+                    shared[section].setdefault(key, []).append(value)
     # Built from pool points the spec has validated: nothing to check again.
     return SearchSpace.model_construct(
         methods=[
@@ -203,8 +206,8 @@ def pool_space(pool: Sequence[Point]) -> SearchSpace:
     )
 
 
-def _coordinates(point: Point) -> dict[str, ScalarValue]:
-    out: dict[str, ScalarValue] = {"sparsity": point.sparsity}
+def _coordinates(point: Point) -> dict[str, PointValue]:
+    out: dict[str, PointValue] = {"sparsity": point.sparsity}
     for section, values in (("params", point.params), ("training", point.training), ("model", point.model)):
         out.update({f"{section}.{k}": v for k, v in values.items()})
     return out
@@ -255,29 +258,91 @@ def _quiet_optuna() -> Iterator[None]:
         optuna.logging.set_verbosity(level)
 
 
-def _history_trials(encoding: Encoding, history: Sequence[Evaluated]) -> list[optuna.trial.FrozenTrial]:
-    trials = []
-    for item in history:
-        encoded = encoding.encode(item.point)
-        if encoded is None:  # outside the space (edited spec): it cannot inform TPE
-            continue
-        params, dists = encoded
-        if item.failed:
-            trials.append(create_trial(state=OptunaTrialState.FAIL, params=params, distributions=dists))
-        elif item.value is not None and math.isfinite(item.value):
-            trials.append(create_trial(value=item.value, params=params, distributions=dists))
-        else:
-            trials.append(create_trial(state=OptunaTrialState.RUNNING, params=params, distributions=dists))
-    return trials
+def _target(item: Evaluated) -> tuple[OptunaTrialState, float | None]:
+    """How TPE sees a candidate: failed, measured (its objective), or still running (constant liar)."""
+    if item.failed:
+        return OptunaTrialState.FAIL, None
+    if item.value is not None and math.isfinite(item.value):
+        return OptunaTrialState.COMPLETE, item.value
+    return OptunaTrialState.RUNNING, None
 
 
-def sample(spec: SearchSpec, space: SearchSpace, history: Sequence[Evaluated], seed: int, sampler: str) -> Point:
-    """One point drawn by TPE (conditioned on the history) or uniformly."""
-    encoding = Encoding(space)
+class _Mirror:
+    """An Optuna study holding the candidates as TPE trials, kept between proposals.
+
+    Rebuilding a study for every proposal re-adds every candidate (Optuna deep-copies each trial):
+    1.3 s a proposal with 1,000 candidates, paid once per candidate started. The mirror adds each
+    candidate once and moves a running one to its result when it is measured; anything else (an
+    edited history, a changed objective) rebuilds it. Trials asked for proposals are marked failed at
+    once, which TPE ignores, so a proposal equals the one a fresh study of the same history gives."""
+
+    def __init__(self, encoding: Encoding) -> None:
+        self.encoding = encoding
+        self.study = optuna.create_study(direction="minimize")
+        self.trials: list[tuple[Point, OptunaTrialState, float | None, int]] = []  # (point, state, value, trial id)
+        self.outside: set[Point] = set()  # candidates outside the space (an edited spec): they cannot inform TPE
+
+    def sync(self, history: Sequence[Evaluated]) -> bool:
+        """Bring the study to ``history``; False when it cannot be (then build a new mirror)."""
+        storage = self.study._storage
+        position = 0
+        for item in history:
+            if item.point in self.outside:
+                continue
+            state, value = _target(item)
+            if position < len(self.trials):
+                point, held, held_value, trial_id = self.trials[position]
+                if point != item.point:
+                    return False
+                if (held, held_value) != (state, value):
+                    if held != OptunaTrialState.RUNNING or state == OptunaTrialState.RUNNING:
+                        return False  # only a running candidate's result can arrive
+                    storage.set_trial_state_values(trial_id, state, None if value is None else [value])
+                    self.trials[position] = (point, state, value, trial_id)
+                position += 1
+                continue
+            encoded = self.encoding.encode(item.point)
+            if encoded is None:
+                self.outside.add(item.point)
+                continue
+            params, dists = encoded
+            values = None if value is None else [value]
+            frozen = create_trial(state=state, values=values, params=params, distributions=dists)
+            trial_id = storage.create_new_trial(self.study._study_id, template_trial=frozen)
+            self.trials.append((item.point, state, value, trial_id))
+            position += 1
+        return position == len(self.trials)
+
+    def ask(self, sampler: optuna.samplers.BaseSampler) -> Point:
+        self.study.sampler = sampler
+        trial = self.study.ask()
+        point = self.encoding.suggest(trial)
+        self.study.tell(trial, state=OptunaTrialState.FAIL)  # a proposal, not a candidate: invisible to TPE
+        return point
+
+
+def _mirror(memo: dict[str, Any] | None, space: SearchSpace, history: Sequence[Evaluated]) -> _Mirror:
+    """The study for ``space`` in ``memo`` (kept with the search's state), brought up to date."""
+    signature = space.model_dump_json()
+    kept = memo.get("tpe") if memo is not None else None
+    if isinstance(kept, tuple) and kept[0] == signature and kept[1].sync(history):
+        mirror: _Mirror = kept[1]
+        return mirror
+    mirror = _Mirror(Encoding(space))
+    mirror.sync(history)
+    if memo is not None:
+        memo["tpe"] = (signature, mirror)
+    return mirror
+
+
+def sample(spec: SearchSpec, space: SearchSpace, history: Sequence[Evaluated], seed: int, sampler: str,
+           memo: dict[str, Any] | None = None) -> Point:
+    """One point drawn by TPE (conditioned on the history) or uniformly. ``memo`` keeps the TPE
+    study between calls (``SearchState.memo``); the point is the same with or without it."""
     generation = spec.strategy.generation
     with _quiet_optuna():
         if sampler == "tpe":
-            chosen: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+            chosen = optuna.samplers.TPESampler(
                 seed=seed,
                 n_startup_trials=generation.startup_trials,
                 n_ei_candidates=generation.ei_candidates,
@@ -285,15 +350,14 @@ def sample(spec: SearchSpec, space: SearchSpace, history: Sequence[Evaluated], s
                 group=generation.multivariate,  # conditional parameters need groups when modelled jointly
                 constant_liar=True,
             )
-            study = optuna.create_study(sampler=chosen, direction="minimize")
-            study.add_trials(_history_trials(encoding, history))
-        else:
-            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="minimize")
-        return encoding.suggest(study.ask())
+            return _mirror(memo, space, history).ask(chosen)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed), direction="minimize")
+        return Encoding(space).suggest(study.ask())
 
 
-def propose(spec: SearchSpec, history: Sequence[Evaluated], index: int) -> Point:
-    """The point of candidate number ``index``: new (not in ``history``), from the space or the pool."""
+def propose(spec: SearchSpec, history: Sequence[Evaluated], index: int, memo: dict[str, Any] | None = None) -> Point:
+    """The point of candidate number ``index``: new (not in ``history``), from the space or the pool.
+    ``memo``: kept between calls to save work (the search state's), never changing the result."""
     taken = {item.point for item in history}
     pool = spec.pool()
     if pool is not None:
@@ -303,12 +367,12 @@ def propose(spec: SearchSpec, history: Sequence[Evaluated], index: int) -> Point
         seed = derive_seed(spec.seed, "propose", index, 0)
         if spec.strategy.sampler == "random":
             return unused[int(np.random.default_rng(seed).integers(len(unused)))]
-        return nearest(sample(spec, pool_space(pool), history, seed, "tpe"), unused, pool)
+        return nearest(sample(spec, pool_space(pool), history, seed, "tpe", memo), unused, pool)
 
     space = spec.space
     for attempt in range(spec.strategy.generation.proposal_attempts):
         seed = derive_seed(spec.seed, "propose", index, attempt)
-        point = sample(spec, space, history, seed, spec.strategy.sampler)
+        point = sample(spec, space, history, seed, spec.strategy.sampler, memo)
         if point not in taken:
             return point
     return _unused_point(spec, space, taken, derive_seed(spec.seed, "propose-fallback", index))

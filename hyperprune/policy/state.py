@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hyperprune.contract.files import DENSE_ID as DENSE_ID  # re-exported: trial ids are part of the contract
+from hyperprune.contract.files import candidate_id as candidate_id
 from hyperprune.contract.report import Mode
 from hyperprune.spec.point import Point
 from hyperprune.spec.status import TRIAL_PHASES
@@ -28,13 +30,7 @@ ACTIVE: frozenset[str] = frozenset({"pending", "running", "paused", "errored"})
 OCCUPYING: frozenset[str] = frozenset({"pending", "running"})
 TERMINAL: frozenset[str] = frozenset({"stopped", "completed", "diverged", "failed"})
 
-DENSE_ID = "dense"
 STATE_VERSION = 1
-
-
-def candidate_id(index: int) -> str:
-    """t000, t001, ... in creation order (more digits past t999)."""
-    return f"t{index:03d}"
 
 
 @dataclass
@@ -91,18 +87,29 @@ class SearchState:
     promoted: str | None = None
     outcome: Outcome | None = None
     message: str | None = None
+    # Work the policy keeps between decisions to save time (the TPE study of its candidates): derived
+    # data only, never serialised or compared; a decision is the same with an empty memo.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def trial(self, trial_id: str) -> TrialState:
-        for t in self.trials:
-            if t.id == trial_id:
-                return t
-        raise KeyError(f"no trial {trial_id!r} in this search")
+        found = self.find(trial_id)
+        if found is None:
+            raise KeyError(f"no trial {trial_id!r} in this search")
+        return found
 
     def find(self, trial_id: str) -> TrialState | None:
-        try:
-            return self.trial(trial_id)
-        except KeyError:
-            return None
+        """The trial of that id. A search of thousands of trials looks trials up thousands of times a
+        decision: positions are indexed in the memo, checked on every use, rebuilt when stale."""
+        trials = self.trials
+        known: dict[str, int] = self.memo.get("positions", {})
+        position = known.get(trial_id)
+        if position is None or position >= len(trials) or trials[position].id != trial_id:
+            positions = {t.id: i for i, t in enumerate(trials)}
+            self.memo["positions"] = positions
+            position = positions.get(trial_id)
+            if position is None:
+                return None
+        return trials[position]
 
     @property
     def dense(self) -> TrialState | None:
@@ -117,10 +124,10 @@ class SearchState:
         """Trial-epochs trained by the whole search (dense reference and retraining included)."""
         return sum(t.epochs_spent for t in self.trials)
 
-    def counts(self) -> dict[Status, int]:
-        """Candidates by status (the dense reference not counted)."""
+    def counts(self, *, dense: bool = False) -> dict[Status, int]:
+        """Candidates by status; the dense reference too with ``dense``."""
         out: dict[Status, int] = {s: 0 for s in STATUSES}
-        for t in self.candidates:
+        for t in self.trials if dense else self.candidates:
             out[t.status] += 1
         return out
 

@@ -6,17 +6,20 @@ operator and the tests:
     actions = decide(spec, state)
     for action in actions: apply(state, action)        # then carry them out and persist the state
     ... a trial reports an epoch ...      -> record_report(state, ...)
-    ... a trial crashes or loses its pod -> record_error(state, trial_id, message)
+    ... its process or pod ends           -> record_exit(state, TrialExit(...))
+    ... its pod is lost while it runs     -> record_error(state, trial_id, message)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from hyperprune.contract.files import REFUSED_CONFIG_EXIT
 from hyperprune.contract.report import TrialReport
-from hyperprune.policy.actions import Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.contract.report import Mode
 from hyperprune.policy.state import TERMINAL, Observation, SearchState, TrialState
 
@@ -130,3 +133,67 @@ def record_error(state: SearchState, trial_id: str, message: str, *, retryable: 
     t.retryable = retryable
     t.message = message
     return True
+
+
+@dataclass(frozen=True)
+class TrialExit:
+    """A trial's process (local) or pod (cluster) ended. The engines say how, in their own words; the
+    policy decides what it means, the same way for both."""
+
+    trial_id: str
+    until_epoch: int  # the epoch that run was started for
+    code: int | None  # its exit code; None when unknown
+    how: str = ""  # how it ended, e.g. "exit code 1", "pod t003-2 failed with exit code 137 (OOMKilled)"
+    detail: str | None = None  # the most telling line it left (an error message, a traceback's last line)
+
+
+def record_exit(state: SearchState, exit: TrialExit) -> bool:
+    """The reducer of a trial's exit. A run that reached its target epoch (or a trial that has ended)
+    changes nothing: its reports said everything. One that did not is an error the policy retries
+    from the checkpoint (``record_error``), unless the trial refused its config (exit code
+    ``REFUSED_CONFIG_EXIT``): the same config would be refused again, so it fails at once. Returns
+    whether an error was recorded."""
+    t = state.find(exit.trial_id)
+    if t is None or t.status in TERMINAL or t.status == "paused" or t.epoch >= exit.until_epoch:
+        return False
+    if exit.code == 0:
+        problem = f"exited without reporting epoch {exit.until_epoch} (last reported: {t.epoch})"
+        if exit.how:
+            problem = f"{exit.how} {problem}"
+    else:
+        problem = exit.how or f"exit code {exit.code}"
+    message = f"{problem}: {exit.detail}" if exit.detail else problem
+    return record_error(state, t.id, message, retryable=exit.code != REFUSED_CONFIG_EXIT)
+
+
+def restart_from_scratch(state: SearchState, trial_id: str) -> bool:
+    """The trial's checkpoint is gone (deleted by the user after it was found damaged): its next
+    run trains from epoch 0, and those epochs count as trained again. Returns whether it changed."""
+    t = state.trial(trial_id)
+    if t.epoch == 0:
+        return False
+    t.epoch = 0
+    return True
+
+
+def reopen(state: SearchState) -> list[str]:
+    """A search that failed for a cause the user has fixed since (a damaged checkpoint deleted, a
+    full disk enlarged) gets another chance: its failed trials, and the trials its failure stopped,
+    become errored with no failure counted, so the policy resumes them from their checkpoints
+    within ``budget.parallelism`` (a trial that had reached its target waits paused for a decision
+    as before). Trials stopped by a strategy's decision and diverged trials stay as they are.
+    Returns the ids reopened; a search that did not fail is left alone."""
+    if state.outcome != "failed":
+        return []
+    reopened = []
+    for t in state.trials:
+        stopped_by_failure = t.status == "stopped" and (t.stop_reason or "").startswith(SEARCH_FAILED)
+        if t.status != "failed" and not stopped_by_failure:
+            continue
+        reason = t.stop_reason
+        t.status = "paused" if t.target_epoch and t.epoch >= t.target_epoch else "errored"
+        t.failures, t.retryable, t.stop_reason = 0, True, None
+        t.message = f"reopened after: {reason}" if reason else t.message
+        reopened.append(t.id)
+    state.outcome = state.message = None
+    return reopened

@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar, cast
 import torch
 from torch import Tensor, nn
 
-from hyperprune.contract.pruning import METHODS, MethodParams, PruningSettings
+from hyperprune.contract.pruning import METHODS, MethodParams, PruningConfigError, PruningSettings
 from hyperprune.pruning.targets import PrunableMatrix, prunable_matrices, total_weights
 
 LossFn = Callable[[nn.Module, Any], Tensor]
@@ -161,7 +161,13 @@ class Pruner(Generic[P]):
     # -- for subclasses ---------------------------------------------------------------------------
 
     def _check_schedule(self) -> None:
-        """Raise PruningConfigError (naming the field) when the method cannot run in this schedule."""
+        """Raise PruningConfigError (naming the field) when the method cannot run in this schedule:
+        the catalogue's rule (``MethodParams.schedule_issues``), which the spec and the local engine
+        check before any trial starts."""
+        issues = self.params.schedule_issues(self.target_sparsity, self.total_epochs, self.steps_per_epoch)
+        if issues:
+            path, message = issues[0]
+            raise PruningConfigError(f"pruning.{path}", message)
 
     def _at_start(self, batches: Iterable[Any] | None, loss_fn: LossFn | None) -> None:
         """Method-specific work before training (pruning at initialisation, snapshots)."""

@@ -19,62 +19,41 @@ needs its bias terms folded into the decoder bias.
 How many units each layer loses is fixed when the pruner is built: the counts whose exact weight
 sparsity is closest to the target, searched around an even split
 (every layer losing the same fraction of its units), each layer keeping at least one. If no such counts land within 0.5% of the target (a small layer, where one
-unit is a large share of the weights), the pruner refuses to be built.
+unit is a large share of the weights), the pruner refuses to be built. That arithmetic is the
+contract's (hyperprune.contract.units), so the spec refuses such a sparsity before any trial.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from hyperprune.contract.pruning import IssParams, PruningConfigError
+from hyperprune.contract.units import UnitLayer, pruned_weight_count, reach_problem, unit_layers, units_to_remove
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.targets import PrunableMatrix, total_weights
+from hyperprune.pruning.targets import PrunableMatrix
 
-SPARSITY_TOLERANCE = 0.005
-# Units per layer searched around the even split (kept small: (2n+1)^layers combinations).
-NEIGHBOURHOOD = 3
-
-
-@dataclass(frozen=True)
-class UnitLayer:
-    """Where the units of one recurrent layer live: matrices whose gate rows compute them and
-    matrices whose columns read them."""
-
-    hidden: int
-    row_matrices: list[PrunableMatrix]
-    column_matrices: list[PrunableMatrix]
+__all__ = [
+    "IssPruner", "UnitLayer", "module_unit_layers", "pruned_weight_count", "unit_layers", "unit_masks", "units_to_remove",
+]
 
 
-def unit_layers(matrices: list[PrunableMatrix], rhn: bool | None = None) -> list[UnitLayer]:
-    """The unit layers of every recurrent module, module by module. Inside a module, layer l+1 reads
-    layer l's units directly (their columns in W_ih^{l+1} belong to the group); a separate module
-    reads them through whatever the model puts between (dropout, a linear map), so, like a decoder,
-    its input columns are left out of the group. (``rhn`` is implied by the matrices' gates.)"""
-    layers: list[UnitLayer] = []
+def module_unit_layers(matrices: list[PrunableMatrix]) -> list[UnitLayer[PrunableMatrix]]:
+    """The unit layers of every recurrent module, module by module (the contract's ``unit_layers``
+    on each). Inside a module, layer l+1 reads layer l's units directly (their columns in
+    W_ih^{l+1} belong to the group); a separate module reads them through whatever the model puts
+    between (dropout, a linear map), so, like a decoder, its input columns are left out of the group."""
+    layers: list[UnitLayer[PrunableMatrix]] = []
     for _, group in itertools.groupby(matrices, key=lambda m: m.module):
-        layers += _module_unit_layers(list(group))
+        module = list(group)
+        layers += unit_layers(module, module[0].rhn)
     return layers
 
 
-def _module_unit_layers(matrices: list[PrunableMatrix]) -> list[UnitLayer]:
-    if matrices[0].rhn:
-        return [UnitLayer(matrices[0].hidden, list(matrices), [m for m in matrices if m.recurrent])]
-    layers = []
-    count = len(matrices) // 2
-    for l in range(count):
-        w_ih, w_hh = matrices[2 * l], matrices[2 * l + 1]
-        readers = [w_hh] + ([matrices[2 * (l + 1)]] if l + 1 < count else [])
-        layers.append(UnitLayer(w_hh.hidden, [w_ih, w_hh], readers))
-    return layers
-
-
-def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer], removed: list[Tensor]) -> dict[str, Tensor]:
+def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer[PrunableMatrix]], removed: list[Tensor]) -> dict[str, Tensor]:
     """Masks that zero the groups of the units flagged in ``removed[l]`` (bool [H_l])."""
     masks = {m.name: torch.ones_like(m.param, dtype=torch.bool) for m in matrices}
     for layer, units in zip(layers, removed):
@@ -85,53 +64,6 @@ def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer], removed:
     return masks
 
 
-def pruned_weight_count(matrices: list[PrunableMatrix], layers: list[UnitLayer], counts: list[int]) -> int:
-    """Exact number of weights masked when layer l loses ``counts[l]`` units (which ones does not
-    matter): rows + columns - their overlap, per matrix."""
-    rows = {m.name: 0 for m in matrices}
-    cols = {m.name: 0 for m in matrices}
-    for layer, k in zip(layers, counts):
-        for m in layer.row_matrices:
-            rows[m.name] = k
-        for m in layer.column_matrices:
-            cols[m.name] = k
-    total = 0
-    for m in matrices:
-        r, c = rows[m.name] * m.gates, cols[m.name]
-        total += r * m.param.shape[1] + c * m.param.shape[0] - r * c
-    return total
-
-
-def units_to_remove(matrices: list[PrunableMatrix], layers: list[UnitLayer], sparsity: float) -> tuple[list[int], float]:
-    """Units removed per layer whose realised sparsity is closest to ``sparsity``: the same fraction
-    of every layer (bisection on it), then every combination within +-NEIGHBOURHOOD units of it per
-    layer (the closest wins; among equals, the most even split)."""
-    n = total_weights(matrices)
-
-    def realised(counts: list[int]) -> float:
-        return pruned_weight_count(matrices, layers, counts) / n
-
-    def at_fraction(f: float) -> list[int]:
-        return [min(round(f * layer.hidden), layer.hidden - 1) for layer in layers]
-
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if realised(at_fraction(mid)) < sparsity else (lo, mid)
-    base = at_fraction(lo)
-    ranges = [
-        range(max(0, k - NEIGHBOURHOOD), min(layer.hidden - 1, k + NEIGHBOURHOOD) + 1) for k, layer in zip(base, layers)
-    ]
-
-    def badness(counts: Iterable[int]) -> tuple[float, float]:
-        units = list(counts)
-        fractions = [k / layer.hidden for k, layer in zip(units, layers)]
-        return abs(realised(units) - sparsity), max(fractions) - min(fractions)
-
-    best = list(min(itertools.product(*ranges), key=badness))
-    return best, realised(best)
-
-
 class IssPruner(Pruner[IssParams]):
     """``iss``: see the module docstring."""
 
@@ -140,28 +72,15 @@ class IssPruner(Pruner[IssParams]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.units_removed = False
         super().__init__(*args, **kwargs)
-        self.layers = unit_layers(self.matrices)
+        self.layers = module_unit_layers(self.matrices)
         self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
-        if abs(self.planned_sparsity - self.target_sparsity) > SPARSITY_TOLERANCE:
-            sizes = ", ".join(str(layer.hidden) for layer in self.layers)
-            raise PruningConfigError(
-                "pruning.sparsity",
-                f"ISS removes whole hidden units; with hidden sizes [{sizes}] the nearest reachable sparsity is "
-                f"{self.planned_sparsity:.4f}, more than {SPARSITY_TOLERANCE} from {self.target_sparsity} "
-                "(each layer keeps at least one unit); use larger layers or a reachable sparsity",
-            )
+        problem = reach_problem(self.layers, self.planned_sparsity, self.target_sparsity)  # the spec checks it too
+        if problem:
+            raise PruningConfigError("pruning.sparsity", problem)
 
     @property
     def final_sparsity_epoch(self) -> int:
         return self.params.prune_epoch
-
-    def _check_schedule(self) -> None:
-        if self.params.prune_epoch >= self.total_epochs:
-            raise PruningConfigError(
-                "pruning.params.pruneEpoch",
-                f"removes units after epoch {self.params.prune_epoch} but training has {self.total_epochs} epochs; "
-                "it must be smaller so that the pruned model is fine-tuned",
-            )
 
     def group_norms(self) -> list[Tensor]:
         """L2 norm of every unit's group, per layer (each weight counted once)."""

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from hyperprune.contract.pruning import GradualMagnitudeParams, LotteryParams, MagnitudeParams, PruningConfigError
+from hyperprune.contract.pruning import GradualMagnitudeParams, LotteryParams, MagnitudeParams
 from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.schedules import cubic_sparsity, lottery_round_sparsity
 from hyperprune.pruning.selection import keep_top
@@ -38,14 +38,6 @@ class MagnitudePruner(_MagnitudeBase[MagnitudeParams]):
     def final_sparsity_epoch(self) -> int:
         return self.params.prune_epoch
 
-    def _check_schedule(self) -> None:
-        if self.params.prune_epoch >= self.total_epochs:
-            raise PruningConfigError(
-                "pruning.params.pruneEpoch",
-                f"prunes after epoch {self.params.prune_epoch} but training has {self.total_epochs} epochs; "
-                "it must be smaller so that the pruned model is trained",
-            )
-
     def _at_start(self, batches, loss_fn) -> None:
         if self.params.prune_epoch == 0:
             self._prune_to(self.target_sparsity)
@@ -64,28 +56,15 @@ class GradualMagnitudePruner(_MagnitudeBase[GradualMagnitudeParams]):
 
     @property
     def start_step(self) -> int:
-        return self.params.start_epoch * self.steps_per_epoch
+        return self.params.start_step(self.steps_per_epoch)
 
     @property
     def end_step(self) -> int:
-        return round(self.params.end_fraction * self.total_steps)
+        return self.params.end_step(self.total_steps)
 
     @property
     def final_sparsity_epoch(self) -> int:
         return math.ceil(self.end_step / self.steps_per_epoch)
-
-    def _check_schedule(self) -> None:
-        if self.end_step <= self.start_step:
-            raise PruningConfigError(
-                "pruning.params.endFraction",
-                f"pruning must end (step {self.end_step} = endFraction x {self.total_steps} steps) after it "
-                f"starts (startEpoch {self.params.start_epoch} = step {self.start_step}); raise endFraction or lower startEpoch",
-            )
-        if self.params.initial_sparsity > self.target_sparsity:
-            raise PruningConfigError(
-                "pruning.params.initialSparsity",
-                f"{self.params.initial_sparsity} is above the target sparsity {self.target_sparsity}",
-            )
 
     def scheduled_sparsity(self, step: int) -> float:
         p = self.params
@@ -141,20 +120,6 @@ class LotteryPruner(_MagnitudeBase[LotteryParams]):
     @property
     def final_sparsity_epoch(self) -> int:
         return self.params.rounds * self.params.round_epochs
-
-    def _check_schedule(self) -> None:
-        p = self.params
-        if p.rewind_epoch >= p.round_epochs:
-            raise PruningConfigError(
-                "pruning.params.rewindEpoch",
-                f"rewinds to epoch {p.rewind_epoch}, which must come before the first prune at epoch {p.round_epochs} (roundEpochs)",
-            )
-        if p.rounds * p.round_epochs >= self.total_epochs:
-            raise PruningConfigError(
-                "pruning.params.rounds",
-                f"{p.rounds} rounds x {p.round_epochs} epochs leave no epoch to train the final ticket in "
-                f"{self.total_epochs} training epochs",
-            )
 
     def _snapshot(self) -> None:
         self._rewind_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

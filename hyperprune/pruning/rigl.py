@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from hyperprune.contract.pruning import PruningConfigError, RiglParams
+from hyperprune.contract.pruning import RiglParams
 from hyperprune.pruning import topology
 from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.schedules import cosine_decay
@@ -25,18 +25,10 @@ class RiglPruner(Pruner[RiglParams]):
 
     @property
     def end_step(self) -> int:
-        return round(self.params.end_fraction * self.total_steps)
+        return self.params.end_step(self.total_steps)
 
     def drop_fraction(self, step: int) -> float:
         return cosine_decay(self.params.drop_fraction, step, self.end_step)
-
-    def _check_schedule(self) -> None:
-        if self.params.update_frequency >= self.end_step:
-            raise PruningConfigError(
-                "pruning.params.updateFrequency",
-                f"no topology update happens before step {self.end_step} (endFraction x {self.total_steps} steps); "
-                "lower updateFrequency or raise endFraction",
-            )
 
     def _at_start(self, batches, loss_fn) -> None:
         scores = {m.name: torch.rand(m.param.shape, generator=self.generator).to(m.param.device) for m in self.matrices}

@@ -52,6 +52,11 @@ class PrunableMatrix:
         return self.param.shape[0] // self.gates
 
     @property
+    def shape(self) -> tuple[int, int]:
+        rows, cols = self.param.shape
+        return rows, cols
+
+    @property
     def numel(self) -> int:
         return self.param.numel()
 

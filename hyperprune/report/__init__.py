@@ -21,8 +21,11 @@ def write_report(directory: str | os.PathLike[str]) -> Path:
     page = render(record)
     path = record.workdir.report
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk or a blocked path leaves no half page behind
     return path
 
 

@@ -31,5 +31,9 @@ def main(args: argparse.Namespace) -> int:
     except NotASearch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        where = exc.filename or args.workdir / "report.html"
+        print(f"error: cannot write {where}: {exc.strerror or exc} — make it writable and run again", file=sys.stderr)
+        return 1
     print(path)
     return 0

@@ -10,19 +10,20 @@ from typing import Any
 
 from hyperprune.local.follow import read_report_lines
 from hyperprune.local.journal import read_journal
-from hyperprune.local.layout import Workdir, lock_held, read_json
+from hyperprune.local.layout import Workdir, WorkdirFileError, lock_held, read_json
 from hyperprune.local.result import session_times
 from hyperprune.local.store import load_current_state
 from hyperprune.policy import SearchState, TrialState, final_metric
 from hyperprune.policy.scoring import distance_history
 from hyperprune.spec.models import HyperpruneSearch, SearchSpec
+from hyperprune.spec.errors import SearchSpecError
 from hyperprune.spec.parse import parse_search
 from hyperprune.contract.files import REPORTS_FILE
 from hyperprune.contract.report import TrialReport
 
 
 class NotASearch(ValueError):
-    """The directory holds no search (no search.json)."""
+    """The directory holds no search (no search.json), or its files cannot be read back."""
 
 
 @dataclass
@@ -131,10 +132,15 @@ def load_record(directory: str | Path) -> SearchRecord:
     workdir = Workdir(Path(directory))
     if not workdir.search.exists():
         raise NotASearch(f"{workdir.root} holds no search (no search.json): pass the --workdir of 'hyperprune run'")
-    search = parse_search(read_json(workdir.search))
-    state = load_current_state(workdir)
+    try:
+        search = parse_search(read_json(workdir.search))
+        state = load_current_state(workdir)
+        result = read_json(workdir.result) if workdir.result.exists() else None
+    except SearchSpecError as exc:
+        raise NotASearch(f"{workdir.search} does not hold a valid search ({'; '.join(exc.errors[:3])})") from None
+    except WorkdirFileError as exc:
+        raise NotASearch(str(exc)) from None
     reports = {t.id: read_report_lines(workdir.trial(t.id) / REPORTS_FILE) for t in state.trials}
-    result = read_json(workdir.result) if workdir.result.exists() else None
     return SearchRecord(
         workdir, search, state, read_journal(workdir.journal), reports, result, time.time(), lock_held(workdir.engine_lock)
     )

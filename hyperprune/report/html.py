@@ -6,8 +6,8 @@ import html
 import time
 from typing import Any
 
-from hyperprune.local.history import leader, rung_history
-from hyperprune.local.result import full_trial_epochs, wall_seconds
+from hyperprune.local.result import wall_seconds
+from hyperprune.policy.summary import leader, rung_history, trial_epochs
 from hyperprune.local.summary import load_line
 from hyperprune.report.data import SearchRecord
 from hyperprune.report.plots import (
@@ -57,7 +57,7 @@ def _facts(record: SearchRecord) -> str:
     ]
     counts = ", ".join(f"{n} {s}" for s, n in state.counts().items() if n)
     rows.append(("candidates", _e(f"{len(state.candidates)} of {spec.max_candidates()} created: {counts or 'none yet'}")))
-    full = full_trial_epochs(spec)
+    full = trial_epochs(spec, state).full_training
     rows.append(("trial-epochs", _e(f"{state.trial_epochs} ({state.trial_epochs / full:.0%} of the {full} 'full' would spend)")))
     rows.append(("engine time", _e(f"{wall_seconds(record.events):.0f} s")))
     dense = state.dense
@@ -76,7 +76,7 @@ def _facts(record: SearchRecord) -> str:
         label = "promoted" if state.promoted == trial.id else ("best completed" if final else f"leading at epoch {trial.last_epoch}")
         rows.append((label, _e(f"{trial.id}: {trial.params.sentence()} — validation {record.metric} {_num(value)}")))
     if state.promoted:
-        model = record.workdir.output(spec.output.path)
+        model = record.workdir.output(spec.output.folder)
         rows.append(("model", f"<code>{_e(model)}</code>; load it: <code>{_e(load_line(str(model)))}</code>"))
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
@@ -90,7 +90,7 @@ def _trials_table(record: SearchRecord) -> str:
     head += ["test", "sparsity", "stop reason / message"]
     rows = []
     for trial in state.trials:
-        by_epoch = {h["epoch"]: h for h in rung_history(state, trial, epochs)}
+        by_epoch = {h.epoch: h for h in rung_history(state, trial, epochs)}
         report = record.last_report(trial.id)
         cells = [
             _e(trial.id),
@@ -98,8 +98,8 @@ def _trials_table(record: SearchRecord) -> str:
             _e(trial.status),
             f'<span class="num">{trial.epochs_spent}</span>',
         ]
-        cells += [_num(by_epoch[e]["valMetric"]) if e in by_epoch else "" for e in epochs]
-        cells += [_num(by_epoch[e]["lsDistance"]) if e in by_epoch else "" for e in epochs]
+        cells += [_num(by_epoch[e].metric) if e in by_epoch else "" for e in epochs]
+        cells += [_num(by_epoch[e].distance) if e in by_epoch else "" for e in epochs]
         test = report.test_metric if report is not None and trial.status == "completed" else None
         cells += [_num(test), _num(report.sparsity if report is not None else None),
                   _e(trial.stop_reason or trial.message or "")]

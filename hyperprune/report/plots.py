@@ -21,6 +21,7 @@ matplotlib.use("Agg")  # no display, no GUI toolkit: the report is written by a 
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from hyperprune.report.data import SearchRecord  # noqa: E402
 
@@ -50,7 +51,15 @@ def _color(record: SearchRecord, trial_id: str, status: str) -> str:
     return PROMOTED_COLOR if record.state.promoted == trial_id else STATUS_COLORS.get(status, "#7f7f7f")
 
 
+def _uri(fig: Figure | None) -> str | None:
+    return None if fig is None else to_data_uri(fig)
+
+
 def spectra_figure(record: SearchRecord) -> str | None:
+    return _uri(spectra_plot(record))
+
+
+def spectra_plot(record: SearchRecord) -> Figure | None:
     dense = record.state.dense
     epochs = [
         e for e in record.spec.lyapunov_epochs()
@@ -81,15 +90,17 @@ def spectra_figure(record: SearchRecord) -> str | None:
         ax.set_ylabel("Lyapunov exponent (nats / step)")
     for ax in list(axes.flat)[len(epochs):]:
         ax.axis("off")
-    handles = [
-        plt.Line2D([], [], color=DENSE_COLOR, lw=2.2, ls="--", label="dense reference"),
-        plt.Line2D([], [], color=PROMOTED_COLOR, lw=2.0, label="promoted"),
-        *[plt.Line2D([], [], color=STATUS_COLORS[s], lw=1.2, label=s) for s in ("completed", "stopped", "running", "paused", "failed", "diverged")
-          if any(t.status == s for t in record.state.candidates)],
-    ]
+    drawn = [t for t in record.state.candidates if any(
+        e in t.observations and t.observations[e].spectrum is not None for e in epochs)]
+    handles = [plt.Line2D([], [], color=DENSE_COLOR, lw=2.2, ls="--", label="dense reference")]
+    if any(t.id == record.state.promoted for t in drawn):  # no "promoted" entry before anything is
+        handles.append(plt.Line2D([], [], color=PROMOTED_COLOR, lw=2.0, label="promoted"))
+    handles += [plt.Line2D([], [], color=STATUS_COLORS[s], lw=1.2, label=s)
+                for s in ("completed", "stopped", "running", "paused", "failed", "diverged")
+                if any(t.status == s and t.id != record.state.promoted for t in drawn)]
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, 1.03))
     fig.tight_layout()
-    return to_data_uri(fig)
+    return fig
 
 
 @dataclass
@@ -160,6 +171,40 @@ def _rho(c: Correlation) -> str:
 
 
 def distance_figure(record: SearchRecord, points: list[Point], final: Correlation, at_rung: Correlation) -> str | None:
+    return _uri(distance_plot(record, points, final, at_rung))
+
+
+def label_points(ax: Any, xs: list[float], ys: list[float], names: list[str]) -> list[Any]:
+    """One small label per point, none overlapping another: each goes to the first free place
+    beside its point (right, left, then further up and down), measured on the axes as drawn, so
+    call it once the figure's layout is final. A label moved away from its point gets a thin line."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    texts = []
+    for x, y, name in sorted(zip(xs, ys, names), key=lambda p: (p[0], p[1], p[2])):
+        text = ax.annotate(name, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#555555")
+        box = text.get_window_extent(renderer)
+        step = box.height * 72.0 / fig.dpi + 1.0  # one label's height, in points
+        width = box.width * 72.0 / fig.dpi
+        tries = [(4.0, 3.0), (4.0, 3.0 - step), (-width - 4.0, 3.0), (-width - 4.0, 3.0 - step)]
+        tries += [(4.0, 3.0 + sign * k * step) for k in range(1, 2 * len(names) + 3) for sign in (1, -1)]
+        for dx, dy in tries:
+            text.set_position((dx, dy))
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        if (dx, dy) not in tries[:4]:
+            text.remove()
+            text = ax.annotate(name, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                               color="#555555", arrowprops={"arrowstyle": "-", "color": "#aaaaaa", "lw": 0.5})
+            box = Text.get_window_extent(text, renderer)  # the label itself, not its line
+        placed.append(box)
+        texts.append(text)
+    return texts
+
+
+def distance_plot(record: SearchRecord, points: list[Point], final: Correlation, at_rung: Correlation) -> Figure | None:
     if not points:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.0))
@@ -172,12 +217,7 @@ def distance_figure(record: SearchRecord, points: list[Point], final: Correlatio
     dense = record.state.dense
     for ax, pairs, corr, ylabel, who in panels:
         for point, value in pairs:
-            color = _color(record, point.trial.id, point.trial.status)
-            ax.scatter([point.distance], [value], s=42, color=color, zorder=3)
-            ax.annotate(point.trial.id, (point.distance, value), textcoords="offset points", xytext=(4, 3),
-                        fontsize=7, color="#555555")
-        if not pairs:
-            ax.text(0.5, 0.5, "no completed candidate yet", transform=ax.transAxes, ha="center", color="#777777")
+            ax.scatter([point.distance], [value], s=42, color=_color(record, point.trial.id, point.trial.status), zorder=3)
         reference = None
         if dense is not None:
             reference = record.final_metric(dense) if ax is axes[0] else (
@@ -187,12 +227,20 @@ def distance_figure(record: SearchRecord, points: list[Point], final: Correlatio
             ax.legend(loc="best", frameon=False, fontsize=8)
         ax.set_xlabel(f"LS distance to the dense spectrum at epoch {final.epoch}")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{who}: Spearman ρ = {_rho(corr)} (n = {corr.n})", fontsize=10)
+        # An empty panel says so in its title, where nothing else is drawn.
+        ax.set_title(f"{who}: Spearman ρ = {_rho(corr)} (n = {corr.n})" if pairs else f"{who}: none yet", fontsize=10)
     fig.tight_layout()
-    return to_data_uri(fig)
+    fig.canvas.draw()  # labels are placed on the final layout: nothing may move the axes after them
+    for ax, pairs, *_ in panels:
+        label_points(ax, [p.distance for p, _ in pairs], [v for _, v in pairs], [p.trial.id for p, _ in pairs])
+    return fig
 
 
 def timeline_figure(record: SearchRecord) -> str | None:
+    return _uri(timeline_plot(record))
+
+
+def timeline_plot(record: SearchRecord) -> Figure | None:
     segments = record.segments()
     if not segments:
         return None
@@ -224,15 +272,19 @@ def timeline_figure(record: SearchRecord) -> str | None:
     ax.invert_yaxis()
     ax.set_xlabel("minutes since the search started" if minutes else "seconds since the search started")
     outcomes = sorted({s.outcome for s in segments}, key=list(STATUS_COLORS).index)
+    # "resumed later" only once a later run of an interrupted trial shows it
+    resumed = any(s.outcome == "interrupted" and any(t.trial_id == s.trial_id and t.start >= s.end for t in segments)
+                  for s in segments)
+    names = {"paused": "reached its rung", "interrupted": "interrupted (resumed later)" if resumed else "interrupted"}
     handles = [plt.Rectangle((0, 0), 1, 1, color=STATUS_COLORS[o]) for o in outcomes]
-    labels = [{"paused": "reached its rung", "interrupted": "interrupted (resumed later)"}.get(o, o) for o in outcomes]
+    labels = [names.get(o, o) for o in outcomes]
     if record.state.promoted:
         handles.append(plt.Rectangle((0, 0), 1, 1, color=PROMOTED_COLOR))
         labels.append("promoted")
     ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False, ncol=len(labels))
     ax.grid(axis="x", color="#eeeeee")
     fig.tight_layout()
-    return to_data_uri(fig)
+    return fig
 
 
 def sparsity_figure(record: SearchRecord, trial_id: str) -> str | None:

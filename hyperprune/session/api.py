@@ -10,8 +10,9 @@
 The spec is a path, a dict (the YAML document as Python) or a ``HyperpruneSearch``. Progress shows
 while it runs: a live table in a terminal (and in Jupyter with ipywidgets), plain lines otherwise.
 It is the same session as ``hyperprune run`` (hyperprune.session.search): same checks, same work
-dir, resumable the same way. Bad input raises ``SearchInputError`` (nothing was trained); an
-interrupted search raises ``KeyboardInterrupt`` after the trials stopped at their checkpoints.
+dir, resumable the same way. Bad input raises ``SearchInputError`` (nothing was trained); a cause
+outside the search that stopped it (a full disk) raises ``SearchCannotGoOn`` (call again once it is
+fixed); an interrupted search raises ``KeyboardInterrupt`` after the trials stopped at their checkpoints.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from hyperprune.session.search import SearchInputError, SpecSource, read_search, run_search
+from hyperprune.session.search import SearchCannotGoOn, SearchInputError, SpecSource, read_search, run_search
 
 
 @dataclass(frozen=True)
@@ -156,14 +157,16 @@ def run(
     workdir: str | os.PathLike[str] | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    retry_failed: bool = False,
     stream: TextIO | None = None,
 ) -> SearchResult:
-    """Run (or resume) a local search and return its result. See the module docstring."""
+    """Run (or resume) a local search and return its result. See the module docstring.
+    ``retry_failed``: reopen a search that failed once its cause is fixed (``--retry-failed``)."""
     search = read_search(spec)
-    outcome = run_search(search, workdir, workers=workers, quiet=quiet, stream=stream)
+    outcome = run_search(search, workdir, workers=workers, quiet=quiet, retry_failed=retry_failed, stream=stream)
     if outcome.result is None:
         raise KeyboardInterrupt(f"search {search.metadata.name} interrupted; run again to resume in {outcome.workdir}")
     return SearchResult.from_result(outcome.result, outcome.workdir, outcome.report)
 
 
-__all__ = ["SearchInputError", "SearchResult", "TrialResult", "run"]
+__all__ = ["SearchCannotGoOn", "SearchInputError", "SearchResult", "TrialResult", "run"]

@@ -14,14 +14,12 @@ Parameter names are camelCase on the wire; snake_case names are accepted and rew
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
-from hyperprune.contract.document import Issue, Model, field_name
+from hyperprune.contract.document import Issue, Model, admitted_types, field_name
 from hyperprune.contract.trial import ModelConfig, TrainingConfig
 
 # Tags in angle brackets are dropped from error paths (hyperprune.spec.errors).
@@ -115,19 +113,10 @@ def domain_values(domain: DomainValue) -> list[ScalarValue]:
 # ---- field introspection -------------------------------------------------------------------
 
 
-def _strip(annotation: Any) -> list[Any]:
-    """The concrete types an annotation admits (Annotated and Optional unwrapped)."""
-    if typing.get_origin(annotation) is Annotated:
-        return _strip(typing.get_args(annotation)[0])
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        return [t for arg in typing.get_args(annotation) for t in _strip(arg)]
-    return [annotation]
-
-
 def field_kind(model: type[Model], key: str) -> Kind:
     """Whether a settings field (by name or alias) is an integer, a float or something else (choices only)."""
     name = field_name(model, key) or key
-    kinds = [t for t in _strip(model.model_fields[name].annotation) if t is not type(None)]
+    kinds = [t for t in admitted_types(model.model_fields[name].annotation) if t is not type(None)]
     if kinds == [int]:
         return "int"
     if kinds and all(t in (int, float) for t in kinds):

@@ -144,17 +144,61 @@ def parse_search(document: object) -> HyperpruneSearch:
     )
 
 
-def load_search(path: str | os.PathLike[str]) -> HyperpruneSearch:
-    """Read SEARCH.yaml (one HyperpruneSearch document) into a validated model."""
-    path = Path(path)
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int, first: int) -> None:
+        self.key, self.line, self.first = key, line, first
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice: the plain loader keeps the
+    last value silently, so a user who sets ``epochs`` twice never learns which one counts."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise _DuplicateKey(key, line, seen[key])
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A text file's content; SearchFileError naming the file when it cannot be read, is not UTF-8
+    or is binary (a user who passes the wrong file learns which and why, not a traceback)."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise SearchFileError([f"cannot read {path}: {exc.strerror or exc}"]) from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SearchFileError([f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected {what}"]) from None
+    if "\x00" in text:
+        raise SearchFileError([f"{path} is binary (it holds NUL bytes), not {what}"])
+    return text
+
+
+def load_yaml_documents(path: Path, what: str) -> list[Any]:
+    """Every non-empty YAML document of a text file; SearchFileError naming the file, and the line
+    of a duplicated key, when the YAML is not valid."""
+    text = read_text_file(path, what)
+    try:
+        return [d for d in yaml.load_all(text, Loader=_UniqueKeyLoader) if d is not None]
+    except _DuplicateKey as dup:
+        raise SearchFileError([f"{path}, line {dup.line}: duplicate key {dup.key!r} (first at line {dup.first})"]) from None
     except yaml.YAMLError as exc:
         raise SearchFileError([f"{path} is not valid YAML: {exc}"]) from None
+
+
+def load_search(path: str | os.PathLike[str]) -> HyperpruneSearch:
+    """Read SEARCH.yaml (one HyperpruneSearch document) into a validated model."""
+    path = Path(path)
+    documents = load_yaml_documents(path, "a HyperpruneSearch YAML file")
     if len(documents) != 1:
         raise SearchFileError([f"{path} holds {len(documents)} YAML documents, expected one HyperpruneSearch"])
     return parse_search(documents[0])

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Union
 
 from hyperprune.contract.pruning import METHODS, PruningConfig, parse_pruning_config
 
-Scalar = Union[bool, int, float, str]
+Scalar = Union[bool, int, float, str, None]  # None: a setting a candidate turns off (training.clip)
 
 
 class Settings(Mapping[str, Scalar]):
@@ -102,7 +103,7 @@ class Point:
     def sparsity(self) -> float:
         return self.pruning.sparsity
 
-    @property
+    @cached_property
     def params(self) -> Settings:
         """The method's settings this point sets (camelCase), without the defaults it leaves."""
         given = self.pruning.params.model_dump(by_alias=True, include=self.pruning.params.model_fields_set)
@@ -121,7 +122,7 @@ class Point:
             "model": self.model.to_json(),
         }
 
-    @property
+    @cached_property
     def key(self) -> str:
         """A string equal for equal points, for duplicate detection."""
         normal = {

@@ -19,6 +19,7 @@ from typing import Literal
 
 from hyperprune.contract.document import Issue
 from hyperprune.contract.pruning import CANDIDATE_METHODS, METHODS, MethodParams
+from hyperprune.contract.text import built_in_sizes
 from hyperprune.contract.trial import (
     DataConfig,
     ModelConfig,
@@ -29,6 +30,7 @@ from hyperprune.contract.trial import (
     task_issues,
 )
 from hyperprune.spec.domains import ScalarValue, domain_values
+from hyperprune.spec.feasible import corpus_issues, pruning_issues, steps_for
 from hyperprune.spec.sections import DenseReference, LyapunovSettings
 from hyperprune.spec.space import Candidate, SearchSpace
 from hyperprune.spec.strategy import LS_STRATEGIES, RUNG_STRATEGIES, Strategy
@@ -74,6 +76,27 @@ def spec_issues(s: Sections) -> list[Issue]:
         issues += model_issues(s.model, s.data)
         if s.lyapunov is not None and s.training is not None:
             issues += lyapunov_issues(s.lyapunov, s.model, s.training)
+    issues += _feasibility_issues(s)
+    return issues
+
+
+def _feasibility_issues(s: Sections) -> list[Issue]:
+    """What a trial would refuse, known from the spec alone: the candidates' pruning schedules
+    (with the built-in corpora's steps per epoch), ISS sparsities, a built-in corpus too small for
+    the recipe. Corpora read from files are checked by the engine that reads them. A task's entry
+    point supplies its model and data, so only what the epochs decide is known here; its trials
+    check the rest on the real model and loaders (``hyperprune trial --check``)."""
+    if s.training is None or s.model is None or s.data is None:
+        return []
+    own_model = s.task is not None
+    issues: list[Issue] = []
+    sizes = None if own_model else built_in_sizes(s.data)
+    if sizes is not None and s.lyapunov is not None:
+        issues += corpus_issues(sizes, s.training, s.lyapunov, s.data)
+    if s.candidates is not None or s.pool == "absent":
+        space = s.space if s.candidates is None else None
+        model = None if own_model else s.model
+        issues += pruning_issues(space, s.candidates, s.training, model, s.data, steps_for(sizes) if sizes else None)
     return issues
 
 
@@ -100,7 +123,10 @@ def _task_issues(s: Sections) -> list[Issue]:
 
 def _space_issues(space: SearchSpace, pool: Pool, space_set: bool) -> list[Issue]:
     if pool == "given":
-        return [("space", "give either spec.space or spec.candidates (an explicit pool), not both")] if space_set else []
+        # An empty space beside a pool (``space: {}``, or the default a stored search writes out)
+        # names no second source of candidates.
+        both = space_set and space != SearchSpace()
+        return [("space", "give either spec.space or spec.candidates (an explicit pool), not both")] if both else []
     if pool == "absent" and not space.methods:
         return [
             (

@@ -3,11 +3,13 @@ place, and how spectra are computed and compared. Torch-free."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from hyperprune.contract.document import Model
+from hyperprune.contract.files import engine_owned
 from hyperprune.contract.trial import LyapunovBase
 
 DEFAULT_MAX_TRIALS = 16
@@ -44,9 +46,44 @@ class DenseReference(Model):
     )
 
 
+def output_path_problem(path: str) -> str | None:
+    """Why ``spec.output.path`` cannot hold the promoted model, or None. One rule for both engines:
+    the folder lies inside the search's own folder (the work dir locally, the search's folder in
+    the trial volume on a cluster) and is none of the files the search keeps there, so promoting a
+    model can neither land on a user's files nor on the search's own trials and journal."""
+    example = "give a folder inside the search's folder (the work dir locally), e.g. best"
+    if path.startswith(("/", "~")) or "\\" in path:
+        return f"{path!r} is not a relative path; {example}"
+    folder = posixpath.normpath(path)
+    if folder in (".", ""):
+        return f"{path!r} is the search's folder itself, which holds its trials and journal; {example}"
+    if folder == ".." or folder.startswith("../"):
+        return f"{path!r} leaves the search's folder; {example}"
+    first = folder.split("/", 1)[0]
+    if engine_owned(first):
+        return f"{path!r} is inside {first!r}, which the search writes itself; {example}"
+    return None
+
+
 class Output(Model):
     path: str = Field(
         "best",
         min_length=1,
-        description="where the promoted model goes: relative to the work dir locally, in the trial volume on a cluster",
+        description=(
+            "where the promoted model goes: a folder inside the search's folder (the work dir locally, the "
+            "search's folder in the trial volume on a cluster)"
+        ),
     )
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_search(cls, path: str) -> str:
+        problem = output_path_problem(path)
+        if problem:
+            raise ValueError(problem)
+        return path
+
+    @property
+    def folder(self) -> str:
+        """The path, normalised (``./models//best`` -> ``models/best``), relative to the search's folder."""
+        return posixpath.normpath(self.path)

@@ -172,7 +172,9 @@ class Candidate(Model):
     method: CandidateMethod
     sparsity: Sparsity
     params: dict[str, Scalar] = Field(default_factory=dict, description="method hyperparameters; unset keep defaults")
-    training: dict[str, Scalar] = Field(default_factory=dict, description="training settings overriding spec.training")
+    training: dict[str, Scalar | None] = Field(
+        default_factory=dict, description="training settings overriding spec.training (null where it means off: clip)"
+    )
     model: dict[str, Scalar] = Field(default_factory=dict, description="model settings overriding spec.model (dropout)")
     _pruning: PruningConfig = PrivateAttr()
 

@@ -1,8 +1,9 @@
 """A trial's set-up: everything checked and built before training, each problem naming its field.
 
-The data (or the task's entry point), the model, its recurrent layers, one training and one
-validation batch through it (a finite scalar loss with a gradient, a finite loss and metric), and
-the probe forward capturing the recurrent layers' inputs. ``run_trial`` builds on it;
+The data (checked against the recipe by the contract's rules on a corpus) or the task's entry
+point, the model, its recurrent layers, one training and one validation batch through it (a finite
+scalar loss with a gradient, a finite loss and metric), and the probe forward capturing the
+recurrent layers' inputs. ``run_trial`` builds on it;
 ``check_trial`` runs it alone (``hyperprune trial --check``, which ``hyperprune validate`` runs for a
 search with a task). Problems are ``TrialSetupError`` lines, and the trial exits 2.
 """
@@ -18,8 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from hyperprune.contract.text import recipe_issues, vocabulary_issues
 from hyperprune.contract.trial import TrialConfig
-from hyperprune.data import DataError
+from hyperprune.data import DataError, SequenceClassificationData, TokenCorpus, load_data, split_sizes
 from hyperprune.models.recurrent import RecurrentLayer
 from hyperprune.trial.device import resolve_device
 from hyperprune.trial.spectrum import capture_probe, spectrum_epochs
@@ -62,9 +64,7 @@ def setup_trial(config: TrialConfig, device: torch.device) -> Setup:
     # The entry point and the model's initialisation may draw from the global generators.
     seed_epoch(config.seed, 0)
     try:
-        task = make_task(config, device)
-    except DataError as exc:
-        raise TrialSetupError([f"data.path: {exc}"]) from exc
+        task = make_task(config, device, None if config.task is not None else _built_in_data(config))
     except TaskError as exc:
         raise TrialSetupError([str(exc)]) from exc
     try:
@@ -90,6 +90,22 @@ def setup_trial(config: TrialConfig, device: torch.device) -> Setup:
         except Exception as exc:
             raise TrialSetupError([f"{task.where}: the probe batch does not go through the model: {_describe_error(exc)}"]) from exc
     return Setup(task, model, layers, probe)
+
+
+def _built_in_data(config: TrialConfig) -> TokenCorpus | SequenceClassificationData:
+    """The built-in corpus, checked by the contract's rules on a corpus against the recipe (the
+    local engine checks the same before any trial starts)."""
+    try:
+        data = load_data(config.data)
+    except DataError as exc:
+        raise TrialSetupError([f"data.path: {exc}"]) from exc
+    lyapunov = config.lyapunov
+    problems = recipe_issues(split_sizes(data), config.training.batch_size, lyapunov.warmup + lyapunov.probe_length)
+    if isinstance(data, TokenCorpus):
+        problems += vocabulary_issues(len(data.vocab) - 2, config.data.min_count)
+    if problems:
+        raise TrialSetupError([f"{path}: {message}" for path, message in problems])
+    return data
 
 
 def _describe_error(exc: BaseException) -> str:

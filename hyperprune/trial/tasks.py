@@ -35,10 +35,10 @@ from hyperprune.data import (
     eval_windows,
     probe_sequences,
     probe_tokens,
-    window_batch,
     load_data,
-    window_count,
+    window_batch,
 )
+from hyperprune.contract.text import SplitSizes, steps_per_epoch
 from hyperprune.models.cores import detach_state
 from hyperprune.task import Task as UserTask
 from hyperprune.task import load_task, split_batch, to_device
@@ -97,9 +97,8 @@ class LanguageModelTask:
 
     @property
     def steps_per_epoch(self) -> int:
-        n = window_count(self.train_data.size(0), self.config.training.bptt)
-        cap = self.config.training.max_batches
-        return min(n, cap) if cap else n
+        t = self.config.training
+        return steps_per_epoch(SplitSizes(self.corpus.train.numel(), 0, 0), t.batch_size, t.bptt, t.max_batches)
 
     def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
         t = self.config.training
@@ -172,8 +171,7 @@ class ClassificationTask:
     @property
     def steps_per_epoch(self) -> int:
         t = self.config.training
-        n = -(-self._y["train"].numel() // t.batch_size)
-        return min(n, t.max_batches) if t.max_batches else n
+        return steps_per_epoch(SplitSizes(self._y["train"].numel(), 0, 0, "examples"), t.batch_size, t.bptt, t.max_batches)
 
     def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
         t = self.config.training
@@ -320,12 +318,16 @@ def batch_loss(task: Task) -> Callable[[nn.Module, TrainBatch], Tensor]:
     return loss_fn
 
 
-def make_task(config: TrialConfig, device: torch.device) -> Task:
-    """The task of ``config``: its entry point's, or the built-in one its data decides. Raises
-    ``DataError`` (built-in data) or ``TaskError`` (an entry point), each naming the problem."""
+def make_task(
+    config: TrialConfig, device: torch.device, data: TokenCorpus | SequenceClassificationData | None = None
+) -> Task:
+    """The task of ``config``: its entry point's, or the built-in one its data decides (``data``:
+    the corpus already loaded, else loaded here). Raises ``DataError`` (built-in data) or
+    ``TaskError`` (an entry point), each naming the problem."""
     if config.task is not None:
         return EntryPointTask(config, device)
-    data = load_data(config.data)
+    if data is None:
+        data = load_data(config.data)
     if isinstance(data, SequenceClassificationData):
         return ClassificationTask(data, config, device)
     return LanguageModelTask(data, config, device)

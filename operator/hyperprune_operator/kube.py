@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client
@@ -18,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from hyperprune_operator import naming
 
 MERGE_PATCH = "application/merge-patch+json"
+TRIAL_PAGE = 200  # trials per page of a listing
 log = logging.getLogger("hyperprune.operator.kube")
 
 
@@ -66,14 +68,20 @@ class Kube:
 
     # ---- trials -----------------------------------------------------------------------------------
 
-    def list_trials(self, namespace: str, search: str, *, cached: bool = False) -> list[dict[str, Any]]:
-        """The search's trials. ``cached``: from the API server's watch cache (resourceVersion 0), which
-        costs it no etcd read; a periodic resync needs nothing fresher."""
-        extra = {"resource_version": "0"} if cached else {}
-        listing = _data(self.custom.list_namespaced_custom_object(
-            naming.GROUP, naming.VERSION, namespace, naming.TRIAL_PLURAL,
-            label_selector=naming.search_selector(search), _preload_content=False, **extra))
-        return [item for item in listing.get("items", []) if (item.get("spec") or {}).get("search") == search]
+    def list_trials(self, namespace: str, search: str, *, page: int = TRIAL_PAGE) -> Iterator[dict[str, Any]]:
+        """The search's trials, ``page`` at a time: a big search's trials (their reports with spectra)
+        are tens of MB as one listing, and the operator never holds them all at once."""
+        token = None
+        while True:
+            listing = _data(self.custom.list_namespaced_custom_object(
+                naming.GROUP, naming.VERSION, namespace, naming.TRIAL_PLURAL,
+                label_selector=naming.search_selector(search), limit=page, _continue=token, _preload_content=False))
+            for item in listing.get("items", []):
+                if (item.get("spec") or {}).get("search") == search:
+                    yield item
+            token = (listing.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
     def get_trial(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -7,15 +7,16 @@ check these directly, and the Helm chart's documentation can point at them.
 from __future__ import annotations
 
 import copy
-import json
 import posixpath
 from typing import Any
 
 from hyperprune.spec import HyperpruneSearch, Point
+from hyperprune.spec.sections import output_path_problem
 from hyperprune.spec.template import CONTAINER_SECURITY_CONTEXT, pod_security_context
 from hyperprune.contract.pod import ENV_NAME, ENV_NAMESPACE, ENV_POD, ENV_RUN
 
 from hyperprune_operator import naming
+from hyperprune_operator.objects import config_json
 from hyperprune_operator.rbac import TRIAL_RULES
 
 
@@ -96,16 +97,14 @@ def describe_volume(search: HyperpruneSearch) -> str:
 
 
 def output_location(search: HyperpruneSearch) -> tuple[str, str] | None:
-    """(path inside the volume, path in the container) of the promoted model, or None when
-    ``spec.output.path`` leaves the volume. A relative path is relative to the search's folder in
-    the volume (as it is relative to the work dir locally); an absolute one to the volume's root."""
-    name = search.metadata.name
-    path = search.spec.output.path
-    inside = posixpath.normpath(path.lstrip("/") if path.startswith("/") else posixpath.join(name, path))
-    if inside in (".", "") or inside == ".." or inside.startswith("../"):
+    """(path inside the volume, path in the container) of the promoted model: ``spec.output.path``
+    inside the search's folder in the volume, as it is inside the work dir locally. None when the
+    path breaks the spec's rule (hyperprune.spec.sections.output_path_problem), which validation
+    refuses before any trial starts."""
+    output = search.spec.output
+    if output_path_problem(output.path) is not None:
         return None
-    if inside == name:  # the search's own folder holds the trials' work dirs
-        return None
+    inside = posixpath.join(search.metadata.name, output.folder)
     mount = search.spec.trial_template.volume.mount_path.rstrip("/")
     return inside, f"{mount}/{inside}"
 
@@ -157,7 +156,7 @@ def trial_pod(
     trial_id = tspec["trialId"]
     workdir = naming.workdir(t.volume.mount_path, name, trial_id, run)
     env: list[dict[str, Any]] = [
-        {"name": naming.CONFIG_ENV, "value": json.dumps(tspec["config"], separators=(",", ":"), sort_keys=True)},
+        {"name": naming.CONFIG_ENV, "value": config_json(tspec["config"])},
         {"name": ENV_NAME, "value": tmeta["name"]},
         {"name": ENV_RUN, "value": str(run)},
         {"name": ENV_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},

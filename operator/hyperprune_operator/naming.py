@@ -12,8 +12,17 @@ from __future__ import annotations
 import hashlib
 import re
 
-from hyperprune.contract.api import API_VERSION, GROUP, SEARCH_KIND, SEARCH_PLURAL, TRIAL_KIND, TRIAL_PLURAL, VERSION
-from hyperprune.contract.pod import ENV_CONFIG as CONFIG_ENV
+# The API's names (defined once, in the contract) beside the operator's own: modules name them all here.
+from hyperprune.contract.api import (  # noqa: F401
+    API_VERSION,
+    GROUP,
+    SEARCH_KIND,
+    SEARCH_PLURAL,
+    TRIAL_KIND,
+    TRIAL_PLURAL,
+    VERSION,
+)
+from hyperprune.contract.pod import ENV_CONFIG as CONFIG_ENV  # noqa: F401
 
 OPERATOR = "hyperprune-operator"
 MANAGED_BY = "app.kubernetes.io/managed-by"

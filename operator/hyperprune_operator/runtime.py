@@ -40,6 +40,7 @@ class OperatorConfig:
     peering_lifetime: int = 60
     workers: int = 16
     io_threads: int = 32
+    behind_threads: int = 4
     status_interval: float = 1.0
     resync_interval: float = 300.0
     manage_trial_rbac: bool = True
@@ -62,6 +63,10 @@ class Runtime:
         # Independent API calls of a step (one status patch per trial, pod creates, events) go out at once.
         self.io = concurrent.futures.ThreadPoolExecutor(max_workers=config.io_threads,
                                                         thread_name_prefix="hyperprune-io")
+        # Writes behind the steps (stops of waiting candidates, progress, pod deletions): few threads,
+        # so that they leave the API server room for the writes a step waits for.
+        self.behind = concurrent.futures.ThreadPoolExecutor(max_workers=config.behind_threads,
+                                                            thread_name_prefix="hyperprune-behind")
         self.workers: dict[tuple[str, str], SearchWorker] = {}
         self.wakers: dict[tuple[str, str], asyncio.Event] = {}
         self._by_label: dict[tuple[str, str], tuple[str, str]] = {}
@@ -107,14 +112,15 @@ class Runtime:
     async def run_search(self, namespace: str, name: str, body: dict[str, Any], stopped: Any) -> None:
         """The search's daemon: step its worker whenever events or its timer say so, until stopped."""
         key = (namespace, name)
-        worker = SearchWorker(self.kube, namespace, name, settings=self.config.worker_settings(),
-                              metrics=self.metrics, ensure_trial_rbac=self.ensure_trial_rbac, io=self.io)
+        loop = asyncio.get_running_loop()
         wake = asyncio.Event()
+        worker = SearchWorker(self.kube, namespace, name, settings=self.config.worker_settings(),
+                              metrics=self.metrics, ensure_trial_rbac=self.ensure_trial_rbac, io=self.io,
+                              behind=self.behind, notify=lambda: loop.call_soon_threadsafe(wake.set))
         self.workers[key], self.wakers[key] = worker, wake
         self._by_label[(namespace, naming.label_value(name))] = key
         self.metrics.workers.set(len(self.workers))
         worker.offer("search", None, body)
-        loop = asyncio.get_running_loop()
         failures = 0
         log.info("worker for %s/%s started", namespace, name)
         try:
@@ -172,3 +178,4 @@ class Runtime:
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.io.shutdown(wait=False, cancel_futures=True)
+        self.behind.shutdown(wait=False, cancel_futures=True)

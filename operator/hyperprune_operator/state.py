@@ -17,15 +17,13 @@ operator reaches the same state the running one would have.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hyperprune.policy import TERMINAL, Observation, SearchState, TrialState, record_report
-from hyperprune.policy.distance import SpectrumMismatch
-from hyperprune.policy.scoring import observation_distance, reference_spectrum
+from hyperprune.policy.summary import latest_distance, latest_metric
 from hyperprune.spec.point import Point
 from hyperprune.spec.status import TRIAL_PHASES
 
@@ -51,6 +49,9 @@ class TrialRecord:
     body: dict[str, Any] | None = None  # the HyperpruneTrial (metadata, spec) as last read
     written: dict[str, Any] = field(default_factory=dict)  # operator-owned status keys as stored
     desired: dict[str, Any] | None = None  # the same keys as last computed (some may wait to be written)
+    writing: dict[str, Any] | None = None  # a patch being written behind the step (writes.py)
+    creating: bool = False  # its resource or its pod is being created, behind the step
+    checking: bool = False  # its resource is being read again (its pod ended without the target's report)
     exists: bool = True  # False: listed by the search but its resource is gone
     ignored: set[tuple[int, int]] = field(default_factory=set)  # (run, epoch) reports announced as ignored
 
@@ -172,52 +173,6 @@ def ingest_reports(state: SearchState, trial: TrialState, record: TrialRecord, r
 # ---- what is written back ---------------------------------------------------------------------------
 
 
-def _finite(x: float | None) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
-def latest_metric(trial: TrialState) -> float | None:
-    if not trial.observations:
-        return None
-    return _finite(trial.observations[max(trial.observations)].metric)
-
-
-def latest_distance(trial: TrialState, dense: TrialState | None) -> tuple[float | None, int | None]:
-    """LS distance to the dense reference at the latest epoch both have a spectrum for."""
-    if dense is None or trial is dense:
-        return None, None
-    for epoch in sorted(trial.observations, reverse=True):
-        obs = trial.observations[epoch]
-        if obs.spectrum is None:
-            continue
-        reference = reference_spectrum(dense, epoch)
-        if reference is None:
-            continue
-        try:
-            return _finite(observation_distance(obs, reference)), epoch
-        except SpectrumMismatch:
-            return None, epoch
-    return None, None
-
-
-def rung_distances(trial: TrialState, dense: TrialState | None, epochs: list[int]) -> dict[int, float]:
-    """LS distance at each rung epoch the trial reported (finite ones only)."""
-    out: dict[int, float] = {}
-    if dense is None or trial is dense:
-        return out
-    for epoch in epochs:
-        obs, reference = trial.observations.get(epoch), reference_spectrum(dense, epoch)
-        if obs is None or obs.spectrum is None or reference is None:
-            continue
-        try:
-            d = observation_distance(obs, reference)
-        except SpectrumMismatch:
-            continue
-        if math.isfinite(d):
-            out[epoch] = d
-    return out
-
-
 def trial_status_fields(trial: TrialState, record: TrialRecord, dense: TrialState | None) -> dict[str, Any]:
     """The operator-owned status keys of a HyperpruneTrial (None: absent)."""
     distance, distance_epoch = latest_distance(trial, dense)
@@ -317,23 +272,6 @@ def trial_summary(trial: TrialState, record: TrialRecord, fields: dict[str, Any]
         "stopReason": trial.stop_reason,
     }
     return {k: v for k, v in summary.items() if v is not None}
-
-
-def counts(state: SearchState) -> dict[str, int]:
-    """Trials by phase, the dense reference included (it occupies a worker like any trial)."""
-    out: dict[str, int] = {"total": len(state.trials), **{p: 0 for p in TRIAL_PHASES}}
-    for t in state.trials:
-        out[t.status] += 1
-    return out
-
-
-def epochs_avoided(state: SearchState, final_epoch: int) -> int:
-    """Epochs the candidates stopped early did not train (compared with training them to the end)."""
-    return sum(max(final_epoch - t.epoch, 0) for t in state.candidates if t.status == "stopped")
-
-
-def full_training_epochs(state: SearchState, final_epoch: int) -> int:
-    return len(state.trials) * final_epoch
 
 
 def final_report(record: TrialRecord, trial: TrialState) -> dict[str, Any] | None:

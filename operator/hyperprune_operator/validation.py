@@ -84,11 +84,6 @@ def cluster_issues(search: HyperpruneSearch) -> list[str]:
     elif volume.persistent_volume_claim is not None and volume.persistent_volume_claim.read_only:
         issues.append("spec.trialTemplate.volume.persistentVolumeClaim.readOnly: trials write checkpoints there; "
                       "mount it read-write")
-    if manifests.output_location(search) is None:
-        issues.append(
-            f"spec.output.path: {spec.output.path!r} leaves the trial volume or names the search's own folder; "
-            "give a path relative to the search's folder in the volume, e.g. best"
-        )
     if candidates > MAX_TRIALS:
         issues.append(
             f"spec.budget.maxTrials: at most {MAX_TRIALS} on a cluster: the search's status lists every trial and "

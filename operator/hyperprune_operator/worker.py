@@ -1,22 +1,24 @@
-"""One search's reconcile loop: facts in, the policy's decision, actions out, state persisted.
+"""One search's reconcile loop: its inbox, when to step, and carrying out what the pure parts decide.
 
 A ``SearchWorker`` exists per HyperpruneSearch (its kopf daemon drives it). Watch events of the
 search, its trials and its pods are ``offer``-ed to it from the event loop; ``step`` runs in a worker
 thread, one step at a time per search, so decisions for a search are serialized:
 
-1. take the queued events: reports from trial status (``ingest_reports``), pod phases, spec changes;
+1. take the queued events: reports from trial status (``state.ingest_reports``), pod phases, spec
+   changes, and the results of the writes earlier steps handed to threads;
 2. validate the spec (a new generation): problems -> phase Invalid with an ``Invalid`` condition;
-3. on the first step, rebuild the state from the resources (``state.read_trial``);
-4. pod facts -> the policy's reducers: pod Running -> running; Succeeded without the target epoch's
-   report -> errored; Failed, or gone while running -> errored (the policy retries or fails it);
+3. on the first step, rebuild the state from the resources (``restore``);
+4. pod facts (``pods.pod_facts``) -> the policy's reducers: pod Running -> running; Succeeded
+   without the target epoch's report -> errored; Failed, or gone while running -> errored;
 5. ``decide(spec, state)`` - the local engine's very policy - and apply its actions: Start (the
    trial's resource created: 409 means it exists, adopted when this search owns it), Continue (new
    attempt, its pod resumes from the checkpoint), Stop (pod deleted, reason in status and an Event),
-   Fail, Promote (a promotion pod copies the model), Finish;
-6. write what changed, independent calls at once: each trial's operator-owned status keys (one
-   merge patch per trial; progress a restart re-derives at most once per interval), pods created and
-   deleted to match; then the search's status (at most once per status interval, at once when its
-   phase, conditions, best or promotion change).
+   Fail, Promote (a promotion pod copies the model, ``promotion.promotion_step``), Finish;
+6. hand what must be written to threads (``writes`` plans it): trial status patches, trials' and
+   pods' creations and deletions, then the search's status (``search_status``; at most once per
+   status interval, at once when its phase, conditions, best or promotion change). No step waits
+   for an API call; results come back through the inbox, so only this worker's thread touches its
+   records.
 
 Every step is level-triggered and idempotent, so a failed API call is simply retried by the next
 step, and a restarted operator continues from what the resources hold.
@@ -25,19 +27,18 @@ step, and a restarted operator continues from what the resources hold.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from hyperprune.policy import (
-    TERMINAL,
     Action,
     Continue,
     Fail,
@@ -48,44 +49,37 @@ from hyperprune.policy import (
     Stop,
     TrialState,
     apply,
-    best_candidate,
     decide,
-    final_metric,
     mark_running,
     record_error,
+    record_exit,
 )
-from hyperprune.policy.plan import Plan
-from hyperprune.spec import HyperpruneSearch, Point
-from hyperprune.contract.files import REFUSED_CONFIG_EXIT
+from hyperprune.policy.summary import rung_distances, trial_epochs
+from hyperprune.spec import HyperpruneSearch
 
 from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
+from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, slim_trial_event, uid
+from hyperprune_operator.pods import PodTable, pod_facts, pod_summary, unconfirmed_exit
+from hyperprune_operator.promotion import promotion_step
+from hyperprune_operator.restore import restore, see_pod
+from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
 from hyperprune_operator.state import (
     OPERATOR_FIELDS,
     TrialRecord,
-    creation_order,
-    urgent,
     apply_merge,
-    counts,
-    epochs_avoided,
-    final_report,
-    full_training_epochs,
     ingest_reports,
-    latest_metric,
     merge_patch,
     read_trial,
-    rung_distances,
     set_condition,
-    trial_status_fields,
-    trial_summary,
 )
+from hyperprune_operator.writes import pod_plan, status_plan
 
 log = logging.getLogger("hyperprune.operator")
 
 SUMMARIES_PER_INTERVAL = 200  # trial summaries written per status_interval, at most
 SLOW_STEP_S = 0.5  # a reconcile step slower than this is logged with where its time went
-PHASE_RANK = {"Pending": 0, "Running": 1, "Unknown": 1, "Succeeded": 2, "Failed": 2}
 # A change of these is written at once; the rest (counts, summaries) at most once per status_interval.
 IMPORTANT_STATUS_KEYS = ("phase", "conditions", "outcome", "promotion", "best", "observedGeneration")
 
@@ -98,6 +92,9 @@ class WorkerSettings:
     trial_defaults: dict[str, Any] = field(default_factory=dict)  # spec.trialTemplate fields a search may omit
     promotion_attempts: int = 3
     instance: str = naming.OPERATOR
+    # Seconds of candidate proposals one step spends, about: TPE over thousands of trials takes tens
+    # of milliseconds a proposal, and reports wait while a step runs; the rest start in the next step.
+    proposal_budget: float = 0.2
 
 
 @dataclass
@@ -116,83 +113,6 @@ class _Pending:
     report_arrivals: list[float] = field(default_factory=list)
 
 
-def _now_iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def _uid(body: dict[str, Any] | None) -> str | None:
-    return ((body or {}).get("metadata") or {}).get("uid")
-
-
-def _controller_uid(body: dict[str, Any]) -> str | None:
-    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref.get("uid")
-    return None
-
-
-def _slim(body: dict[str, Any]) -> dict[str, Any]:
-    """What the worker keeps of a HyperpruneTrial: identity and spec (reports live in its record)."""
-    meta = body.get("metadata") or {}
-    return {"apiVersion": body.get("apiVersion", naming.API_VERSION), "kind": body.get("kind", naming.TRIAL_KIND),
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "labels", "ownerReferences") if k in meta},
-            "spec": body.get("spec") or {}}
-
-
-def _slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
-    """What the worker keeps of a pod: identity, labels and how it is doing (not its spec, which
-    carries the trial config)."""
-    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "deletionTimestamp")
-    keep_status = ("phase", "reason", "message", "conditions", "containerStatuses")
-    return {"metadata": {k: meta[k] for k in keep_meta if k in meta},
-            "status": {k: status[k] for k in keep_status if k in status}}
-
-
-def _pod_phase(pod: dict[str, Any] | None) -> str | None:
-    return ((pod or {}).get("status") or {}).get("phase") or ("Pending" if pod else None)
-
-
-def _terminating(pod: dict[str, Any]) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
-def pod_summary(pod: dict[str, Any], attempt: int) -> dict[str, Any]:
-    """The TrialPod status of a pod: phase, and why it ended or cannot start."""
-    status = pod.get("status") or {}
-    out: dict[str, Any] = {"name": pod["metadata"]["name"], "attempt": attempt, "phase": _pod_phase(pod)}
-    container = (status.get("containerStatuses") or [{}])[0]
-    state = container.get("state") or {}
-    terminated, waiting = state.get("terminated"), state.get("waiting")
-    if terminated:
-        out["exitCode"] = terminated.get("exitCode")
-        out["reason"] = terminated.get("reason")
-        if terminated.get("message"):
-            out["message"] = terminated["message"][-1000:]
-    elif status.get("reason"):
-        out["reason"], out["message"] = status.get("reason"), (status.get("message") or "")[-1000:]
-    elif waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-        out["reason"], out["message"] = waiting.get("reason"), (waiting.get("message") or "")[-1000:]
-    else:
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                out["reason"], out["message"] = cond.get("reason"), (cond.get("message") or "")[-1000:]
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def describe_pod_end(pod: dict[str, Any]) -> str:
-    summary = pod_summary(pod, 0)
-    parts = [f"pod {summary['name']} {summary.get('phase', '').lower()}"]
-    if "exitCode" in summary:
-        parts.append(f"with exit code {summary['exitCode']}")
-    if summary.get("reason"):
-        parts.append(f"({summary['reason']})")
-    text = " ".join(parts)
-    if summary.get("message"):
-        text += f": {summary['message'].strip().splitlines()[-1][:300]}"
-    return text
-
-
 class SearchWorker:
     def __init__(
         self,
@@ -205,6 +125,8 @@ class SearchWorker:
         ensure_trial_rbac: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
         io: concurrent.futures.Executor | None = None,
+        behind: concurrent.futures.Executor | None = None,
+        notify: Callable[[], object] | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
@@ -214,6 +136,8 @@ class SearchWorker:
         self.ensure_trial_rbac = ensure_trial_rbac
         self.clock = clock
         self.io = io  # independent API calls of a step run here at once (None: one after the other)
+        self.behind = behind  # writes behind the step (writes.py); None: at once, in the step
+        self.notify = notify  # wakes the worker when a write behind the step has landed
         self._lock = threading.Lock()
         self._inbox: list[_Event] = []
         self.search_body: dict[str, Any] | None = None
@@ -223,27 +147,39 @@ class SearchWorker:
         self.loaded = False
         self.state = SearchState()
         self.records: dict[str, TrialRecord] = {}
-        self.pods: dict[str, dict[str, Any]] = {}
+        self.pods = PodTable()
         self.status: dict[str, Any] = {}  # the search's status as last written or read
         self.promotion: dict[str, Any] | None = None
         self.dirty = True
         self.deleting: set[str | None] = set()  # pod uids this worker asked to delete
+        # Trials whose writes may have changed since the last plan (writes.py); None: all of them.
+        self.touched: set[str] | None = None
         self.warned_unknown: set[str] = set()
         self.next_status_write = 0.0
         self.next_resync = 0.0
         self.start_time: str | None = None
         self.status_pending = False  # a routine status change waits for the next interval
+        # The status write on its way behind the step, and its patch.
+        self.status_writing: tuple[concurrent.futures.Future[Exception | None], dict[str, Any]] | None = None
         self.metrics_pending = False
         self.next_metrics = 0.0
         self.lazy: set[str] = set()  # trials whose status has unwritten progress
         self.next_flush = 0.0
         self.gone = False  # the search was deleted
+        self.proposal_seconds = 0.0  # a candidate proposal's recent cost (decide's time per start)
 
     # ---- the event loop's side -------------------------------------------------------------------
 
     def offer(self, kind: str, type_: str | None, body: dict[str, Any]) -> None:
+        # Slimmed as they arrive: the inbox of a big search may hold many events between two steps.
+        if kind == "trial":
+            body = slim_trial_event(body)
+        elif kind == "pod":
+            body = slim_pod(body)
         with self._lock:
             self._inbox.append(_Event(kind, type_, body, self.clock()))
+        if kind in ("written", "created", "checked", "deleted") and self.notify is not None:
+            self.notify()
 
     def _drain(self) -> list[_Event]:
         with self._lock:
@@ -251,6 +187,15 @@ class SearchWorker:
         return events
 
     # ---- one step -----------------------------------------------------------------------------------
+
+    @property
+    def settled(self) -> bool:
+        """Nothing waits: no event to take, no decision to make, no write behind the step on its way."""
+        with self._lock:
+            inbox = bool(self._inbox)
+        busy = self.status_writing is not None or any(
+            r.creating or r.checking or r.writing is not None for r in self.records.values())
+        return not (inbox or self.dirty or busy)
 
     @property
     def finished(self) -> bool:
@@ -283,6 +228,14 @@ class SearchWorker:
                 self._ingest_trial(event, pending)
             elif event.kind == "pod":
                 self._ingest_pod(event)
+            elif event.kind == "written":
+                self._written(event.body)
+            elif event.kind == "created":
+                self._created(event.body, pending)
+            elif event.kind == "checked":
+                self._checked(event.body, pending)
+            elif event.kind == "deleted":
+                self._deleted(event.body)
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -332,16 +285,22 @@ class SearchWorker:
         marks = [("start", self.clock())]
         self._pod_facts()
         marks.append(("facts", self.clock()))
-        actions = [] if self.finished else decide(self.search.spec, self.state)
+        max_starts = None
+        if self.proposal_seconds > 0:
+            max_starts = max(1, int(self.settings.proposal_budget / self.proposal_seconds))
+        actions = [] if self.finished else decide(self.search.spec, self.state, max_starts=max_starts)
         marks.append(("decide", self.clock()))
+        proposed = sum(1 for a in actions if isinstance(a, Start) and a.role == "candidate")
+        if proposed:
+            took = (marks[-1][1] - marks[-2][1]) / proposed
+            self.proposal_seconds = took if self.proposal_seconds <= 0 else (self.proposal_seconds + took) / 2
+            if proposed == max_starts:
+                self.dirty = True  # more may start: in the next step, after the reports that came meanwhile
         if self._apply(actions, pending):
-            self.start_time = self.start_time or _now_iso(self.clock())
+            self.start_time = self.start_time or now_iso(self.clock())
         marks.append(("apply", self.clock()))
         self._execute(pending)
         marks.append(("writes", self.clock()))
-        if any(r.exists and not r.pod_created for r in self.records.values()):
-            self._execute(pending, only_pods=True)  # pods of the trials created just now
-        marks.append(("new pods", self.clock()))
         self._promotion(pending)
         took = marks[-1][1] - marks[0][1]
         if took > SLOW_STEP_S or log.isEnabledFor(logging.DEBUG):
@@ -349,35 +308,38 @@ class SearchWorker:
             log.log(logging.INFO if took > SLOW_STEP_S else logging.DEBUG, "%s/%s: step of %d actions took %.0f ms (%s)",
                     self.namespace, self.name, len(actions), 1000 * took, parts)
 
-    def _execute(self, pending: _Pending, *, only_pods: bool = False) -> None:
-        """One round: all independent writes at once, each result handled, then the first error raised.
-        A pod and its trial's new status go out together: the pod's labels carry its attempt, target
-        and run, so a restart in between adopts it (``_adopt_newer_pods``)."""
-        creates = [] if only_pods else self._trial_creates()
-        statuses = [] if only_pods else self._status_patches(flush=False)
-        running_deletions, pod_creates = self._pod_plan(pending)
-        calls: list[Callable[[], Any]] = []
-        calls += [partial(self.kube.create_trial, b) for _, b in creates]
-        calls += [partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in statuses]
-        calls += [partial(self.kube.delete_pod, self.namespace, pod["metadata"]["name"], _uid(pod))
-                  for pod in running_deletions]
-        calls += [partial(self.kube.create_pod, b) for _, _, b in pod_creates]
-        results = iter(self._fan_out(calls))
-        errors = []
-        for (trial, _), result in zip(creates, results):
-            errors += self._created_trial(trial, result)
-        for (record, patch), result in zip(statuses, results):
-            errors += self._patched_trial(record, patch, result)
-        for pod, result in zip(running_deletions, results):
-            if isinstance(result, Exception):
-                self.deleting.discard(_uid(pod))
-                errors.append(result)
-        for (trial, record, body), result in zip(pod_creates, results):
-            errors += self._created_pod(trial, record, body, result, pending)
-        if errors:
-            raise errors[0]
+    def _execute(self, pending: _Pending) -> None:
+        """The step's writes, none of which it waits for: trial status patches go out on the I/O pool
+        when they record decisions or reflect reports, on the few threads behind the steps otherwise
+        (``_write_behind``); trials' resources and pods are created on the I/O pool
+        (``_create_behind``). Their results come back through the inbox, so a large step never holds
+        up the next reports, and only the worker's thread touches its records. A pod and its trial's
+        new status need no order: the pod's labels carry its attempt, target and run, so a restart in
+        between adopts it (``_adopt_newer_pods``)."""
+        trials = self._in_play()
+        statuses = self._status_patches(flush=False, trials=trials)
+        if statuses:
+            ids = {id(r): t for t, r in self.records.items()}
+            for record, patch in statuses:
+                self._write_behind(ids[id(record)], record, patch, urgent=True)
+        for trial, body in self._trial_creates():
+            self._create_behind(trial, "trial", body)
+        for trial, _, body in self._pod_plan(pending, trials):
+            self._create_behind(trial, "pod", body)
+        self.touched = set()
 
-    # ---- events in -------------------------------------------------------------------------------------
+    def _touch(self, trial_id: str | None) -> None:
+        if self.touched is not None and trial_id is not None:
+            self.touched.add(trial_id)
+
+    def _in_play(self) -> list[TrialState] | None:
+        """The trials whose status or pods the step's plans look at: those touched since the last
+        plan (their reports, pods, actions, or a write of theirs that landed) and those pending or
+        running; None, all of them, after a (re)load or resync, a report of the dense reference (every
+        distance may change) and at every flush (the periodic sweep)."""
+        if self.touched is None:
+            return None
+        return [t for t in self.state.trials if t.id in self.touched or t.status in ("pending", "running")]
 
     # ---- events in -------------------------------------------------------------------------------------
 
@@ -396,7 +358,7 @@ class SearchWorker:
             self.dirty = True
 
     def _owned(self, body: dict[str, Any]) -> bool:
-        return _controller_uid(body) == _uid(self.search_body)
+        return controller_uid(body) == uid(self.search_body)
 
     def _ingest_trial(self, event: _Event, pending: _Pending) -> None:
         body = event.body
@@ -409,14 +371,15 @@ class SearchWorker:
             if event.type != "DELETED":
                 self._warn_unknown(body, pending)
             return
+        self._touch(trial_id)
         if event.type == "DELETED":
-            if _uid(body) == _uid(record.body):
+            if uid(body) == uid(record.body):
                 record.exists = False
                 self.dirty = True
             return
-        if record.body is not None and _uid(body) != _uid(record.body) and record.exists:
+        if record.body is not None and uid(body) != uid(record.body) and record.exists:
             return  # another incarnation than the one this worker knows (recreated by it meanwhile)
-        record.body = _slim(body)
+        record.body = slim_trial(body)
         record.exists = True
         self._take_reports(self.state.trial(trial_id), record, body, pending, event.at)
 
@@ -426,6 +389,8 @@ class SearchWorker:
         if changed:
             self.dirty = True
             pending.report_arrivals.append(at)
+            if trial.is_dense:
+                self.touched = None  # every candidate's distance may change
         for epoch in ignored:
             log.info("%s/%s: report of epoch %d for %s ignored: the trial is %s", self.namespace, self.name, epoch,
                      trial.id, trial.status)
@@ -446,30 +411,18 @@ class SearchWorker:
     def _ingest_pod(self, event: _Event) -> None:
         pod = event.body
         name = pod["metadata"]["name"]
+        self._touch(pod["metadata"].get("labels", {}).get(naming.LABEL_TRIAL_ID))
         if event.type == "DELETED":
             known = self.pods.get(name)
-            if known is not None and _uid(known) == _uid(pod):
+            if known is not None and uid(known) == uid(pod):
                 del self.pods[name]
                 self.dirty = True
             return
         self._see_pod(pod)
 
     def _see_pod(self, pod: dict[str, Any]) -> None:
-        """Keep the newest view of a pod: phases only move forward, deletion only appears."""
-        pod = _slim_pod(pod)
-        name = pod["metadata"]["name"]
-        known = self.pods.get(name)
-        if known is not None and _uid(known) == _uid(pod):
-            if PHASE_RANK.get(_pod_phase(pod) or "", 0) < PHASE_RANK.get(_pod_phase(known) or "", 0):
-                return
-            if _terminating(known) and not _terminating(pod):
-                return
-            if _pod_phase(known) == _pod_phase(pod) and _terminating(known) == _terminating(pod) \
-                    and pod_summary(known, 0) == pod_summary(pod, 0):
-                self.pods[name] = pod
-                return
-        self.pods[name] = pod
-        self.dirty = True
+        if see_pod(self.pods, pod):
+            self.dirty = True
 
     # ---- the spec --------------------------------------------------------------------------------------
 
@@ -489,7 +442,7 @@ class SearchWorker:
         return True
 
     def _write_invalid(self) -> None:
-        now = _now_iso(self.clock())
+        now = now_iso(self.clock())
         status = dict(self.status)
         conditions = set_condition(status.get("conditions") or [], "Invalid", "True", "SpecInvalid",
                                    "\n".join(self.issues), generation=self.generation, now=now)
@@ -507,88 +460,42 @@ class SearchWorker:
     # ---- loading the state -------------------------------------------------------------------------------
 
     def _load(self) -> None:
+        """Rebuild the search's state from the API server (``restore``)."""
         fresh = self.kube.get_search(self.namespace, self.name)
         if fresh is None:
             self.gone = True
             return
-        self.search_body = {k: v for k, v in fresh.items() if k != "status"}
-        status = fresh.get("status") or {}
-        self.status = dict(status)
-        self.start_time = status.get("startTime")
-        uid = _uid(fresh)
-        trials = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name)
-                  if _controller_uid(b) == uid}
-        self.state = SearchState()
-        self.records = {}
-        summaries = status.get("trialSummaries") or {}
-        for trial_id in sorted(summaries, key=creation_order):
-            summary = {**summaries[trial_id], "id": trial_id}
-            body = trials.get(trial_id)
-            if body is not None:
-                trial, record = read_trial(body)
-                record.body = _slim(body)
-            else:  # listed, but its resource is gone (or was never created): recreate it from the summary
-                trial, record = self._from_summary(summary)
-            self.state.trials.append(trial)
-            self.records[trial.id] = record
-        self.promotion = status.get("promotion")
-        self.state.promoted = (self.promotion or {}).get("trialId")
-        self.state.outcome = status.get("outcome")
-        self.state.message = status.get("message") if self.state.outcome else None
-        self.pods = {}
-        for pod in self.kube.list_pods(self.namespace, self.name):
-            self._see_pod(pod)
-        self._adopt_newer_pods()
+        restored = restore(fresh, self.kube.list_trials(self.namespace, self.name),  # page by page
+                           self.kube.list_pods(self.namespace, self.name))
+        self.search_body, self.status = restored.search_body, restored.status
+        self.state, self.records, self.pods = restored.state, restored.records, restored.pods
+        self.start_time = self.status.get("startTime")
+        self.promotion = self.status.get("promotion")
+        for adopted in restored.adopted:
+            log.info("%s/%s: adopted %s", self.namespace, self.name, adopted)
         self.loaded = True
         self.dirty = True
+        self.touched = None
         self._schedule_resync()
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
 
-    def _adopt_newer_pods(self) -> None:
-        """A pod newer than its trial's recorded attempt was created by a step whose status patch
-        did not land (the operator died in between): its labels say what that step decided."""
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if not record.exists or trial.status in TERMINAL:
-                continue
-            pods = [p for p in self._trial_pods(record) if p["metadata"].get("labels", {}).get(naming.LABEL_ATTEMPT, "").isdigit()]
-            newest = max(pods, key=lambda p: int(p["metadata"]["labels"][naming.LABEL_ATTEMPT]), default=None)
-            if newest is None or int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT]) <= record.attempt:
-                continue
-            annotations = newest["metadata"].get("annotations") or {}
-            record.attempt = int(newest["metadata"]["labels"][naming.LABEL_ATTEMPT])
-            record.run = int(annotations.get(naming.ANNOTATION_RUN, record.run))
-            trial.target_epoch = int(annotations.get(naming.ANNOTATION_UNTIL, trial.target_epoch))
-            trial.status = "running"
-            record.pod = pod_summary(newest, record.attempt)
-            log.info("%s/%s: adopted pod %s (attempt %d of %s)", self.namespace, self.name,
-                     newest["metadata"]["name"], record.attempt, trial.id)
-
-    def _from_summary(self, summary: dict[str, Any]) -> tuple[TrialState, TrialRecord]:
-        trial = TrialState(
-            id=summary["id"], role=summary["role"], params=Point.from_json(summary["params"]),
-            status=summary.get("phase", "pending"), target_epoch=int(summary.get("targetEpoch") or 1),
-            epoch=int(summary.get("epoch") or 0), epochs_spent=int(summary.get("epochsSpent") or 0),
-            failures=int(summary.get("failures") or 0), stop_reason=summary.get("stopReason"),
-        )
-        record = TrialRecord(name=naming.trial_name(self.name, trial.id), run=int(summary.get("run") or 0),
-                             attempt=1, exists=False)
-        return trial, record
-
     def _resync(self) -> None:
         """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
-        uid = _uid(self.search_body)
-        listed = {b["spec"]["trialId"]: b for b in self.kube.list_trials(self.namespace, self.name, cached=True)
-                  if _controller_uid(b) == uid}
+        search_uid = uid(self.search_body)
         pending = _Pending()
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            body = listed.get(trial.id)
-            if body is None:
+        seen: set[str] = set()
+        for body in self.kube.list_trials(self.namespace, self.name):  # page by page
+            trial_id = body["spec"]["trialId"]
+            record = self.records.get(trial_id)
+            if controller_uid(body) != search_uid or record is None:
+                continue
+            seen.add(trial_id)
+            if uid(body) == uid(record.body) or record.body is None:
+                record.body, record.exists = slim_trial(body), True
+                self._take_reports(self.state.trial(trial_id), record, body, pending, self.clock())
+        for trial_id, record in self.records.items():
+            if trial_id not in seen and not record.creating:
                 record.exists = False
-            elif _uid(body) == _uid(record.body) or record.body is None:
-                record.body, record.exists = _slim(body), True
-                self._take_reports(trial, record, body, pending, self.clock())
         pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
         for name in list(self.pods):
             if name not in pods:
@@ -597,6 +504,7 @@ class SearchWorker:
             self._see_pod(pod)
         self._schedule_resync()
         self.dirty = True
+        self.touched = None
 
     def _schedule_resync(self) -> None:
         # Spread over +-20%: searches started together must not all re-list at the same moment.
@@ -604,56 +512,57 @@ class SearchWorker:
 
     # ---- facts from pods -----------------------------------------------------------------------------------
 
-    def _trial_pods(self, record: TrialRecord) -> list[dict[str, Any]]:
-        uid = _uid(record.body)
-        return [p for p in self.pods.values()
-                if p["metadata"].get("labels", {}).get(naming.COMPONENT) == "trial" and _controller_uid(p) == uid]
 
     def _pod_facts(self) -> None:
-        suspects: list[tuple[TrialState, TrialRecord, str]] = []
-        for trial in self.state.trials:
-            if trial.status not in ("pending", "running"):
-                continue
-            record = self.records[trial.id]
-            if not record.exists:
-                continue
-            name = naming.pod_name(record.name, record.attempt)
-            pod = self.pods.get(name)
-            if pod is not None and _controller_uid(pod) != _uid(record.body):
-                continue  # a pod of an earlier incarnation of this trial: garbage collection removes it
-            if pod is None:
-                if record.pod is not None and record.pod_created and record.pod.get("phase") != "Deleted":
-                    record.pod = {**record.pod, "phase": "Deleted"}
-                    record_error(self.state, trial.id,
-                                 f"pod {name} was deleted while the trial was running (attempt {record.attempt})")
-                continue
-            record.pod = pod_summary(pod, record.attempt)
-            phase = _pod_phase(pod)
-            if phase == "Running":
-                mark_running(self.state, trial.id)
-            elif phase == "Succeeded" and trial.epoch < trial.target_epoch:
-                suspects.append((trial, record, name))
-            elif phase == "Failed":
-                what = describe_pod_end(pod)
-                refused = record.pod.get("exitCode") == REFUSED_CONFIG_EXIT
-                if _terminating(pod) and _uid(pod) not in self.deleting:
-                    what = f"pod {name} was deleted while the trial was running ({what})"
-                    refused = False
-                # A config the trial refuses fails the same way on every retry: fail it at once.
-                record_error(self.state, trial.id, what, retryable=not refused)
+        """Pods -> the policy's facts (``pods.pod_facts``), fed to its reducers."""
+        facts = pod_facts(self.state, self.records, self.pods, self.deleting)
+        for trial_id in [*facts.summaries, *facts.running, *(t for t, _ in facts.lost), *(e.trial_id for e in facts.exits)]:
+            self._touch(trial_id)
+        for trial_id, summary in facts.summaries.items():
+            self.records[trial_id].pod = summary
+        for trial_id in facts.running:
+            mark_running(self.state, trial_id)
+        for trial_id, why in facts.lost:
+            record_error(self.state, trial_id, why)
+        for exit in facts.exits:
+            record_exit(self.state, exit)
         # A pod that ended without its target's report: the report may still be on its way through
-        # the trials' watch, so read the trials themselves (all at once) before calling it lost.
-        bodies = self._fan_out([partial(self.kube.get_trial, self.namespace, r.name) for _, r, _ in suspects])
-        for (trial, record, name), body in zip(suspects, bodies):
-            if isinstance(body, Exception):
-                raise body
-            if body is not None and _uid(body) == _uid(record.body):
-                record.body = _slim(body)
-                self._take_reports(trial, record, body, _Pending(), self.clock())
-            if trial.status in ("pending", "running") and trial.epoch < trial.target_epoch:
-                record_error(self.state, trial.id, (
-                    f"pod {name} exited without reporting epoch {trial.target_epoch} (last report: epoch "
-                    f"{trial.epoch}); resuming from its checkpoint"))
+        # the trials' watch, so read the trial itself (behind the step) before calling it an exit.
+        for trial_id, pod in facts.unconfirmed:
+            record = self.records[trial_id]
+            if record.checking:
+                continue
+            record.checking = True
+
+            def read(trial_id: str = trial_id, record: TrialRecord = record, pod: str = pod) -> None:
+                try:
+                    body: Any = self.kube.get_trial(self.namespace, record.name)
+                except Exception as exc:
+                    body = exc
+                self.offer("checked", None, {"trial": trial_id, "record": record, "pod": pod, "body": body})
+
+            if self.io is None:
+                read()
+            else:
+                self.io.submit(read)
+
+    def _checked(self, done: dict[str, Any], pending: _Pending) -> None:
+        """The trial read again after its pod ended short of its target: its reports, then the exit."""
+        record: TrialRecord = done["record"]
+        if self.records.get(done["trial"]) is not record:
+            return
+        self._touch(done["trial"])
+        record.checking = False
+        self.dirty = True
+        body, trial = done["body"], self.state.trial(done["trial"])
+        if isinstance(body, Exception):
+            log.warning("%s/%s: %s not read (%s); reading it again", self.namespace, self.name, record.name,
+                        api_error(body))
+            return
+        if body is not None and uid(body) == uid(record.body):
+            record.body = slim_trial(body)
+            self._take_reports(trial, record, body, pending, self.clock())
+        record_exit(self.state, unconfirmed_exit(trial.id, done["pod"], trial.target_epoch))
 
     # ---- actions -------------------------------------------------------------------------------------------
 
@@ -667,6 +576,8 @@ class SearchWorker:
                 self.metrics.action(self.namespace, self.name, kind)
             trial_was_errored = isinstance(action, Continue) and self.state.trial(action.trial_id).status == "errored"
             apply(self.state, action)
+            if not isinstance(action, (Promote, Finish)):
+                self._touch(action.trial_id)
             if isinstance(action, Start):
                 self.records[action.trial_id] = TrialRecord(
                     name=naming.trial_name(self.name, action.trial_id), attempt=1, exists=False)
@@ -724,44 +635,61 @@ class SearchWorker:
             if action.outcome == "failed":
                 pending.events.append(self._event(self.search_body, "SearchFailed", action.message, "Warning"))
 
-    def _fan_out(self, calls: list[Callable[[], Any]]) -> list[Any]:
-        """Run independent API calls at once (on the runtime's I/O pool); each result is the call's
-        value or the exception it raised, in order."""
-        def guarded(call: Callable[[], Any]) -> Any:
-            try:
-                return call()
-            except Exception as exc:
-                return exc
-
-        if self.io is None or len(calls) <= 1:
-            return [guarded(call) for call in calls]
-        return list(self.io.map(guarded, calls))
-
-    @staticmethod
-    def _raise_first(results: list[Any]) -> None:
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-
     def _trial_creates(self) -> list[tuple[TrialState, dict[str, Any]]]:
         """The HyperpruneTrial of every listed trial that has none (new, or deleted by hand)."""
         assert self.search is not None and self.search_body is not None
         return [(t, manifests.trial_resource(self.search_body, self.search, t.id, t.role, t.params, t.target_epoch))
-                for t in self.state.trials if not self.records[t.id].exists]
+                for t in self.state.trials if not self.records[t.id].exists and not self.records[t.id].creating]
+
+    def _create_behind(self, trial: TrialState, kind: str, body: Body) -> None:
+        """Create a trial's resource or pod without the step waiting for it (on the I/O pool); the
+        result comes back through the inbox (``_created``). A trial has one create in flight at most."""
+        record = self.records[trial.id]
+        record.creating = True
+        create = self.kube.create_trial if kind == "trial" else self.kube.create_pod
+
+        def run() -> None:
+            try:
+                result: Any = create(body)
+            except Exception as exc:
+                result = exc
+            self.offer("created", None, {"trial": trial.id, "record": record, "kind": kind, "body": body,
+                                         "result": result})
+
+        if self.io is None:
+            run()
+        else:
+            self.io.submit(run)
+
+    def _created(self, done: dict[str, Any], pending: _Pending) -> None:
+        record: TrialRecord = done["record"]
+        if self.records.get(done["trial"]) is not record:
+            return  # the state was reloaded meanwhile: it read what exists
+        self._touch(done["trial"])
+        record.creating = False
+        trial = self.state.trial(done["trial"])
+        if done["kind"] == "trial":
+            errors = self._created_trial(trial, done["result"])
+        else:
+            errors = self._created_pod(trial, record, done["body"], done["result"], pending)
+        for error in errors:
+            log.warning("%s/%s: %s of %s not created (%s); retrying", self.namespace, self.name, done["kind"],
+                        record.name, api_error(error))
+        self.dirty = True  # its pod (after its resource), or a retry, follows
 
     def _created_trial(self, trial: TrialState, result: Any) -> list[Exception]:
         if isinstance(result, Exception):
             return [result]
         created, new = result
         record = self.records[trial.id]
-        if not new and _controller_uid(created) != _uid(self.search_body):
+        if not new and controller_uid(created) != uid(self.search_body):
             return [RuntimeError(f"HyperpruneTrial {record.name} exists but belongs to another search "
                                  "(an earlier one of the same name, still being deleted?)")]
-        if record.body is not None and _uid(record.body) != _uid(created):
+        if record.body is not None and uid(record.body) != uid(created):
             # Deleted by hand and recreated here: its pods went with it; its reports too.
             log.warning("%s/%s: recreated HyperpruneTrial %s", self.namespace, self.name, record.name)
             record.pod = None
-        if not new and record.body is None and _uid(created) is not None:
+        if not new and record.body is None and uid(created) is not None:
             # This search created it before a restart, before its status listed it: the policy started
             # the same trial again. What the resource says is what trains (its config is pinned).
             adopted, adopted_record = read_trial(created)
@@ -777,103 +705,99 @@ class SearchWorker:
             record.written = {k: stored[k] for k in OPERATOR_FIELDS if k in stored}
         else:
             record.written = {}
-        record.body, record.exists = _slim(created), True
+        record.body, record.exists = slim_trial(created), True
         self.dirty = self.dirty or not new
         return []
 
-    def _status_patches(self, *, flush: bool) -> list[tuple[TrialRecord, dict[str, Any]]]:
-        """Each trial's operator-owned status keys that changed: decisions and facts at once,
-        progress a restart re-derives (epoch, last metric and distance, pod) at most once per status
-        interval (or with ``flush``), riding along with the trial's next urgent change otherwise."""
-        dense = self.state.dense
-        todo = []
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if not record.exists:
-                continue
-            desired = trial_status_fields(trial, record, dense)
-            record.desired = desired
-            patch = merge_patch(desired, record.written)
-            if not patch:
-                self.lazy.discard(trial.id)
-                continue
-            # A trial without status reads as pending at attempt 1 of its spec's target: no hurry.
-            spec_target = ((record.body or {}).get("spec") or {}).get("targetEpoch", trial.target_epoch)
-            effective = {"phase": "pending", "targetEpoch": spec_target, "attempt": 1, "run": 0, "failures": 0,
-                         **record.written}
-            if flush or urgent(merge_patch(desired, effective), effective):
-                todo.append((record, patch))
-                self.lazy.discard(trial.id)
-            else:
-                self.lazy.add(trial.id)
-        return todo
+    def _status_patches(self, *, flush: bool, trials: list[TrialState] | None = None) -> list[tuple[TrialRecord, dict[str, Any]]]:
+        """The operator-owned status keys that changed of ``trials`` (None: all), now or later
+        (``writes.status_plan``); the patches that can be written behind the step are handed to
+        ``_write_behind`` here."""
+        plan = status_plan(self.state, self.records, flush=flush, trials=trials)
+        for trial_id, desired in plan.desired.items():
+            self.records[trial_id].desired = desired
+        if trials is None:
+            self.lazy = plan.later
+        else:
+            self.lazy = (self.lazy - {t.id for t in trials}) | plan.later
+        if plan.behind:
+            ids = {id(r): t for t, r in self.records.items()}
+            for record, patch in plan.behind:
+                self._write_behind(ids[id(record)], record, patch)
+        return plan.now
 
-    def _patched_trial(self, record: TrialRecord, patch: dict[str, Any], result: Any) -> list[Exception]:
-        if isinstance(result, ApiException) and result.status == 404:
+    def _write_behind(self, trial_id: str, record: TrialRecord, patch: dict[str, Any], *, urgent: bool = False) -> None:
+        """Write a trial status patch without the step waiting for it; the result comes back through
+        the inbox (``_written``), where only the worker's own thread touches the records. Urgent ones
+        (decisions, reflected reports) go on the I/O pool, the rest on the few threads behind."""
+        record.writing = patch
+        pool = self.io if urgent else self.behind
+
+        def write() -> None:
+            try:
+                self.kube.patch_trial_status(self.namespace, record.name, patch)
+                error = None
+            except Exception as exc:
+                error = exc
+            self.offer("written", None, {"trial": trial_id, "record": record, "patch": patch, "error": error})
+
+        if pool is None:
+            write()
+        else:
+            pool.submit(write)
+
+    def _written(self, done: dict[str, Any]) -> None:
+        if "status" in done:  # the search's own status
+            if self.status_writing is not None and self.status_writing[1] is done["status"]:
+                self.status_writing = None
+                self._status_landed(done["status"], done["error"])
+            return
+        record: TrialRecord = done["record"]
+        patch: dict[str, Any] = done["patch"]
+        if self.records.get(done["trial"]) is not record or record.writing is not patch:
+            return  # the state was reloaded meanwhile: it read what landed
+        self._touch(done["trial"])
+        record.writing = None
+        error = done["error"]
+        if isinstance(error, ApiException) and error.status == 404:
             record.exists = False  # deleted by hand: recreated by the next step
-            self.dirty = True
-            return []
-        if isinstance(result, Exception):
-            return [result]
-        record.written = apply_merge(record.written, patch)
-        return []
+        elif error is not None:
+            log.warning("%s/%s: status of %s not written (%s); retrying", self.namespace, self.name, record.name,
+                        api_error(error))
+        else:
+            record.written = apply_merge(record.written, patch)
+        self.dirty = True  # what waited for this write, and the search's status, follow
 
     def _flush(self) -> None:
-        """Write the progress that waited (``_status_patches`` with flush)."""
+        """Write the progress that waited (``_status_patches`` with flush), behind the step: nothing
+        waits for progress."""
         todo = self._status_patches(flush=True)
-        results = self._fan_out([partial(self.kube.patch_trial_status, self.namespace, r.name, p) for r, p in todo])
-        errors = [e for (r, p), res in zip(todo, results) for e in self._patched_trial(r, p, res)]
+        ids = {id(r): t for t, r in self.records.items()}
+        for record, patch in todo:
+            self._write_behind(ids[id(record)], record, patch)
         self.next_flush = self.clock() + self.status_interval()
-        if errors:
-            raise errors[0]
+        self.touched = None  # the next step's plans sweep all trials
+        self.dirty = True
 
-    def _pod_plan(self, pending: _Pending) -> tuple[list[dict[str, Any]], list[tuple[TrialState, TrialRecord, dict[str, Any]]]]:
-        """(running pods to delete now, pods to create). Finished pods no trial needs are deleted in
-        the background: they hold nothing."""
+    def _pod_plan(self, pending: _Pending, trials: list[TrialState] | None) -> list[tuple[TrialState, TrialRecord, Body]]:
+        """The pods to create, from ``writes.pod_plan``; its deletions go behind the step (a failed one
+        is forgotten, so the next step sees the pod again and retries)."""
         assert self.search is not None
-        deletions: list[tuple[dict[str, Any], str]] = []
-        creations = []
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            if not record.exists or record.body is None or _uid(record.body) is None:
-                continue
-            current = naming.pod_name(record.name, record.attempt)
-            busy = False  # a pod of this trial may still hold its work dir
-            for pod in self._trial_pods(record):
-                name, phase = pod["metadata"]["name"], _pod_phase(pod)
-                finished = phase in ("Succeeded", "Failed")
-                if trial.status == "stopped":
-                    deletions.append((pod, f"{trial.id} was stopped"))
-                elif name != current:
-                    if finished:
-                        deletions.append((pod, f"attempt {record.attempt} of {trial.id} replaces it"))
-                    elif trial.status not in ("pending", "running"):
-                        deletions.append((pod, f"{trial.id} is {trial.status}"))
-                elif trial.status == "failed" and not finished:
-                    deletions.append((pod, f"{trial.id} failed"))
-                if not finished and name != current:
-                    busy = True  # e.g. the last attempt still writes its checkpoint after its last report
-            if trial.status in ("pending", "running") and not record.pod_created and current not in self.pods \
-                    and not busy:  # with busy, its previous pod ends first: one process per work dir
-                creations.append((trial, record))
-        running = []
-        for pod, why in deletions:
-            if _uid(pod) in self.deleting or _terminating(pod):
-                continue
+        plan = pod_plan(self.state, self.records, self.pods, self.deleting, trials)
+        for pod, why in plan.delete:
             log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
-            self.deleting.add(_uid(pod))
-            if _pod_phase(pod) in ("Succeeded", "Failed"):
-                self._background(self._delete_quietly, pod)
+            self.deleting.add(uid(pod))
+            if self.behind is None:
+                self._delete_behind(pod)
             else:
-                running.append(pod)
-        if creations:
+                self.behind.submit(self._delete_behind, pod)
+        if plan.create:
             template = self.search.spec.trial_template
             if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
                     and template.service_account_name == naming.DEFAULT_TRIAL_SERVICE_ACCOUNT:
                 self.ensure_trial_rbac(self.namespace, template.service_account_name)
-        creates = [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
-                                              until_epoch=t.target_epoch)) for t, r in creations if r.body is not None]
-        return running, creates
+        return [(t, r, manifests.trial_pod(self.search, r.body, attempt=r.attempt, run=r.run,
+                                           until_epoch=t.target_epoch)) for t, r in plan.create if r.body is not None]
 
     def _created_pod(self, trial: TrialState, record: TrialRecord, body: dict[str, Any], result: Any,
                      pending: _Pending) -> list[Exception]:
@@ -890,9 +814,9 @@ class SearchWorker:
         if isinstance(result, Exception):
             return [result]
         pod, _ = result
-        if _controller_uid(pod) != _uid(record.body):
+        if controller_uid(pod) != uid(record.body):
             return []  # an earlier incarnation's pod still holds the name; its deletion wakes this worker
-        self.pods[pod["metadata"]["name"]] = _slim_pod(pod)
+        self.pods[pod["metadata"]["name"]] = slim_pod(pod)
         record.pod = pod_summary(pod, record.attempt)
         mark_running(self.state, trial.id)
         return []
@@ -900,42 +824,23 @@ class SearchWorker:
     # ---- promotion ---------------------------------------------------------------------------------------------
 
     def _promotion(self, pending: _Pending) -> None:
-        promotion = self.promotion
-        if promotion is None or promotion["phase"] in ("Succeeded", "Failed"):
+        """One step of the promotion (``promotion.promotion_step``), carried out."""
+        if self.promotion is None:
             return
         assert self.search is not None and self.search_body is not None
-        attempts = promotion.get("attempts", 0)
+        attempts = self.promotion.get("attempts", 0)
         pod = self.pods.get(naming.promotion_pod_name(self.name, attempts)) if attempts else None
-        if pod is not None and _controller_uid(pod) != _uid(self.search_body):
+        if pod is not None and controller_uid(pod) != uid(self.search_body):
             pod = None
-        if attempts and pod is None and promotion["phase"] == "Pending":
-            pod = self._create_promotion_pod(promotion, attempts)
-        phase = _pod_phase(pod)
-        now = _now_iso(self.clock())
-        if attempts == 0 or (pod is None and promotion["phase"] == "Running") or phase == "Failed":
-            if attempts and phase == "Failed" and pod is not None:
-                promotion["message"] = describe_pod_end(pod)
-            elif attempts:
-                promotion["message"] = f"promotion pod {promotion.get('pod')} was deleted"
-            if attempts >= self.settings.promotion_attempts:
-                promotion.update(phase="Failed", time=now)
-                pending.events.append(self._event(self.search_body, "PromotionFailed", (
-                    f"the model of {promotion['trialId']} could not be copied after {attempts} attempts: "
-                    f"{promotion.get('message')}"), "Warning"))
-                return
-            attempts += 1
-            promotion.update(phase="Pending", attempts=attempts, pod=naming.promotion_pod_name(self.name, attempts))
+        step = promotion_step(self.promotion, pod, search=self.name, max_attempts=self.settings.promotion_attempts,
+                              now=now_iso(self.clock()))
+        self.promotion = step.promotion
+        if step.record_first:
             self._write_status(force=True)  # the attempt is recorded before its pod exists
-            pod = self._create_promotion_pod(promotion, attempts)
-            phase = _pod_phase(pod)
-        if phase == "Running" and promotion["phase"] == "Pending":
-            promotion["phase"] = "Running"
-        elif phase == "Succeeded":
-            promotion.update(phase="Succeeded", time=now,
-                             message=f"model of {promotion['trialId']} copied to {promotion['containerPath']}")
-            pending.events.append(self._event(self.search_body, "Promoted", (
-                f"the model of {promotion['trialId']} is at {promotion['path']} in {promotion['volume']} "
-                f"({promotion['containerPath']} in trial pods)")))
+        if step.create is not None:
+            self._create_promotion_pod(step.promotion, step.create)
+        for reason, message, type_ in step.events:
+            pending.events.append(self._event(self.search_body, reason, message, type_))
 
     def _create_promotion_pod(self, promotion: dict[str, Any], attempt: int) -> dict[str, Any] | None:
         assert self.search is not None and self.search_body is not None
@@ -943,111 +848,34 @@ class SearchWorker:
         body = manifests.promotion_pod(self.search, self.search_body, trial_id=promotion["trialId"], run=record.run,
                                        attempt=attempt)
         pod, _ = self.kube.create_pod(body)
-        if _controller_uid(pod) != _uid(self.search_body):
+        if controller_uid(pod) != uid(self.search_body):
             return None
-        self.pods[pod["metadata"]["name"]] = _slim_pod(pod)
+        self.pods[pod["metadata"]["name"]] = slim_pod(pod)
         return pod
 
     # ---- the search's status ---------------------------------------------------------------------------------------
 
-    def _phase(self) -> str:
-        promotion = self.promotion or {}
-        if self.state.outcome == "failed" or promotion.get("phase") == "Failed":
-            return "Failed"
-        if self.state.outcome == "succeeded" and promotion.get("phase") == "Succeeded":
-            return "Succeeded"
-        return "Running" if self.state.trials else "Pending"
 
     def desired_status(self) -> dict[str, Any]:
         assert self.search is not None
-        spec = self.search.spec
-        now = _now_iso(self.clock())
-        generation = self.generation
-        phase = self._phase()
-        summaries = {}
-        for trial in self.state.trials:
-            record = self.records[trial.id]
-            summaries[trial.id] = trial_summary(trial, record, record.desired or record.written)
-        by_phase = counts(self.state)
-        status: dict[str, Any] = {
-            "phase": phase,
-            "observedGeneration": generation,
-            "strategy": spec.strategy.name,
-            "metric": spec.metric,
-            "mode": spec.metric_mode,
-            "trials": by_phase,
-            "trialSummaries": summaries,
-            "trialEpochs": {
-                "spent": self.state.trial_epochs,
-                "avoided": epochs_avoided(self.state, spec.final_epoch),
-                "fullTraining": full_training_epochs(self.state, spec.final_epoch),
-            },
-            "outcome": self.state.outcome,
-            "promotion": dict(self.promotion) if self.promotion else None,
-            "best": self._best(),
-            "dense": self._dense(),
-            "startTime": self.start_time,
-            "completionTime": self.status.get("completionTime"),
-        }
-        if phase in ("Succeeded", "Failed") and not status["completionTime"]:
-            status["completionTime"] = now
-        running = ", ".join(f"{n} {p}" for p, n in by_phase.items() if n and p != "total")
-        if self.state.outcome is not None:
-            status["message"] = self.state.message
-            if self.promotion is not None and self.promotion.get("phase") == "Failed":
-                status["message"] = f"promotion failed: {self.promotion.get('message')}"
-        else:
-            status["message"] = f"{by_phase['total']} trials: {running}" if running else "starting"
-        conditions = set_condition(self.status.get("conditions") or [], "Invalid", "False", "SpecValid",
-                                   "the spec is valid", generation=generation, now=now)
-        active = phase in ("Pending", "Running")
-        conditions = set_condition(conditions, "Running", "True" if active else "False",
-                                   "TrialsRunning" if active else "SearchFinished",
-                                   "the search is training its trials" if active else "the search has finished",
-                                   generation=generation, now=now)
-        if self.promotion:
-            p = self.promotion["phase"]
-            conditions = set_condition(
-                conditions, "Promoted", "True" if p == "Succeeded" else "False",
-                {"Pending": "Copying", "Running": "Copying", "Succeeded": "ModelCopied", "Failed": "PromotionFailed"}[p],
-                self.promotion.get("message") or "", generation=generation, now=now)
-        if phase in ("Succeeded", "Failed"):
-            failed_by = "PromotionFailed" if (self.promotion or {}).get("phase") == "Failed" else "SearchFailed"
-            conditions = set_condition(conditions, "Succeeded", "True" if phase == "Succeeded" else "False",
-                                       "Promoted" if phase == "Succeeded" else failed_by, status["message"] or "",
-                                       generation=generation, now=now)
-            conditions = set_condition(conditions, "Failed", "True" if phase == "Failed" else "False",
-                                       failed_by if phase == "Failed" else "Promoted", status["message"] or "",
-                                       generation=generation, now=now)
-        status["conditions"] = conditions
-        return status
+        return desired_status(self.search, self.state, self.records, promotion=self.promotion, written=self.status,
+                              generation=self.generation, start_time=self.start_time, now=now_iso(self.clock()))
 
-    def _best(self) -> dict[str, Any] | None:
-        assert self.search is not None
-        if self.state.promoted is not None:
-            best = self.state.find(self.state.promoted)
-        else:
-            best = best_candidate(Plan(self.search.spec, self.state))
-        if best is None:
-            return None
-        report = final_report(self.records[best.id], best) or {}
-        out = {"trialId": best.id, "metric": final_metric(best), "testMetric": report.get("testMetric"),
-               "sparsity": report.get("sparsity"), "params": best.params.to_json()}
-        return {k: v for k, v in out.items() if v is not None}
 
-    def _dense(self) -> dict[str, Any] | None:
-        dense = self.state.dense
-        if dense is None:
-            return None
-        report = final_report(self.records[dense.id], dense) or {}
-        out = {"phase": dense.status, "epoch": dense.epoch, "metric": latest_metric(dense),
-               "testMetric": report.get("testMetric")}
-        return {k: v for k, v in out.items() if v is not None}
 
     def _write_status(self, *, force: bool) -> bool:
-        """Write what changed in the search's status; True when a change waits for status_interval."""
+        """Write what changed in the search's status, behind the step (a big search's status is a big
+        object: the API server takes a second or more per write under load); ``force`` writes it now,
+        in the step (a promotion attempt is recorded before its pod). One write at a time, so an
+        older patch never lands after a newer one. True when a change waits for the next write."""
         if self.search is None or not self.loaded:
             return False
+        if self.status_writing is not None:
+            if not force:
+                return True  # the next write follows this one's landing
+            future, on_its_way = self.status_writing  # a forced write goes after the one on its way
+            self.status_writing = None  # (its report, still in the inbox, is then ignored)
+            self._status_landed(on_its_way, future.result())
         patch = merge_patch(self.desired_status(), self.status)
         if not patch:
             return False
@@ -1055,33 +883,66 @@ class SearchWorker:
         important = any(k in patch for k in IMPORTANT_STATUS_KEYS)
         if not (force or important or now >= self.next_status_write):
             return True
-        self.kube.patch_search_status(self.namespace, self.name, patch)
-        self.status = apply_merge(self.status, patch)
         self.next_status_write = now + self.status_interval()
+        if force or self.behind is None:
+            error = self._patch_status(patch)
+            self._status_landed(patch, error)
+            if error is not None and force:
+                raise error
+        else:
+            def write() -> Exception | None:
+                error = self._patch_status(patch)
+                self.offer("written", None, {"status": patch, "error": error})
+                return error
+
+            self.status_writing = (self.behind.submit(write), patch)
         return False
+
+    def _patch_status(self, patch: dict[str, Any]) -> Exception | None:
+        started = self.clock()
+        try:
+            self.kube.patch_search_status(self.namespace, self.name, patch)
+        except Exception as exc:
+            return exc
+        finally:
+            took = self.clock() - started
+            if took > SLOW_STEP_S:
+                log.info("%s/%s: the search's status write took %.0f ms (%d bytes)", self.namespace, self.name,
+                         1000 * took, len(json.dumps(patch)))
+        return None
+
+    def _status_landed(self, patch: dict[str, Any], error: Exception | None) -> None:
+        if error is None:
+            self.status = apply_merge(self.status, patch)
+            return
+        self.status_pending = True  # written again by the next step
+        log.warning("%s/%s: status not written (%s); retrying", self.namespace, self.name, api_error(error))
 
     # ---- events and metrics -------------------------------------------------------------------------------------------
 
     def _event(self, involved: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> dict[str, Any]:
-        return manifests.event(involved, reason=reason, message=message, type=type_, now=_now_iso(self.clock()),
+        return manifests.event(involved, reason=reason, message=message, type=type_, now=now_iso(self.clock()),
                                instance=self.settings.instance)
 
-    def _background(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self.io is None:
-            fn(*args)
-        else:
-            self.io.submit(fn, *args)
-
-    def _delete_quietly(self, pod: dict[str, Any]) -> None:
+    def _delete_behind(self, pod: dict[str, Any]) -> None:
+        """Delete a pod (behind the step); a failure comes back through the inbox (``_deleted``)."""
         try:
-            self.kube.delete_pod(self.namespace, pod["metadata"]["name"], _uid(pod))
-        except Exception as exc:  # the next step sees the pod again and retries
-            self.deleting.discard(_uid(pod))
+            self.kube.delete_pod(self.namespace, pod["metadata"]["name"], uid(pod))
+        except Exception as exc:
             log.warning("%s/%s: pod %s not deleted: %s", self.namespace, self.name, pod["metadata"]["name"],
                         api_error(exc))
+            self.offer("deleted", None, {"pod": pod})
+
+    def _deleted(self, done: dict[str, Any]) -> None:
+        """A deletion that failed is forgotten: the next step sees the pod again and retries."""
+        pod = done["pod"]
+        self.deleting.discard(uid(pod))
+        self._touch(pod["metadata"].get("labels", {}).get(naming.LABEL_TRIAL_ID))
+        self.dirty = True
 
     def _post_events(self, events: list[dict[str, Any]]) -> None:
-        """Post Events in the background: they inform users, nothing waits for them."""
+        """Post Events behind the step, after the writes decisions wait for (a closing rung posts
+        hundreds): they inform users, nothing waits for them."""
         def post(body: dict[str, Any]) -> None:
             try:
                 self.kube.create_event(body)
@@ -1090,10 +951,10 @@ class SearchWorker:
                             api_error(exc))
 
         for body in events:
-            if self.io is None:
+            if self.behind is None:
                 post(body)
             else:
-                self.io.submit(post, body)
+                self.behind.submit(post, body)
 
     def _export_metrics(self) -> None:
         if self.metrics is None or self.search is None or not self.loaded:
@@ -1109,17 +970,18 @@ class SearchWorker:
             by_rung = rung_distances(trial, dense, rungs)
             if by_rung:
                 per_rung[trial.id] = by_rung
-        best = self._best() or {}
-        dense_info = self._dense() or {}
+        best = best_entry(self.search, self.state, self.records) or {}
+        dense_info = dense_entry(self.state, self.records) or {}
+        epochs = trial_epochs(spec, self.state)
         self.metrics.update(self.namespace, self.name, SearchSnapshot(
-            phase=self.status.get("phase") or self._phase(),
+            phase=self.status.get("phase") or search_phase(self.state, self.promotion),
             metric=spec.metric,
-            trials=counts(self.state),
+            trials=trial_counts(self.state),
             distances=distances,
             rung_distances=per_rung,
             best_metric=best.get("metric"),
             dense_metric=dense_info.get("metric"),
-            epochs_spent=self.state.trial_epochs,
-            epochs_avoided=epochs_avoided(self.state, spec.final_epoch),
-            epochs_full=full_training_epochs(self.state, spec.final_epoch),
+            epochs_spent=epochs.spent,
+            epochs_avoided=epochs.avoided,
+            epochs_full=epochs.full_training,
         ))

@@ -136,6 +136,7 @@ def test_crds_pass_the_kubernetes_schema(tmp_path):
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_object_carries_the_standard_labels(scenario, rendered):
+    assert rendered[scenario].objects
     for obj in rendered[scenario].objects:
         labels = obj["metadata"].get("labels") or {}
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
@@ -312,6 +313,7 @@ def test_trial_rbac_from_the_chart_is_what_the_operator_would_create(rendered):
     from hyperprune_operator import manifests
 
     r = rendered["namespaces"]
+    assert SCENARIOS["namespaces"]["watchNamespaces"] and len(manifests.trial_rbac("x")) == 3
     for ns in SCENARIOS["namespaces"]["watchNamespaces"]:
         for want in manifests.trial_rbac(ns):
             got = r.one(want["kind"], want["metadata"]["name"], ns)

@@ -337,7 +337,9 @@ def test_namespaced_install_runs_the_quickstart_and_prometheus_reads_its_metrics
         try:
             wait_until(lambda: len(_pods(admin, team, "quickstart")) >= 2, 60,
                        f"trial pods of the quickstart (operator log: {log})")
-            assert _get(admin, team, "quickstart")["status"]["phase"] == "Running"
+            # The status is written after the step that created the pods: wait for it, do not race it.
+            wait_until(lambda: (_get(admin, team, "quickstart").get("status") or {}).get("phase") == "Running", 60,
+                       f"the quickstart's status to say Running (operator log: {log})")
             for pod in _pods(admin, team, "quickstart"):
                 assert pod.spec.service_account_name == "hyperprune-trial"
 

@@ -62,9 +62,9 @@ def test_the_quickstart_example_starts_trials_without_edits(kube_cluster, kube_a
             create_search(kube_api, kube_namespace, document)
             wait_until(lambda: len(list_pods(kube_api, kube_namespace)) >= 2, 60,
                        f"trial pods of the quickstart (operator log: {operator.log_path})")
-            # The status follows every status interval: the pods can be there before it says Running.
-            wait_until(lambda: phase(get_search(kube_api, kube_namespace, "quickstart")) == "Running", 30,
-                       "the quickstart's status to say Running")
+            # The status is written after the step that created the pods: wait for it, do not race it.
+            wait_until(lambda: phase(get_search(kube_api, kube_namespace, "quickstart")) == "Running", 60,
+                       f"the quickstart's status to say Running (operator log: {operator.log_path})")
             trials = {t["metadata"]["name"]: t for t in list_trials(kube_api, kube_namespace)}
             assert {"quickstart-dense", "quickstart-t000"} <= set(trials)
             for pod in list_pods(kube_api, kube_namespace):

@@ -143,7 +143,9 @@ def test_survivors_continue_from_their_checkpoints_in_new_pods(kube_api, finishe
 def test_each_trial_reported_its_epochs_and_spectra_into_its_own_status(kube_api, finished):
     namespace, _, _ = finished
     search = get_search(kube_api, namespace, NAME)
-    for trial in list_trials(kube_api, namespace):
+    trials = list_trials(kube_api, namespace)
+    assert len(trials) == len(search["status"]["trialSummaries"]) >= 2
+    for trial in trials:
         reports, s = trial["status"]["reports"], trial["status"]
         assert sorted(map(int, reports)) == list(range(1, s["epoch"] + 1))
         for epoch, report in reports.items():

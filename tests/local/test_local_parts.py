@@ -23,6 +23,7 @@ from hyperprune.local.summary import summary_lines
 from hyperprune.policy import SearchState, Start, apply, record_report
 from hyperprune.contract.report import TrialReport
 from hyperprune.spec import Point
+from process_support import disposition, wait_for_disposition
 
 
 def report(trial_id: str, epoch: int, **over) -> TrialReport:
@@ -124,6 +125,17 @@ def test_journal_skips_a_torn_last_line_and_sums_sessions(tmp_path):
     assert wall_seconds(events) == pytest.approx(40.5)
 
 
+def test_a_journal_reopened_after_a_torn_line_starts_its_events_on_a_line_of_their_own(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"event": "session", "time": 100.0}\n{"event": "launch", "time": 130.0}\n{"event": "rep')
+    journal = Journal(path)
+    journal.append("session")
+    journal.close()
+    events = read_journal(path)
+    assert [e["event"] for e in events] == ["session", "launch", "session"]
+    assert len(session_times(events)) == 2  # result.json counts every session
+
+
 @pytest.mark.parametrize("workers,cores,threads", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (3, 16, 5)])
 def test_threads_split_the_cores_between_workers(workers, cores, threads):
     assert threads_per_trial(workers, cores) == threads
@@ -173,7 +185,7 @@ def test_terminate_asks_then_kill_if_overdue_forces(tmp_path):
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
         "print('ready', flush=True); time.sleep(60)"
     ), 0, 1, time.time())
-    time.sleep(0.5)  # let it install its handler
+    wait_for_disposition(stubborn.pid, signal.SIGTERM, "ignored")
     stubborn.terminate()
     stubborn.kill_if_overdue(grace_seconds=5.0)
     assert stubborn.poll() is None  # ignores SIGTERM, and the grace has not passed
@@ -184,11 +196,10 @@ def test_terminate_asks_then_kill_if_overdue_forces(tmp_path):
 
 def test_children_ignore_the_terminals_ctrl_c_the_engine_stops_them_itself():
     child = TrialProcess("t", _python("import time; time.sleep(60)"), 0, 1, time.time())
-    time.sleep(0.3)
+    assert disposition(child.pid, signal.SIGINT) == "ignored"  # set before exec: no waiting needed
     child.popen.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    assert child.poll() is None
     child.terminate()
+    # Pending signals are delivered lowest number first: had SIGINT been fatal, it would have ended it.
     assert child.popen.wait(timeout=10) == -signal.SIGTERM
 
 

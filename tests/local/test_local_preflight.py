@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hyperprune.local.preflight import data_path_issues
+from hyperprune.local.datafiles import path_issues as data_path_issues
 from hyperprune.spec import parse_search
 
 SEARCH = {

@@ -133,7 +133,7 @@ def test_resume_after_ctrl_c_and_kill_gives_the_uninterrupted_outcome(finished, 
     os.killpg(engine.pid, signal.SIGINT)
     out, err = engine.communicate(timeout=120)
     assert engine.returncode == 130, out + err
-    assert f"hyperprune run {search} --workdir {workdir}" in err
+    assert f"hyperprune run {search} --workdir {workdir} --workers 1 --quiet" in err  # the same command, whole
     exits = [e for e in journal(workdir) if e["event"] == "exit" and e.get("message") == "interrupted"]
     # Stopped by SIGTERM (-15: still starting up, before training), or it had reached its target: never SIGKILL.
     assert exits and all(e["code"] in (0, 143, -signal.SIGTERM) for e in exits), exits

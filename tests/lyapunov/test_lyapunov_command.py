@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from hyperprune.cli import main
+from hyperprune.local.layout import Workdir
 from hyperprune.lyapunov import lyapunov_spectrum
+from hyperprune.spec import load_search
 
 
 def run(capsys, *argv):
@@ -79,3 +83,13 @@ def test_unloadable_model_file(capsys, tmp_path):
     torch.save({"not": "a module"}, path)
     code, _, err = run(capsys, "--model", str(path), "--device", "cpu")
     assert code == 2 and "not a torch.nn.Module" in err
+
+
+def test_the_help_names_a_model_folder_that_make_run_writes(capsys):
+    repo = Path(__file__).resolve().parents[2]
+    makefile = (repo / "Makefile").read_text()
+    workdir = re.search(r"run examples/quickstart.yaml --workdir (\S+)", makefile).group(1)
+    promoted = Workdir(Path(workdir)).output(load_search(repo / "examples" / "quickstart.yaml").spec.output.folder)
+    with pytest.raises(SystemExit):
+        main(["lyapunov", "--help"])
+    assert f"--model {promoted} " in capsys.readouterr().out

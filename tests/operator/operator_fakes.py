@@ -47,6 +47,8 @@ class FakeKube:
         self.events: list[dict[str, Any]] = []
         self.listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self.calls: list[tuple[str, str]] = []
+        self.refuse_creates: set[str] = set()  # pod names whose next create fails (an API server error)
+        self.refuse_deletes = 0  # this many pod deletions fail next (an API server error)
         self._rv = itertools.count(1)
         self._uid = itertools.count(1)
 
@@ -103,7 +105,7 @@ class FakeKube:
         self.calls.append(("patch_search_status", name))
         return self._patch_status("search", name, status)
 
-    def list_trials(self, namespace: str, search: str, *, cached: bool = False) -> list[dict[str, Any]]:
+    def list_trials(self, namespace: str, search: str) -> list[dict[str, Any]]:
         self.calls.append(("list_trials", search))
         return [copy.deepcopy(b) for b in self.store["trial"].values() if b["spec"]["search"] == search]
 
@@ -132,6 +134,9 @@ class FakeKube:
 
     def create_pod(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         self.calls.append(("create_pod", body["metadata"]["name"]))
+        if body["metadata"]["name"] in self.refuse_creates:
+            self.refuse_creates.discard(body["metadata"]["name"])
+            raise ApiException(status=503, reason="Service Unavailable")
         existing = self.store["pod"].get(body["metadata"]["name"])
         if existing is not None:
             return copy.deepcopy(existing), False
@@ -140,6 +145,9 @@ class FakeKube:
 
     def delete_pod(self, namespace: str, name: str, uid: str | None = None) -> bool:
         self.calls.append(("delete_pod", name))
+        if self.refuse_deletes > 0:
+            self.refuse_deletes -= 1
+            raise ApiException(status=503, reason="Service Unavailable")
         body = self.store["pod"].get(name)
         if body is None or (uid and body["metadata"]["uid"] != uid):
             return False
@@ -190,7 +198,11 @@ class FakeKubelet:
         name = pending[0]
         pod = self.kube.store["pod"][name]
         if pod["metadata"]["labels"]["app.kubernetes.io/component"] == "promotion":
-            self.kube.set_pod_phase(name, "Succeeded", exitCode=0, reason="Completed")
+            if name in self.fail_next:
+                self.fail_next.discard(name)
+                self.kube.set_pod_phase(name, "Failed", exitCode=1, reason="Error", message="error: no space left on device")
+            else:
+                self.kube.set_pod_phase(name, "Succeeded", exitCode=0, reason="Completed")
             return True
         self.kube.set_pod_phase(name, "Running")
         if name in self.fail_next:

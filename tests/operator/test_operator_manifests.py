@@ -125,7 +125,9 @@ def _pods(search, body):
 ])
 def test_trial_and_promotion_pods_run_as_a_user_that_can_write_the_volume(volume, expected):
     search, body = search_and_body(trialTemplate={**TEMPLATE, "volume": {"mountPath": "/data", **volume}})
-    for pod in _pods(search, body):
+    pods = _pods(search, body)
+    assert len(pods) == 2  # a trial pod and a promotion pod
+    for pod in pods:
         assert pod["spec"]["securityContext"] == {**expected, "seccompProfile": {"type": "RuntimeDefault"}}
         (c,) = pod["spec"]["containers"]
         assert c["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
@@ -134,7 +136,9 @@ def test_trial_and_promotion_pods_run_as_a_user_that_can_write_the_volume(volume
 def test_a_security_context_in_the_template_replaces_the_default():
     mine = {"runAsUser": 2000, "runAsGroup": 3000, "fsGroup": 3000, "supplementalGroups": [44]}
     search, body = search_and_body(trialTemplate={**TEMPLATE, "securityContext": mine})
-    for pod in _pods(search, body):
+    pods = _pods(search, body)
+    assert len(pods) == 2
+    for pod in pods:
         assert pod["spec"]["securityContext"] == mine
 
 
@@ -145,13 +149,16 @@ def manifests_volume(search):
 @pytest.mark.parametrize("path, expected", [
     ("best", ("gpu/best", "/data/gpu/best")),
     ("models/best", ("gpu/models/best", "/data/gpu/models/best")),
-    ("/shared/best", ("shared/best", "/data/shared/best")),
-    ("../best", ("best", "/data/best")),
+    ("./models//best/", ("gpu/models/best", "/data/gpu/models/best")),
+    ("/shared/best", None),  # another search's folder could be there: as locally, inside the search's folder only
+    ("../best", None),
     ("../../x", None),
     ("/", None),
     (".", None),
+    ("t003", None),  # a trial's work dir
+    ("dense-r1", None),
 ])
-def test_the_output_location_stays_in_the_trial_volume(path, expected):
+def test_the_output_location_stays_in_the_searchs_folder(path, expected):
     search, _ = search_and_body(output={"path": path}) if expected else (None, None)
     if expected is None:
         body = small_search("gpu", trialTemplate=TEMPLATE, output={"path": path})

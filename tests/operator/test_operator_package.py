@@ -100,8 +100,9 @@ def test_the_trial_crd_accepts_reporter_entries_and_rejects_others():
     assert crd["spec"]["names"]["shortNames"] == ["hpt", "hptrial"] and crd["spec"]["names"]["categories"] == ["hyperprune"]
     assert version["subresources"] == {"status": {}}
     schema = draft4_schema(version["schema"]["openAPIV3Schema"]["properties"]["status"], forbid_unknown=True)
-    entry = report_entry(TrialReport(trial_id="t", epoch=2, metric="accuracy", mode="max", val_metric=0.9,
-                                     lyapunov=[0.1, float("nan")]), run=0, pod="p")
+    report = TrialReport(trial_id="t", epoch=2, metric="accuracy", mode="max", val_metric=0.9)
+    report.lyapunov = [0.1, float("nan")]  # a report refuses NaN; an entry turns one set after it into null
+    entry = report_entry(report, run=0, pod="p")
     TrialReportEntry.model_validate(entry)
     jsonschema.validate({"reports": {"2": entry}, "phase": "running"}, schema)
     with pytest.raises(jsonschema.ValidationError):
@@ -135,17 +136,34 @@ def test_every_exported_metric_is_documented_with_its_type_and_labels():
     assert 'search="s"' not in generate_latest(registry).decode()
 
 
-def test_promotion_copies_the_model_folder_atomically(tmp_path, capsys):
+def finished_model(tmp_path):
     source = tmp_path / "t003" / "model"
     source.mkdir(parents=True)
     (source / "model.pt").write_bytes(b"weights")
     (source / "config.json").write_text("{}")
+    return source
+
+
+def test_promotion_copies_the_model_folder_atomically(tmp_path, capsys):
+    source = finished_model(tmp_path)
     dest = tmp_path / "best"
     dest.mkdir()
     (dest / "model.pt").write_bytes(b"older")
+    (dest / "PROMOTED.json").write_text('{"trial": "t001"}')  # an earlier promotion
     assert promote_main(["--source", str(source), "--dest", str(dest), "--search", "s", "--trial", "t003"]) == 0
     assert (dest / "model.pt").read_bytes() == b"weights"
     assert json.loads((dest / "PROMOTED.json").read_text())["trial"] == "t003"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "t003"]  # no partial or old copies left
     assert promote_main(["--source", str(tmp_path / "missing"), "--dest", str(dest)]) == 3
     assert "no finished model" in capsys.readouterr().err
+
+
+def test_promotion_never_replaces_a_folder_it_did_not_write(tmp_path, capsys):
+    source = finished_model(tmp_path)
+    dest = tmp_path / "results"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("years of work")
+    assert promote_main(["--source", str(source), "--dest", str(dest), "--trial", "t003"]) == 1
+    assert "Hyperprune did not write (no PROMOTED.json in it)" in capsys.readouterr().err
+    assert [p.name for p in dest.iterdir()] == ["thesis.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "t003"]

@@ -30,6 +30,15 @@ def make_worker(kube: FakeKube, name: str = "s", clock: Clock | None = None,
     return worker
 
 
+def settle(worker: SearchWorker, steps: int = 20) -> None:
+    """Steps until the worker has taken back everything it wrote or created behind its steps."""
+    for _ in range(steps):
+        worker.step()
+        if worker.settled:
+            return
+    raise AssertionError("the worker did not settle")
+
+
 def run(kube: FakeKube, kubelet: FakeKubelet, *, restart_every_step: bool, steps: int = 400) -> SearchWorker:
     clock = Clock()
     worker = make_worker(kube, clock=clock)
@@ -54,9 +63,11 @@ def outcome(kube: FakeKube) -> dict:
             "epochs": search["trialEpochs"]}
 
 
-def test_a_search_runs_to_promotion():
+@pytest.mark.parametrize("failed_deletions", [0, 3])
+def test_a_search_runs_to_promotion(failed_deletions):
     kube, kubelet = FakeKube(), None
     kube.add_search(small_search())
+    kube.refuse_deletes = failed_deletions  # each is retried: a stopped trial's pod always goes
     kubelet = FakeKubelet(kube)
     worker = run(kube, kubelet, restart_every_step=False)
     result = outcome(kube)
@@ -67,6 +78,7 @@ def test_a_search_runs_to_promotion():
     assert result["epochs"]["spent"] == kubelet.epochs_trained  # every trained epoch is accounted for
     assert result["epochs"]["spent"] + result["epochs"]["avoided"] == result["epochs"]["fullTraining"]
     assert {e["reason"] for e in kube.events} >= {"Stopped", "Promoting", "Promoted"}
+    assert kube.refuse_deletes == 0
     # stopped trials have no pods; pods of paused-then-continued trials were replaced
     for body in kube.store["trial"].values():
         pods = [p for p in kube.store["pod"] if p.startswith(body["metadata"]["name"] + "-")]
@@ -90,9 +102,9 @@ def test_restarting_the_operator_after_every_step_changes_nothing():
 def run_until_idle(worker: SearchWorker, kubelet: FakeKubelet, steps: int = 20) -> None:
     """Steps and pods in turn until the search finishes or no pod is left to run."""
     for _ in range(steps):
-        worker.step()
+        settle(worker)
         if worker.finished or not kubelet.run_one():
-            worker.step()
+            settle(worker)
             return
 
 
@@ -102,7 +114,7 @@ def test_a_lost_pod_makes_the_trial_retry_from_its_checkpoint_and_a_second_crash
                                  strategy={"name": "full"}, dense={"enabled": False}))
     kubelet = FakeKubelet(kube)
     worker = make_worker(kube)
-    worker.step()
+    settle(worker)
     assert sorted(kube.store["pod"]) == ["s-t000-1", "s-t001-1"]
     kube.delete("pod", "s-t000-1")  # deleted by hand before it ran
     kubelet.fail_next = {"s-t001-1", "s-t001-2"}  # t001 crashes twice: more than budget.retries = 1
@@ -139,7 +151,7 @@ def test_trial_defaults_fill_what_the_search_leaves_out_field_by_field():
     # The search sets its own volume and resources: those replace the defaults' as a whole.
     kube.add_search(small_search(trialTemplate={"resources": {"requests": {"cpu": 1}},
                                                 "volume": {"hostPath": {"path": "/mine"}}}))
-    make_worker(kube, settings=WorkerSettings(trial_defaults=defaults)).step()
+    settle(make_worker(kube, settings=WorkerSettings(trial_defaults=defaults)))
     pod = kube.store["pod"][sorted(kube.store["pod"])[0]]
     (c,) = pod["spec"]["containers"]
     assert c["image"] == "registry.example/trial:9"
@@ -152,7 +164,7 @@ def test_a_trial_resource_the_search_does_not_list_is_ignored():
     kube = FakeKube()
     kube.add_search(small_search())
     worker = make_worker(kube)
-    worker.step()
+    settle(worker)
     search = kube.store["search"]["s"]
     rogue = {
         "apiVersion": "hyperprune.io/v1alpha1", "kind": "HyperpruneTrial",
@@ -163,7 +175,7 @@ def test_a_trial_resource_the_search_does_not_list_is_ignored():
     kube.create_trial(rogue)
     kube.patch_trial_status(NAMESPACE, "s-t999", {"reports": {"1": {"epoch": 1, "status": "running",
                                                                      "metric": "perplexity", "mode": "min"}}})
-    worker.step()
+    settle(worker)
     assert "t999" not in kube.store["search"]["s"]["status"]["trialSummaries"]
     assert not [p for p in kube.store["pod"] if p.startswith("s-t999")]
     assert [e["reason"] for e in kube.events if e["involvedObject"]["name"] == "s-t999"] == ["UnknownTrial"]
@@ -207,10 +219,9 @@ def test_a_pod_whose_trial_status_write_was_lost_is_adopted_after_a_restart():
 
     kube.patch_trial_status = flaky
     for _ in range(100):
-        try:
-            worker.step()
-        except ApiException:
-            break
+        worker.step()
+        if lost:
+            break  # the operator is gone: the step's other writes (its pod) went out, this one did not
         if not kubelet.run_one():
             worker.step()
     assert lost, "no trial was continued"
@@ -240,13 +251,71 @@ def test_a_resync_repairs_a_missed_pod_deletion():
     kube.add_search(small_search())
     clock = Clock()
     worker = make_worker(kube, clock=clock)
-    worker.step()
+    settle(worker)
     name = sorted(kube.store["pod"])[0]
     kube.listeners = []  # the watch misses the deletion
     kube.delete("pod", name)
-    worker.step()
+    settle(worker)
     assert name in worker.pods  # not noticed
     clock.now = worker.next_resync + 1
     worker.step()
     trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
     assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+
+
+def one_trial_search() -> dict:
+    return small_search(budget={"maxTrials": 1, "parallelism": 2, "retries": 0, "maxFailedTrials": 1},
+                        strategy={"name": "full"}, dense={"enabled": False})
+
+
+def promotion_pods(kube: FakeKube) -> list[str]:
+    return sorted(name for name in kube.store["pod"] if "-promote-" in name)
+
+
+def test_a_promotion_that_keeps_failing_fails_the_search_after_its_attempts():
+    kube = FakeKube()
+    kube.add_search(one_trial_search())
+    kubelet = FakeKubelet(kube)
+    kubelet.fail_next = {"s-promote-1", "s-promote-2"}
+    worker = make_worker(kube, settings=WorkerSettings(status_interval=0.0, promotion_attempts=2))
+    run_until_idle(worker, kubelet, steps=40)
+    status = kube.store["search"]["s"]["status"]
+    assert promotion_pods(kube) == ["s-promote-1", "s-promote-2"]  # two attempts, no third
+    assert status["promotion"]["phase"] == "Failed" and status["promotion"]["attempts"] == 2
+    assert status["phase"] == "Failed" and status["outcome"] == "succeeded"  # the search found a winner
+    assert status["message"].startswith("promotion failed: pod s-promote-2 failed with exit code 1")
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Promoted"]["status"] == "False" and conditions["Promoted"]["reason"] == "PromotionFailed"
+    assert conditions["Failed"]["status"] == "True" and conditions["Failed"]["reason"] == "PromotionFailed"
+    failed = [e for e in kube.events if e["reason"] == "PromotionFailed"]
+    assert len(failed) == 1 and "after 2 attempts" in failed[0]["message"]
+
+
+def test_an_operator_restart_during_promotion_resumes_the_recorded_attempt():
+    kube = FakeKube()
+    kube.add_search(one_trial_search())
+    kubelet = FakeKubelet(kube)
+    clock = Clock()
+    kube.refuse_creates = {"s-promote-1"}  # the operator "dies" after recording attempt 1, before its pod
+    worker = make_worker(kube, clock=clock)
+    steps = 0
+    while kube.store["search"]["s"].get("status", {}).get("promotion") is None:
+        assert steps < 40, "the search never promoted"
+        steps += 1
+        try:
+            worker.step()
+        except ApiException:
+            break
+        kubelet.run_one()
+    promotion = kube.store["search"]["s"]["status"]["promotion"]
+    assert promotion["attempts"] == 1 and promotion["phase"] == "Pending" and promotion_pods(kube) == []
+    worker = make_worker(kube, clock=clock)  # a new operator process
+    worker.step()
+    assert promotion_pods(kube) == ["s-promote-1"]  # the recorded attempt, not a second one
+    worker = make_worker(kube, clock=clock)  # and again while its pod is pending
+    worker.step()
+    assert promotion_pods(kube) == ["s-promote-1"]
+    run_until_idle(worker, kubelet)
+    status = kube.store["search"]["s"]["status"]
+    assert status["phase"] == "Succeeded" and status["promotion"]["attempts"] == 1
+    assert [e["reason"] for e in kube.events].count("Promoted") == 1

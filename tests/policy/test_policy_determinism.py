@@ -7,7 +7,7 @@ import json
 import pytest
 from policy_support import make_spec
 
-from hyperprune.policy import SearchState, action_to_json, decide
+from hyperprune.policy import SearchState, action_to_json, apply, decide
 from hyperprune.policy.simulate import Simulation, Trajectory, latent_trajectories
 
 STRATEGIES = ["lsh", "lsh-sync", "full", "asha-loss", "median", "random"]
@@ -118,3 +118,35 @@ def test_snapping_to_the_pool_does_not_depend_on_the_process_hash_seed():
         assert done.returncode == 0, done.stderr
         picks.add(done.stdout.strip())
     assert len(picks) == 1, picks
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_starts_capped_per_call_are_the_candidates_one_uncapped_call_starts(sampler):
+    """The operator caps the new candidates of a decision to keep its steps short; the next calls
+    start the rest, and they are the very candidates one call would have started."""
+    def spec(parallelism: int):
+        return make_spec(
+            budget={"maxTrials": 16, "parallelism": parallelism, "maxFailedTrials": 3, "retries": 1},
+            strategy={"name": "lsh", "generation": {"sampler": sampler, "startupTrials": 2}},
+        )
+
+    sim = Simulation(spec(3), crashing(7))
+    while sum(1 for t in sim.state.candidates if t.observations) < 3:  # results for TPE to use
+        sim.decide()
+        assert sim.advance()
+    wider = spec(9)  # the same search given more workers: several slots to fill at once
+    uncapped = SearchState.from_json(json.loads(json.dumps(sim.state.to_json())))
+    capped = SearchState.from_json(json.loads(json.dumps(sim.state.to_json())))
+    at_once = [a for a in decide(wider, uncapped) if a.__class__.__name__ == "Start"]
+    assert len(at_once) >= 4
+    one_by_one = []
+    while True:
+        actions = decide(wider, capped, max_starts=1)
+        starts = [a for a in actions if a.__class__.__name__ == "Start"]
+        assert len(starts) <= 1
+        for action in actions:
+            apply(capped, action)
+        one_by_one += starts
+        if not starts:
+            break
+    assert one_by_one == at_once

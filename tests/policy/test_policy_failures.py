@@ -64,7 +64,7 @@ def test_more_failed_trials_than_allowed_end_the_search():
     stopped = ids(actions, Stop)
     assert stopped == ["dense", "t001", "t003"]  # everything still active
     finish = actions[-1]
-    assert finish == Finish("failed", "2 trials failed, more than budget.maxFailedTrials = 1; t002: crashed 1 times (budget.retries = 0); last error: bad data")
+    assert finish == Finish("failed", "2 trials failed, more than budget.maxFailedTrials = 1; t002: crashed 1 time (budget.retries = 0); last error: bad data")
     assert script.decide() == []
 
 
@@ -77,7 +77,7 @@ def test_lsh_cannot_go_on_without_the_dense_reference():
     assert ids(actions, Fail) == ["dense"]
     assert ids(actions, Stop) == ["t000", "t001", "t002", "t003"]
     assert actions[-1].outcome == "failed"
-    assert actions[-1].message.startswith("the dense reference failed (crashed 1 times")
+    assert actions[-1].message.startswith("the dense reference failed (crashed 1 time")
     assert "lsh ranks candidates by LS distance to its spectra and cannot continue" in actions[-1].message
 
 
@@ -122,7 +122,8 @@ def test_every_candidate_failing_ends_with_a_clear_failed_status():
         record_error(script.state, t, f"{t} cannot read data")
     actions = script.decide()
     assert ids(actions, Fail) == ["t000", "t001", "t002", "t003"]
-    assert actions[-1] == Finish("failed", "no candidate completed (4 failed); last problem: t003: t003 cannot read data")
+    assert actions[-1] == Finish("failed", "no candidate completed (4 failed); last problem: t003: crashed 1 time "
+                                           "(budget.retries = 0); last error: t003 cannot read data")
 
 
 def test_every_candidate_diverging_ends_with_a_clear_failed_status():
@@ -163,3 +164,70 @@ def test_reports_of_ended_or_unknown_trials_are_ignored():
     assert not record_report(script.state, "t001", epoch=3, metric=1.0, mode="min")
     assert not record_error(script.state, "t001", "late crash")
     assert script.state.trial("t001").status == "stopped"
+
+
+def test_the_last_problem_of_a_failed_search_is_a_failure_not_a_rung_decision():
+    script = Script(make_spec(strategy={"name": "asha-loss", "generation": {"sampler": "random"}},
+                              budget={"retries": 0, "maxFailedTrials": 10, "parallelism": 5}))
+    script.decide()
+    script.train("dense", 6)
+    record_error(script.state, "t000", "t000 cannot read data")
+    for t, m in (("t001", 10.0), ("t002", 90.0), ("t003", 95.0)):
+        script.train(t, 2, metric=m)
+    script.decide()  # t000 failed; the rung keeps t001 and t002, and stops t003
+    assert script.state.trial("t003").status == "stopped"
+    record_error(script.state, "t001", "oom")
+    record_error(script.state, "t002", "disk full")
+    actions = script.decide()
+    finish = only(actions, Finish)[0]
+    assert finish.outcome == "failed"  # t003, created last, was stopped by the rung: not the problem
+    assert finish.message.endswith("last problem: t002: crashed 1 time (budget.retries = 0); last error: disk full")
+
+
+def test_a_reopened_search_resumes_its_failed_trials_and_those_its_failure_stopped():
+    from hyperprune.policy import reopen
+
+    script = Script(make_spec(budget={"retries": 0, "maxFailedTrials": 1}))
+    script.decide()
+    script.train("t001", 2, distances={2: 0.1})  # paused at its rung
+    record_error(script.state, "t000", "no space left on device")
+    record_error(script.state, "t002", "no space left on device")
+    script.decide()
+    assert script.state.outcome == "failed"
+    statuses = {t.id: t.status for t in script.state.trials}
+    assert statuses == {"dense": "stopped", "t000": "failed", "t001": "stopped", "t002": "failed", "t003": "stopped"}
+    script.roundtrip()
+
+    assert reopen(script.state) == ["dense", "t000", "t001", "t002", "t003"]
+    assert script.state.outcome is None
+    assert script.state.trial("t001").status == "paused"  # it had reached its rung
+    assert all(script.state.trial(t).failures == 0 for t in ("t000", "t002"))
+    actions = script.decide()
+    resumed = only(actions, Continue)
+    assert [a.trial_id for a in resumed] == ["dense", "t000", "t002", "t003"]
+    assert resumed[1].reason.startswith("resumed, from its checkpoint at epoch 0: reopened after: crashed 1 time")
+    assert only(actions, Finish) == []
+
+
+def test_reopening_leaves_a_succeeded_search_and_a_strategys_stops_alone():
+    from hyperprune.policy import reopen
+
+    script = Script(make_spec(strategy={"name": "full"}, budget={"maxTrials": 1}))
+    script.decide()
+    script.train("dense", 6)
+    script.train("t000", 6)
+    script.decide()
+    assert script.state.outcome == "succeeded"
+    assert reopen(script.state) == [] and script.state.outcome == "succeeded"
+
+
+def test_a_lost_checkpoint_counts_the_epochs_trained_again():
+    from hyperprune.policy import restart_from_scratch
+
+    script = Script(make_spec())
+    script.decide()
+    script.train("t000", 2, distances={2: 0.3})
+    assert script.state.trial("t000").epochs_spent == 2
+    assert restart_from_scratch(script.state, "t000")
+    script.train("t000", 2, distances={2: 0.3})
+    assert script.state.trial("t000").epochs_spent == 4 and script.state.trial("t000").epoch == 2

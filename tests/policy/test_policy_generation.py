@@ -52,6 +52,25 @@ def test_proposals_are_deterministic_for_a_seed_and_history():
     assert propose(other_seed, history, 8) != propose(spec, history, 8)
 
 
+def test_the_study_kept_between_proposals_changes_no_proposal():
+    # A search keeps its TPE study in its state's memo (hyperprune.policy.generation._Mirror): candidates
+    # are added once and running ones move to their results. Every proposal must equal a fresh study's,
+    # through arrivals, results, a failure and a changing "worst" value (which rebuilds the study).
+    spec = tpe_spec()
+    memo: dict = {}
+    history: list[Evaluated] = []
+    for index in range(30):
+        fresh, kept = propose(spec, history, index), propose(spec, history, index, memo)
+        assert kept == fresh, index
+        history.append(Evaluated(kept))  # running
+        if index >= 2:  # the candidate started two proposals ago reports its distance
+            done = history[index - 2]
+            history[index - 2] = Evaluated(done.point, value=float(index % 5) + 0.1 * index, failed=index % 11 == 0)
+        if index == 20:  # a diverged candidate counts as the worst seen, which moves as results come in
+            history[3] = Evaluated(history[3].point, value=100.0 + index)
+    assert "tpe" in memo
+
+
 def test_tpe_is_conditioned_on_the_observed_distances():
     spec = tpe_spec()
     points = [propose(spec, [], i) for i in range(16)]
@@ -138,6 +157,17 @@ def test_a_pool_is_used_point_by_point_without_repeats(sampler, name):
     assert sorted(h.point.key for h in history) == sorted(p.key for p in spec.pool())
     with pytest.raises(SpaceExhausted):
         propose(spec, history, 5)
+
+
+def test_a_pool_candidate_that_turns_clipping_off_is_proposed_like_any_other():
+    pool = [{**POOL[0], "training": {"clip": None}}, POOL[0], POOL[3]]
+    spec = make_spec(space=None, candidates=pool, budget={"maxTrials": 3},
+                     strategy={"name": "lsh", "generation": {"sampler": "tpe", "startupTrials": 1}})
+    history: list[Evaluated] = []
+    for index in range(3):
+        history.append(Evaluated(propose(spec, history, index), value=float(index)))
+    assert sorted(h.point.key for h in history) == sorted(p.key for p in spec.pool())
+    assert any(h.point.training.get("clip", 0.25) is None for h in history)
 
 
 def test_generator_history_uses_the_ls_distance_at_the_first_rung():

@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hyperprune.contract.pruning import PruningConfigError, parse_pruning_config
+from hyperprune.contract.text import input_size
+from hyperprune.contract.trial import DataConfig, ModelConfig
+from hyperprune.contract.units import core_matrices, unreachable
+from hyperprune.models import build_model
+from hyperprune.pruning import build_pruner
 from hyperprune.pruning.iss import unit_masks
-from pruning_support import iss_case, new_run
+from hyperprune.pruning.targets import prunable_matrices
+from pruning_support import iss_case, new_run, tiny_lm
 
 
 def iss_run(arch="lstm", layers=2, units=(3, 3), prune_epoch=1):
@@ -111,3 +118,22 @@ def test_group_lasso_shrinks_groups_compared_with_plain_training():
 
     plain, lasso = norms_after_one_epoch(0.0), norms_after_one_epoch(0.05)
     assert bool((lasso < plain).all())
+
+
+@pytest.mark.parametrize("arch, layers", [("lstm", 2), ("gru", 1), ("rnn_tanh", 3), ("rnn_relu", 1), ("rhn", 1)])
+@pytest.mark.parametrize("embedding", [None, 7])
+def test_the_contracts_core_matrices_are_the_models(arch, layers, embedding):
+    # The spec checks ISS sparsities on these shapes, without torch: they must be the model's own.
+    config = ModelConfig(arch=arch, hidden_size=10, num_layers=layers, embedding_size=embedding, rhn_depth=3)
+    model = build_model(config, vocab_size=30)
+    built = [(m.name, m.gates, m.shape, m.recurrent) for m in prunable_matrices(model)]
+    described = [(m.name, m.gates, m.shape, m.recurrent) for m in core_matrices(config, input_size(config, DataConfig()))]
+    assert described == built
+
+
+def test_the_pruner_refuses_a_sparsity_as_the_spec_does():
+    model = tiny_lm("lstm", hidden=12)
+    with pytest.raises(PruningConfigError) as refused:
+        build_pruner(model, parse_pruning_config({"method": "iss", "sparsity": 0.5}), steps_per_epoch=5, total_epochs=3, seed=0)
+    spec_rule = unreachable(core_matrices(ModelConfig(arch="lstm", hidden_size=12), 12), False, 0.5)
+    assert spec_rule is not None and str(refused.value) == f"pruning.sparsity: {spec_rule}"

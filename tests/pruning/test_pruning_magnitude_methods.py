@@ -18,6 +18,7 @@ def test_magnitude_removes_the_smallest_weights_of_each_gate_block():
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     pruner = build_pruner(model, parse_pruning_config({"method": "magnitude", "sparsity": 0.7, "params": {"pruneEpoch": 0}}), steps_per_epoch=1, total_epochs=2, seed=0)
     pruner.before_training()
+    assert len(pruner.matrices) == 4  # 2 layers x (input-to-hidden, hidden-to-hidden)
     for m in pruner.matrices:
         weights, mask = m.blocks(before[m.name].abs()), m.blocks(pruner.masks()[m.name])
         for g in range(m.gates):

@@ -37,8 +37,10 @@ DOCUMENT: dict[str, Any] = {
 
 
 def search_document(**spec_over: Any) -> dict[str, Any]:
+    """DOCUMENT with some sections of its spec replaced (None: removed)."""
     doc = copy.deepcopy(DOCUMENT)
     doc["spec"].update(spec_over)
+    doc["spec"] = {k: v for k, v in doc["spec"].items() if v is not None}
     return doc
 
 

@@ -4,6 +4,7 @@ searches."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from hyperprune.cli import main
 from hyperprune.policy.scoring import distance_history
 from hyperprune.report import write_report
 from hyperprune.report.data import load_record
+from hyperprune.report.plots import correlations, distance_plot, label_points, rung_points, spectra_plot, timeline_plot
 from report_support import simulated_workdir
 
 
@@ -121,3 +123,112 @@ def test_every_strategy_gets_a_report(tmp_path, strategy):
     workdir, sim = simulated_workdir(tmp_path / "run", **over)
     html = write_report(workdir.root).read_text()
     assert sim.state.outcome == "succeeded" and len(images(html)) == 4
+
+
+def test_a_search_with_an_explicit_pool_gets_a_report(tmp_path, capsys):
+    pool = [{"method": "magnitude", "sparsity": s, "params": {"pruneEpoch": 0, "scope": scope}}
+            for s in (0.25, 0.5, 0.75) for scope in ("layer", "global")]
+    workdir, sim = simulated_workdir(tmp_path / "run", space=None, candidates=pool)
+    assert main(["report", str(workdir.root)]) == 0, capsys.readouterr().err
+    assert sim.state.outcome == "succeeded" and len(images((workdir.root / "report.html").read_text())) == 4
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("search.json", b"{not json"), ("search.json", b'{"kind": "Deployment"}'), ("search.json", b"\xff\xfe"),
+    ("state.json", b'{"trials": [{"id": 3}]}'), ("state.json", b"[1, 2"),
+])
+def test_a_damaged_search_file_is_named_not_a_traceback(tmp_path, capsys, name, damage):
+    workdir, _ = simulated_workdir(tmp_path / "run")
+    (workdir.root / name).write_bytes(damage)
+    assert main(["report", str(workdir.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {workdir.root / name}") and "Traceback" not in err
+
+
+# ---- what the figures say ---------------------------------------------------------------------------
+
+
+def legend_texts(fig) -> list[str]:
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
+
+
+def overlapping(texts) -> list[tuple[str, str]]:
+    from matplotlib.text import Text
+
+    renderer = texts[0].figure.canvas.get_renderer()
+    boxes = [(t.get_text(), Text.get_window_extent(t, renderer)) for t in texts]  # the words, not a label's line
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]
+
+
+def test_scatter_labels_never_overlap_even_for_points_on_top_of_each_other():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    xs = [1.0, 1.0, 1.001, 1.002, 3.0, 3.0, 2.0, 1.0005]
+    ys = [50.0, 50.0, 50.1, 49.9, 60.0, 60.01, 55.0, 50.05]
+    ax.scatter(xs, ys)
+    naive = [ax.text(x, y, f"t{i:03d}", fontsize=7) for i, (x, y) in enumerate(zip(xs, ys))]
+    fig.canvas.draw()
+    assert overlapping(naive)  # the case this guards against
+    for t in naive:
+        t.remove()
+    texts = label_points(ax, xs, ys, [f"t{i:03d}" for i in range(len(xs))])
+    fig.canvas.draw()
+    assert overlapping(texts) == []
+    plt.close(fig)
+
+
+def test_the_distance_figure_labels_every_candidate_without_overlap(tmp_path):
+    workdir, _ = simulated_workdir(tmp_path / "run", strategy={"name": "full", "rungs": {"first": 1}})
+    record = load_record(workdir.root)
+    points = rung_points(record)
+    fig = distance_plot(record, points, *correlations(record, points))
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert sorted(t.get_text() for t in ax.texts) == sorted(p.trial.id for p in points)
+        assert overlapping(ax.texts) == []
+
+
+def test_a_search_without_a_completed_candidate_says_so_in_the_title_not_over_the_dense_line(tmp_path):
+    workdir, sim = simulated_workdir(tmp_path / "run", max_decisions=8)
+    record = load_record(workdir.root)
+    points = rung_points(record)
+    assert points and all(p.final is None for p in points)
+    completed = distance_plot(record, points, *correlations(record, points)).axes[0]
+    assert completed.get_title() == "completed candidates: none yet" and list(completed.texts) == []
+
+
+def test_an_interrupted_search_leads_with_a_trial_still_in_the_race_and_no_promoted_or_resumed_entries(tmp_path):
+    workdir, sim = simulated_workdir(tmp_path / "run", max_decisions=12)
+    assert any(t.status == "stopped" for t in sim.state.candidates)
+    html = write_report(workdir.root).read_text()
+    leading = re.search(r"<td>leading at epoch \d+</td><td>(t\d+):", html)
+    assert leading and sim.state.trial(leading.group(1)).status != "stopped"
+    record = load_record(workdir.root)
+    assert "promoted" not in legend_texts(spectra_plot(record))
+    timeline = legend_texts(timeline_plot(record))
+    assert "interrupted" in timeline and "interrupted (resumed later)" not in timeline and "promoted" not in timeline
+
+    running = next(t for t in sim.state.trials if t.status == "running")
+    last = record.events[-1]["time"]
+    with open(workdir.journal, "a") as journal:  # a second session resumes one of the interrupted trials
+        for event in ({"event": "session", "resumed": True}, {"event": "launch", "trial": running.id, "fromEpoch":
+                      running.epoch, "untilEpoch": running.target_epoch, "pid": 0}):
+            journal.write(json.dumps({**event, "time": last + 10}) + "\n")
+    assert "interrupted (resumed later)" in legend_texts(timeline_plot(load_record(workdir.root)))
+
+
+def test_a_finished_search_shows_its_promoted_model_in_every_legend(tmp_path):
+    workdir, sim = simulated_workdir(tmp_path / "run")
+    record = load_record(workdir.root)
+    assert "promoted" in legend_texts(spectra_plot(record)) and "promoted" in legend_texts(timeline_plot(record))
+
+
+def test_a_report_that_cannot_be_written_is_named_and_leaves_nothing_half_written(tmp_path, capsys):
+    workdir, _ = simulated_workdir(tmp_path / "run")
+    (workdir.root / "report.html").mkdir()  # something in the way the page cannot replace
+    assert main(["report", str(workdir.root)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and "report.html" in err and "Traceback" not in err
+    assert not (workdir.root / ".report.html.tmp").exists()

@@ -27,7 +27,7 @@ def test_validate_names_every_invalid_field_and_exits_non_zero(tmp_path, capsys)
     document["spec"]["budget"]["parallelism"] = 0
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(document))
-    assert main(["validate", str(path)]) == 1
+    assert main(["validate", str(path)]) == 2  # as `hyperprune run` exits for a spec it refuses
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
@@ -64,7 +64,7 @@ def test_crd_writes_one_file_per_definition(tmp_path, capsys):
 
 
 def test_validate_a_missing_file_says_what_to_pass(tmp_path, capsys):
-    assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
     err = capsys.readouterr().err
     assert f"error: cannot read {tmp_path / 'missing.yaml'}: No such file or directory" in err
     assert "pass the path of a HyperpruneSearch YAML file" in err

@@ -100,7 +100,7 @@ def _search(tmp_path: Path, function: str, **spec: object) -> Path:
 
 def test_validate_imports_and_calls_the_entry_point_and_names_the_problem(tmp_path):
     bad = _cli("validate", str(_search(tmp_path, "wrong_shapes")))
-    assert bad.returncode == 1
+    assert bad.returncode == 2
     assert "spec.task.entryPoint: usertasks:wrong_shapes: the first training batch does not go through" in bad.stderr
     ok = _cli("validate", str(_search(tmp_path, "stacked")))
     assert ok.returncode == 0, ok.stderr
@@ -112,7 +112,7 @@ def test_validate_imports_and_calls_the_entry_point_and_names_the_problem(tmp_pa
 def test_spec_settings_a_task_cannot_use_are_refused_by_validate_naming_the_field(tmp_path):
     run = _cli("validate", "--no-task-check", str(_search(tmp_path, "stacked", data={"corpus": "digits"},
                                                          model={"hiddenSize": 8}, training={"epochs": 2, "bptt": 5})))
-    assert run.returncode == 1
+    assert run.returncode == 2
     for line in ("spec.data: the task's entry point supplies the data", "spec.model: the task's entry point supplies the model",
                  "spec.training.bptt: only the built-in data reads it"):
         assert line in run.stderr

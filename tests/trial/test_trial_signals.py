@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from hyperprune.trial.checkpoint import load_checkpoint
+from process_support import wait_for_disposition
 from trial_support import read_lines, tiny_dict, without_timing
 
 # Epochs long enough (a few tenths of a second each) that a signal sent right after a report lands
@@ -91,23 +92,12 @@ def test_sigterm_then_sigkill_then_resume_gives_the_uninterrupted_weights(write_
     ]
 
 
-def _catches(pid: int, signum: int) -> bool:
-    """Whether process ``pid`` has a handler installed for ``signum`` (Linux: SigCgt in /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
-    return False
-
-
 def test_sigterm_while_torch_is_still_loading_exits_143_with_nothing_written(write_config, tmp_path):
     # An engine or a pod eviction may stop a trial right after starting it. The handler goes in
     # before the slow torch import, so that stop is a clean 143 and not a bare -15.
     workdir = tmp_path / "early"
     proc = start(write_config(CONFIG), workdir)
-    deadline = time.monotonic() + 60
-    while not _catches(proc.pid, signal.SIGTERM):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
-        time.sleep(0.005)
+    wait_for_disposition(proc.pid, signal.SIGTERM, "caught")
     proc.send_signal(signal.SIGTERM)
     code, out = finish(proc)
     assert code == 143, out
