@@ -73,3 +73,15 @@ def test_lyapunov_k_is_left_to_the_trial_which_knows_the_models_state():
 def test_a_trial_config_with_a_task_refuses_built_in_data():
     with pytest.raises(ValueError, match="data: the task's entry point supplies the data"):
         TrialConfig.model_validate({"task": TASK_SEARCH["spec"]["task"], "data": {"corpus": "digits"}})
+
+
+def test_a_tasks_candidates_are_checked_only_by_what_the_epochs_decide():
+    # ISS cannot reach 0.998 on the built-in default model; a task's model is its own, whose shapes
+    # only its trials know (they refuse an unreachable sparsity before training, naming it).
+    search = parse_search({**copy.deepcopy(TASK_SEARCH), "spec": {
+        **TASK_SEARCH["spec"], "space": {"methods": [{"method": "iss", "params": {"pruneEpoch": [2]}}], "sparsity": [0.998]}}})
+    assert search.spec.space.sparsity == [0.998]
+    # A schedule the training length cannot hold is refused for a task as for any search.
+    assert errors(space={"methods": [{"method": "magnitude", "params": {"pruneEpoch": [6]}}], "sparsity": [0.5]}) == [
+        "spec.space.methods[0].params.pruneEpoch: prunes after epoch 6 but training has 6 epochs; it must be smaller "
+        "so that the pruned model is trained"]
