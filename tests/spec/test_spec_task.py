@@ -9,7 +9,9 @@ import copy
 import pytest
 
 from hyperprune.contract.trial import TrialConfig
-from hyperprune.spec import SearchSpecError, parse_search
+from hyperprune.spec import parse_search
+
+from spec_support import spec_errors
 
 TASK_SEARCH = {
     "apiVersion": "hyperprune.io/v1alpha1",
@@ -26,11 +28,7 @@ TASK_SEARCH = {
 
 
 def errors(**spec) -> list[str]:
-    doc = copy.deepcopy(TASK_SEARCH)
-    doc["spec"].update(spec)
-    with pytest.raises(SearchSpecError) as exc:
-        parse_search(doc)
-    return exc.value.errors
+    return spec_errors(TASK_SEARCH, **spec)
 
 
 def test_the_task_reaches_every_trial_with_the_metric_the_search_ranks_by():
