@@ -23,7 +23,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(if $(TORCH_INDEX_URL),$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 --index-url $(TORCH_INDEX_URL))
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,operator,report,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,operator,report,dev,tensorboard,examples]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -25,18 +25,32 @@ contract's (hyperprune.contract.units), so the spec refuses such a sparsity befo
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from hyperprune.models.rhn import RHN
 from hyperprune.contract.pruning import IssParams, PruningConfigError
 from hyperprune.contract.units import UnitLayer, pruned_weight_count, reach_problem, unit_layers, units_to_remove
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.targets import PrunableMatrix, core_of
+from hyperprune.pruning.targets import PrunableMatrix
 
-__all__ = ["IssPruner", "UnitLayer", "pruned_weight_count", "unit_layers", "unit_masks", "units_to_remove"]
+__all__ = [
+    "IssPruner", "UnitLayer", "module_unit_layers", "pruned_weight_count", "unit_layers", "unit_masks", "units_to_remove",
+]
+
+
+def module_unit_layers(matrices: list[PrunableMatrix]) -> list[UnitLayer[PrunableMatrix]]:
+    """The unit layers of every recurrent module, module by module (the contract's ``unit_layers``
+    on each). Inside a module, layer l+1 reads layer l's units directly (their columns in
+    W_ih^{l+1} belong to the group); a separate module reads them through whatever the model puts
+    between (dropout, a linear map), so, like a decoder, its input columns are left out of the group."""
+    layers: list[UnitLayer[PrunableMatrix]] = []
+    for _, group in itertools.groupby(matrices, key=lambda m: m.module):
+        module = list(group)
+        layers += unit_layers(module, module[0].rhn)
+    return layers
 
 
 def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer[PrunableMatrix]], removed: list[Tensor]) -> dict[str, Tensor]:
@@ -58,8 +72,7 @@ class IssPruner(Pruner[IssParams]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.units_removed = False
         super().__init__(*args, **kwargs)
-        rhn = isinstance(core_of(self.model), RHN)
-        self.layers = unit_layers(self.matrices, rhn)
+        self.layers = module_unit_layers(self.matrices)
         self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
         problem = reach_problem(self.layers, self.planned_sparsity, self.target_sparsity)  # the spec checks it too
         if problem:
