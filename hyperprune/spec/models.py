@@ -105,8 +105,8 @@ class SearchSpec(Model):
     def lyapunov_epochs(self) -> list[int]:
         """Rungs, the first rung even for strategies without rungs (analysis), and the final epoch."""
         epochs = set(self.rung_epochs()) | {self.training.epochs}
-        if self.strategy.rungs.first < self.training.epochs:
-            epochs.add(self.strategy.rungs.first)
+        if self.strategy.rungs.first_epoch < self.training.epochs:
+            epochs.add(self.strategy.rungs.first_epoch)
         return sorted(epochs)
 
     def pool(self) -> list[Point] | None:

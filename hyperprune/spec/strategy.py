@@ -42,6 +42,18 @@ class Rungs(Model):
         0.5, gt=0.0, lt=1.0, description="fraction of the trials seen at a rung that continue (lsh-sync keeps floor(n/2)+1)"
     )
     finalists: PositiveInt = Field(2, description="candidates that train to the end (lsh-sync stops halving at this many)")
+    epochs: list[PositiveInt] | None = Field(
+        None,
+        description=(
+            "explicit rung epochs (lsh-sync: round epochs), increasing and before training.epochs; "
+            "replaces first, step and count"
+        ),
+    )
+
+    @property
+    def first_epoch(self) -> int:
+        """The epoch of the first rung."""
+        return self.epochs[0] if self.epochs else self.first
 
 
 class Generation(Model):
@@ -87,7 +99,9 @@ class Strategy(Model):
         return self.name in LS_STRATEGIES
 
     def fitting_rungs(self, epochs: int) -> list[int]:
-        """Every rung epoch first + i * step that comes before the end of training."""
+        """Every rung epoch first + i * step (or the explicit epochs) that comes before the end of training."""
+        if self.rungs.epochs:
+            return [e for e in self.rungs.epochs if e < epochs]
         first, step = self.rungs.first, self.rungs.step
         return list(range(first, epochs, step)) if first < epochs else []
 
@@ -96,6 +110,8 @@ class Strategy(Model):
         if self.name not in RUNG_STRATEGIES:
             return []
         fitting = self.fitting_rungs(epochs)
+        if self.rungs.epochs:
+            return fitting  # as given: lsh-sync ends its rounds earlier once `finalists` remain
         if self.name == "lsh-sync":
             return fitting[: sync_round_count(max_trials, self.rungs.finalists)]
         return fitting[: self.rungs.count or default_rung_count(max_trials, self.rungs.keep_fraction, self.rungs.finalists)]
