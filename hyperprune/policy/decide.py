@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import DENSE_READY, SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
@@ -62,6 +62,7 @@ def decide(spec: SearchSpec, state: SearchState, *, max_starts: int | None = Non
     if _too_many_failures(plan) or _reference_lost(plan):
         return plan.actions
     _start_dense(plan)
+    _dense_ready(plan)
     _retry_errored(plan)
     STRATEGY_STEPS[spec.strategy.name](plan)
     _start_candidates(plan, max_starts)
@@ -132,6 +133,8 @@ def _reference_lost(plan: Plan) -> bool:
         return False
     name = spec.strategy.name
     status = plan.status[dense.id]
+    if status == "stopped" and dense.epoch >= spec.dense_epochs():
+        status = "paused"  # ended where the strategy stops reading it (_dense_ready): the reference is complete
     if status in ("failed", "diverged", "stopped"):
         what = {"failed": "failed", "diverged": "diverged", "stopped": "was stopped"}[status]
         _end(plan, f"the dense reference {what} ({_reason(plan, dense.id)}); {name} ranks candidates by LS "
@@ -153,7 +156,16 @@ def _reference_lost(plan: Plan) -> bool:
 
 def _start_dense(plan: Plan) -> None:
     if plan.spec.dense.enabled and plan.dense is None and plan.slots > 0:
-        plan.emit(Start(DENSE_ID, "dense", Point.dense(), plan.spec.final_epoch))
+        plan.emit(Start(DENSE_ID, "dense", Point.dense(), plan.spec.dense_epochs()))
+
+
+def _dense_ready(plan: Plan) -> None:
+    """A dense reference that reached the last epoch the strategy reads (before the end: dense.compare
+    is off) has done its job and ends there; its epochs are counted like any trial's."""
+    dense, until = plan.dense, plan.spec.dense_epochs()
+    if dense is not None and until < plan.spec.final_epoch and plan.status[dense.id] == "paused" and dense.epoch >= until:
+        plan.emit(Stop(dense.id, f"{DENSE_READY}: {plan.spec.strategy.name} reads its spectra up to epoch {until} "
+                                 "(dense.compare: true trains it to the end)"))
 
 
 def _retry_errored(plan: Plan) -> None:

@@ -102,6 +102,14 @@ class SearchSpec(Model):
     def rung_epochs(self) -> list[int]:
         return self.strategy.rung_epochs(self.training.epochs, self.max_candidates())
 
+    def dense_epochs(self) -> int:
+        """How far the dense reference trains: the last rung where lsh and lsh-sync read its spectra
+        last, unless ``dense.compare`` asks for its final metric too; the end for the other strategies."""
+        rungs = self.rung_epochs()
+        if self.dense.compare or not self.strategy.uses_spectra or not rungs:
+            return self.final_epoch
+        return rungs[-1]
+
     def lyapunov_epochs(self) -> list[int]:
         """Rungs, the first rung even for strategies without rungs (analysis), and the final epoch."""
         epochs = set(self.rung_epochs()) | {self.training.epochs}

@@ -44,6 +44,14 @@ class DenseReference(Model):
             "reference of lsh and lsh-sync, its final metric the target"
         ),
     )
+    compare: bool = Field(
+        False,
+        description=(
+            "lsh and lsh-sync read the dense model only up to their last rung, so by default it trains "
+            "that far; true trains it to the end as well, for the final 'vs dense' comparison. The other "
+            "strategies read it only as that yardstick and always train it to the end"
+        ),
+    )
 
 
 def output_path_problem(path: str) -> str | None:
