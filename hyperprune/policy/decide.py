@@ -32,7 +32,7 @@ from hyperprune.policy.halving import halving_step
 from hyperprune.policy.median import median_step
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.rounds import rounds_step
-from hyperprune.policy.rungs import LsDistance, RandomDraw, ValidationMetric, diverged_by
+from hyperprune.policy.rungs import LsDistance, LsThenMetric, RandomDraw, ValidationMetric, diverged_by, ls_distance_of
 from hyperprune.policy.scoring import final_observation, oriented, reference_spectrum
 from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
 from hyperprune.spec.models import SearchSpec
@@ -41,13 +41,22 @@ from hyperprune.spec.summary import plural
 
 
 STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
-    "lsh": lambda plan: halving_step(plan, LsDistance(plan.dense)),
+    "lsh": lambda plan: halving_step(plan, lsh_rule(plan)),
     "lsh-sync": rounds_step,
     "asha-loss": lambda plan: halving_step(plan, ValidationMetric(plan.spec.metric)),
     "random": lambda plan: halving_step(plan, RandomDraw(plan.spec.seed)),
     "median": median_step,
     "full": lambda plan: None,  # every candidate trains to the end
 }
+
+
+def lsh_rule(plan: Plan) -> LsDistance | LsThenMetric:
+    """lsh's score (spec.strategy.score): the LS distance, or LS early and the validation metric late."""
+    score = plan.spec.strategy.score
+    ls = ls_distance_of(plan)
+    if score.rule == "ls-then-metric":
+        return LsThenMetric(ls, ValidationMetric(plan.spec.metric), score.metric_epoch(plan.spec.final_epoch))
+    return ls
 
 
 def decide(spec: SearchSpec, state: SearchState, *, max_starts: int | None = None) -> list[Action]:
@@ -195,7 +204,7 @@ def generator_history(plan: Plan) -> list[Evaluated]:
     if spec.strategy.sampler != "tpe":
         return [Evaluated(t.params) for t in plan.candidates]
     epoch = first_target(spec, plan.rungs)
-    scorer = LsDistance(plan.dense)
+    scorer = ls_distance_of(plan)
     ready = scorer.ready(epoch)
     measured = [t for t in plan.candidates if ready and epoch in t.observations and not diverged_by(t, epoch)]
     values = dict(zip((t.id for t in measured), scorer.scores(measured, epoch)))

@@ -31,7 +31,9 @@ def metric_epochs(spec: SearchSpec) -> set[int] | None:
     name = spec.strategy.name
     if name == "median":
         return None
-    rungs = set(spec.rung_epochs()) if name == "asha-loss" else set()
+    rungs = set(spec.rung_epochs())
+    if name != "asha-loss":
+        rungs -= set(spec.ls_rung_epochs()) if name == "lsh" else rungs
     return rungs | {spec.final_epoch}
 
 
@@ -46,7 +48,7 @@ class Reader:
 
     def __post_init__(self) -> None:
         self.reads_metric = metric_epochs(self.spec)
-        self.needs_spectrum = set(self.spec.rung_epochs()) if self.spec.strategy.uses_spectra else set()
+        self.needs_spectrum = set(self.spec.ls_rung_epochs())
 
     def _entry(self, record: TrialRecord, epoch: int, what: str) -> EpochRecord:
         entry = record.at(epoch)

@@ -148,6 +148,11 @@ def _strategy_issues(strategy: Strategy, training: TrainingConfig | None, dense:
                 "enable the dense reference or choose full, asha-loss, median or random",
             )
         )
+    if strategy.score.rule != "ls" and strategy.name != "lsh":
+        issues.append(("strategy.score.rule", f"{strategy.score.rule} is a rule of lsh; {strategy.name} ranks "
+                                              "otherwise (remove it or choose lsh)"))
+    if strategy.score.exponents is not None and strategy.name not in LS_STRATEGIES:
+        issues.append(("strategy.score.exponents", f"{strategy.name} reads no spectrum; remove it or choose lsh or lsh-sync"))
     if strategy.generation.sampler == "tpe" and strategy.name not in LS_STRATEGIES:
         issues.append(
             (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, PositiveInt
@@ -82,9 +83,35 @@ class MedianRule(Model):
     min_trials: PositiveInt = Field(3, description="other trials that must have reached the epoch before a median is used")
 
 
+ScoreRule = Literal["ls", "ls-then-metric"]
+
+
+class Score(Model):
+    """What lsh ranks candidates by at a rung (lsh-sync and TPE use the LS distance part)."""
+
+    rule: ScoreRule = Field(
+        "ls",
+        description=(
+            "ls: the LS distance to the dense reference at every rung (the published rule); ls-then-metric "
+            "(lsh only): the LS distance at rungs before metricFrom of training, the validation metric from there on"
+        ),
+    )
+    exponents: PositiveInt | None = Field(
+        None, description="LS distance over the largest `exponents` exponents of each spectrum (null: all, as published)"
+    )
+    metric_from: float = Field(
+        0.25, gt=0.0, le=1.0, description="ls-then-metric: the fraction of training from which rungs rank by the validation metric"
+    )
+
+    def metric_epoch(self, epochs: int) -> int:
+        """ls-then-metric: the first epoch whose rung ranks by the validation metric."""
+        return max(1, math.ceil(self.metric_from * epochs - 1e-9))
+
+
 class Strategy(Model):
     name: StrategyName = Field("lsh", description="lsh | lsh-sync | full | asha-loss | median | random")
     rungs: Rungs = Field(default_factory=Rungs)
+    score: Score = Field(default_factory=Score)
     generation: Generation = Field(default_factory=Generation)
     median: MedianRule = Field(default_factory=MedianRule)
 
