@@ -52,6 +52,13 @@ class DenseReference(Model):
             "strategies read it only as that yardstick and always train it to the end"
         ),
     )
+    cache: bool = Field(
+        True,
+        description=(
+            "locally: reuse a dense reference an earlier search on this machine trained with the same model, "
+            "data, recipe and seed ($HYPERPRUNE_CACHE_DIR/dense, default ~/.cache/hyperprune); its epochs count as trained"
+        ),
+    )
 
 
 def output_path_problem(path: str) -> str | None:
