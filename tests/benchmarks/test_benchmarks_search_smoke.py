@@ -24,6 +24,8 @@ from scipy.stats import spearmanr
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "search.py"
 STRATEGIES = ["full", "lsh", "lsh-sync", "asha-loss", "median", "random"]
+# Five tasks and a live check at the quick scale: a few minutes on 2 free cores, more on a loaded machine.
+QUICK_TIMEOUT = 1800
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
@@ -34,7 +36,7 @@ def quick_run(tmp_path_factory, shared_data):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--data", str(shared_data), "--workdir", str(work / "runs"),
          "--out", str(out), "--bootstrap", "300"],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
+        capture_output=True, text=True, cwd=REPO, timeout=QUICK_TIMEOUT - 60,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout
@@ -57,6 +59,7 @@ def _final_test(record, sign=1.0):
 
 @pytest.mark.slow
 @pytest.mark.data
+@pytest.mark.timeout(QUICK_TIMEOUT)
 def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(quick_run):
     out, stdout = quick_run
     summary = json.loads((out / "summary.json").read_text())
@@ -140,6 +143,7 @@ def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(
 
 @pytest.mark.slow
 @pytest.mark.data
+@pytest.mark.timeout(QUICK_TIMEOUT)
 def test_replay_equals_a_live_lsh_run_through_the_local_engine(quick_run):
     out, _ = quick_run
     checked = [json.loads((out / f"{label}-quick.json").read_text())["liveCheck"] for label in TASKS]
@@ -158,6 +162,7 @@ def test_replay_equals_a_live_lsh_run_through_the_local_engine(quick_run):
 
 @pytest.mark.slow
 @pytest.mark.data
+@pytest.mark.timeout(QUICK_TIMEOUT)
 def test_report_only_rerenders_the_same_summary_without_training(quick_run, tmp_path):
     out, _ = quick_run
     copy = tmp_path / "results"
