@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(),
             **assemble(t, plans[t.label], results),
         }
-        traj["document"]["spec"]["data"]["path"] = str(Path(traj["document"]["spec"]["data"]["path"]))
+        if traj["document"]["spec"]["data"].get("path"):  # built-in corpora (digits) have none
+            traj["document"]["spec"]["data"]["path"] = str(Path(traj["document"]["spec"]["data"]["path"]))
         if live_for is t:
             if live_why is not None:
                 traj["liveCheck"] = {"ran": False, "why": live_why}
