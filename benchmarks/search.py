@@ -49,8 +49,9 @@ DEFAULT_OUT = HERE / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="all", choices=[*T.TASKS, "all"])
-    p.add_argument("--data", type=Path, help="the shared data folder (ptb-eval/, tinyshakespeare/); "
+    p.add_argument("--task", nargs="+", metavar="FILE", help="task files (benchmarks/tasks/*.yaml) or their "
+                   "names (ptb = benchmarks/tasks/ptb.yaml); default: every file in benchmarks/tasks")
+    p.add_argument("--data", type=Path, help="the shared data folder (ptb-eval/, tinyshakespeare/, ...); "
                    "default: $HYPERPRUNE_TEST_DATA or ../shared/data beside the checkout")
     p.add_argument("--out", type=Path, help=f"results folder (default: {DEFAULT_OUT.relative_to(REPO)}; "
                    "with --quick: <workdir>/results)")
@@ -93,6 +94,28 @@ def resolve_device(name: str) -> str | None:
     return name
 
 
+def read_tasks(given: list[str] | None) -> list[Any] | None:
+    """The task files asked for (all of benchmarks/tasks by default); None after printing every
+    problem of every file that is not a valid task."""
+    from search_lib.taskfile import TaskFileError, load_task
+
+    paths = [T.task_path(x) for x in given] if given else T.task_files()
+    tasks, failed = [], False
+    for path in paths:
+        try:
+            tasks.append(load_task(path))
+        except TaskFileError as exc:
+            failed = True
+            print(f"error: task file {path}:", file=sys.stderr)
+            for line in exc.errors:
+                print(f"  {line}", file=sys.stderr)
+    names = [t.name for t in tasks]
+    if not failed and len(set(names)) != len(names):
+        print(f"error: --task: a task is given twice ({', '.join(names)})", file=sys.stderr)
+        return None
+    return None if failed else tasks
+
+
 def cpu_budget() -> int:
     from hyperprune.contract.resources import cpu_budget as budget
 
@@ -101,8 +124,8 @@ def cpu_budget() -> int:
 
 def command_line(args: argparse.Namespace) -> str:
     parts = [".venv/bin/python", "benchmarks/search.py", "--data", str(args.data or "../shared/data")]
-    if args.task != "all":
-        parts += ["--task", args.task]
+    if args.task:
+        parts += ["--task", *args.task]
     if args.quick:
         parts.append("--quick")
     if args.device != "auto":
@@ -113,8 +136,10 @@ def command_line(args: argparse.Namespace) -> str:
 # ---- ground truth ----------------------------------------------------------------------------------
 
 
-def config_hash(config_json: dict[str, Any]) -> str:
-    body = {k: v for k, v in config_json.items() if k != "trialId"}
+def config_hash(config_json: dict[str, Any], also_states: tuple[str, ...] = ()) -> str:
+    body: dict[str, Any] = {k: v for k, v in config_json.items() if k != "trialId"}
+    if also_states:  # a directory without the extra spectra is not the same ground truth
+        body["alsoStates"] = list(also_states)
     return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -140,7 +165,7 @@ def ground_truth_plan(task: T.Task, workdir: Path) -> list[dict[str, Any]]:
                 "family": family or "dense",
                 "description": point.describe() if point else "dense",
                 "config": cfg,
-                "dir": str(workdir / task.label / "gt" / f"{trial_id}-{config_hash(cfg)}"),
+                "dir": str(workdir / task.label / "gt" / f"{trial_id}-{config_hash(cfg, task.scale.also_states)}"),
             }
         )
     return plan
@@ -156,7 +181,8 @@ def build_jobs(task: T.Task, plan: list[dict[str, Any]], progress: "Progress") -
     jobs = []
     for entry in plan:
         jobs.append(
-            Job(key=f"{task.label}/{entry['id']}", fn=train_trial, args=(json.dumps(entry["config"]), entry["dir"]),
+            Job(key=f"{task.label}/{entry['id']}", fn=train_trial,
+                args=(json.dumps(entry["config"]), entry["dir"], task.scale.also_states),
                 weight=1.0 + (0.5 if entry["id"] == "dense" else 0.0), on_done=progress.done)
         )
     return jobs
@@ -220,21 +246,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwrote {', '.join(written)} in {out}")
         return 0
 
+    task_files = read_tasks(args.task)
+    if task_files is None:
+        return 2
+    names = [t.name for t in task_files]
     root = data_root(args)
-    names = T.TASKS if args.task == "all" else [args.task]
     if root is None:
         print("error: --data: no data folder given and none found (../shared/data, $HYPERPRUNE_TEST_DATA)", file=sys.stderr)
         return 2
-    missing = [str(f) for n in names for f in T.required_files(n, root) if not f.exists()]
+    missing = [f"task {t.name}: {why}" for t in task_files if (why := T.missing_data(t, root)) is not None]
     if missing:
-        print(f"error: --data {root}: missing {', '.join(missing)}", file=sys.stderr)
+        print(f"error: --data {root}: " + "; ".join(missing), file=sys.stderr)
         return 2
     device = resolve_device(args.device)
     if device is None:
         return 2
     scale = "quick" if args.quick else ("gpu" if device == "cuda" else "cpu")
-    tasks = [T.make_task(n, scale, root, device) for n in names]
-    workers = args.workers or (T.SCALE_TABLE[(names[0], scale)].parallelism if device == "cuda" else cpu_budget())
+    tasks = [T.make_task(t, scale, root, device) for t in task_files]
+    workers = args.workers or (tasks[0].scale.parallelism if device == "cuda" else cpu_budget())
     live_task = None
     if args.live_check != "none" and args.calibrate is None:
         wanted = args.live_check if args.live_check != "auto" else ("shakespeare" if "shakespeare" in names else names[0])
@@ -300,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(),
             **assemble(t, plans[t.label], results),
         }
-        traj["document"]["spec"]["data"]["path"] = str(Path(traj["document"]["spec"]["data"]["path"]))
+        if traj["document"]["spec"]["data"].get("path"):  # built-in corpora (digits) have none
+            traj["document"]["spec"]["data"]["path"] = str(Path(traj["document"]["spec"]["data"]["path"]))
         if live_for is t:
             if live_why is not None:
                 traj["liveCheck"] = {"ran": False, "why": live_why}
@@ -440,7 +470,7 @@ def calibrate(args: argparse.Namespace, tasks: list[T.Task], workdir: Path, work
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"\nestimated full run (--task {args.task}): {estimate / 60:.1f} min on {workers} workers at this "
+    print(f"\nestimated full run (--task {' '.join(args.task or ['all'])}): {estimate / 60:.1f} min on {workers} workers at this "
           f"machine's present load, {quiet / 60:.1f} min with a core per worker "
           f"(calibration took {wall:.0f} s; written to {path})")
     return 0

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trial": ("hyperprune.trial.command", "train one candidate and report its metric and Lyapunov spectrum"),
     "validate": ("hyperprune.session.validate", "check a HyperpruneSearch file and name every invalid field"),
     "crd": ("hyperprune.spec.crd_command", "print the CustomResourceDefinitions generated from the spec models"),
+    "replay": ("hyperprune.replay.command", "replay a strategy offline on recorded trials: its cost, pick and regret"),
     "report": ("hyperprune.report.command", "write DIR/report.html with plots of a finished or running search"),
     "lyapunov": ("hyperprune.lyapunov.command", "compute the Lyapunov spectrum of a freshly built or saved model"),
 }

@@ -14,6 +14,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# No test reads or fills the user's cache of dense references (~/.cache/hyperprune/dense), and no
+# search in a test reuses another test's: the cache tests give their searches a folder of their own.
+os.environ["HYPERPRUNE_CACHE_DIR"] = "off"
+
 
 def _shared_data_dir() -> Path | None:
     env = os.environ.get("HYPERPRUNE_TEST_DATA")

@@ -6,12 +6,15 @@ results dict (``<label>.json``). Pure: ``--report-only`` calls this again on sav
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
+from hyperprune.replay.engine import regret
 from hyperprune.spec import SearchSpecError, parse_search
 
 from .analysis import correlations, final_metric, final_val
+from .predictors import side_by_side
 from .replay import MissingEpoch, Recorded, replay, strategy_outcome
 from .tasks import STRATEGIES
 
@@ -19,7 +22,7 @@ from .tasks import STRATEGIES
 PUBLISHED = {"spearmanLs": 0.72, "spearmanVal": 0.42, "reduction": 9.6}
 TARGETS = {"spearmanLs": 0.72, "reduction": 10.0, "pickWithin": 0.01}
 RANDOM_SEEDS = 20
-SENSITIVITY_E0 = (2, 3, 4)  # every candidate is pruned after epoch 1
+SENSITIVITY_E0 = (2, 3)  # every candidate is pruned after epoch 1; spectra are recorded at epochs 1-6
 SENSITIVITY_FINALISTS = (1, 2, 3)
 SENSITIVITY_KEEP = (0.5, 0.25)  # halving (the product's default) and ASHA's common eta = 4
 
@@ -42,6 +45,22 @@ def document_with(doc: dict[str, Any], *, strategy: str | None = None, rungs: di
     return {**doc, "metadata": {"name": name}, "spec": spec}
 
 
+def oriented_value(x: float | None, mode: str) -> float | None:
+    return x if x is None or mode == "min" else -x
+
+
+def orient(traj: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The trajectories with every metric as "lower is better" (an accuracy negated), for the analysis."""
+    if mode == "min":
+        return traj
+    out = {**traj, "dense": copy.deepcopy(traj["dense"]), "candidates": copy.deepcopy(traj["candidates"])}
+    for record in [out["dense"], *out["candidates"]]:
+        record["testMetric"] = oriented_value(record.get("testMetric"), mode)
+        for e in record["epochs"]:
+            e["valMetric"] = oriented_value(e.get("valMetric"), mode)
+    return out
+
+
 def run_strategy(doc: dict[str, Any], recorded: Recorded) -> dict[str, Any]:
     search = parse_search(doc)
     sim = replay(search.spec, recorded)
@@ -51,17 +70,20 @@ def run_strategy(doc: dict[str, Any], recorded: Recorded) -> dict[str, Any]:
     return out
 
 
-def _rel(x: float | None, ref: float | None) -> float | None:
+def _rel(x: float | None, ref: float | None, mode: str = "min") -> float | None:
+    """How much worse x is than ref, as a fraction of ref (negative: better), in the metric's direction."""
     if x is None or ref is None or not math.isfinite(x) or not math.isfinite(ref) or ref == 0:
         return None
-    return x / ref - 1.0
+    return regret(x, ref, mode)
 
 
 def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool = True) -> dict[str, Any]:
     doc = traj["document"]  # the `full` search over the pool: every strategy differs only in its name
     recorded = Recorded(traj["dense"], traj["candidates"])
-    cands = traj["candidates"]
-    dense = traj["dense"]
+    mode = parse_search(doc).spec.metric_mode
+    oriented = orient(traj, mode)  # the analysis reads "lower is better" everywhere
+    cands = oriented["candidates"]
+    dense = oriented["dense"]
     e0 = doc["spec"]["strategy"]["rungs"]["first"]
 
     corr = correlations(dense, cands, e0, bootstrap_n=bootstrap_n)
@@ -70,8 +92,8 @@ def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool
     for name in STRATEGIES:
         strategies[name] = run_strategy(document_with(doc, strategy=name), recorded)
     full = strategies["full"]
-    dense_test = dense.get("testMetric")
-    dense_val = final_val(dense) if dense["status"] == "completed" else None
+    dense_test = traj["dense"].get("testMetric")  # as recorded (not oriented)
+    dense_val = final_val(traj["dense"]) if dense["status"] == "completed" else None
     winner_test = full["pickTestMetric"]
     finals = [final_metric(c) for c in cands]
     best_i = min(range(len(cands)), key=lambda i: finals[i])
@@ -80,17 +102,18 @@ def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool
         s["candidateReductionVsFull"] = (
             full["candidateTrialEpochs"] / s["candidateTrialEpochs"] if s["candidateTrialEpochs"] else None
         )
-        s["pickVsFullWinner"] = _rel(s["pickTestMetric"], winner_test)
-        s["pickVsDense"] = _rel(s["pickTestMetric"], dense_test)
+        s["pickVsFullWinner"] = _rel(s["pickTestMetric"], winner_test, mode)
+        s["pickVsDense"] = _rel(s["pickTestMetric"], dense_test, mode)
         s["pickRankInPool"] = (
-            1 + sum(1 for f in finals if f < s["pickTestMetric"]) if s["pickTestMetric"] is not None else None
+            1 + sum(1 for f in finals if f < oriented_value(s["pickTestMetric"], mode))
+            if s["pickTestMetric"] is not None else None
         )
 
     sens: list[dict[str, Any]] = []
     random_seeds: dict[str, Any] = {}
     if sensitivity:
-        sens = sensitivity_grid(doc, recorded, winner_test, dense_test)
-        random_seeds = random_baseline(doc, recorded, winner_test)
+        sens = sensitivity_grid(doc, recorded, winner_test, dense_test, mode)
+        random_seeds = random_baseline(doc, recorded, winner_test, mode)
 
     lsh = strategies["lsh"]
     boot = corr["bootstrap"]
@@ -124,7 +147,7 @@ def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool
             "value": lsh["pickVsDense"],
             "met": lsh["pickVsDense"] is not None and lsh["pickVsDense"] <= 0.0,
             "fullWinnerVsDense": full["pickVsDense"],
-            "bestInPoolVsDense": _rel(finals[best_i], dense_test),
+            "bestInPoolVsDense": _rel(oriented_value(finals[best_i], mode), dense_test, mode),
         },
     }
 
@@ -145,9 +168,9 @@ def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool
         "label": traj["label"],
         "scale": traj["scale"],
         "device": traj["device"],
-        "metric": "perplexity",
-        "direction": "lower is better",
-        "finalMetric": "test perplexity after the last epoch (validation perplexity is what the policy ranks and promotes by)",
+        "metric": parse_search(doc).spec.metric,
+        "direction": "lower is better" if mode == "min" else "higher is better",
+        "finalMetric": "test metric after the last epoch (the validation metric is what the policy ranks and promotes by)",
         "settings": settings_of(doc, traj),
         "dense": {
             "valMetric": dense_val,
@@ -157,9 +180,10 @@ def evaluate(traj: dict[str, Any], *, bootstrap_n: int = 2000, sensitivity: bool
         "fullWinner": {"id": full["pick"], "description": full["pickDescription"], "valMetric": full["pickValMetric"],
                        "testMetric": winner_test},
         "bestInPool": {"id": cands[best_i]["id"], "description": cands[best_i]["description"],
-                       "testMetric": finals[best_i] if math.isfinite(finals[best_i]) else None},
+                       "testMetric": oriented_value(finals[best_i], mode) if math.isfinite(finals[best_i]) else None},
         "candidateStatus": {s: sum(1 for c in cands if c["status"] == s) for s in sorted({c["status"] for c in cands})},
         "correlation": corr,
+        "predictors": side_by_side(traj, mode, bootstrap_n=min(bootstrap_n, 500)),
         "published": PUBLISHED,
         "strategies": strategies,
         "sensitivity": sens,
@@ -189,7 +213,7 @@ def settings_of(doc: dict[str, Any], traj: dict[str, Any]) -> dict[str, Any]:
 
 
 def sensitivity_grid(doc: dict[str, Any], recorded: Recorded, winner_test: float | None,
-                     dense_test: float | None) -> list[dict[str, Any]]:
+                     dense_test: float | None, mode: str = "min") -> list[dict[str, Any]]:
     """The same ground truth under other rung settings (replays are free): e0 and finalists for the
     strategies that stop at rungs. The primary setting is fixed in tasks.py; this table shows how much
     the conclusions depend on it."""
@@ -202,12 +226,12 @@ def sensitivity_grid(doc: dict[str, Any], recorded: Recorded, winner_test: float
                 for finalists in SENSITIVITY_FINALISTS:
                     if strategy == "lsh-sync" and finalists == 3:
                         continue
-                    rows.append(_sensitivity_row(doc, recorded, strategy, keep, e0, finalists, winner_test, dense_test))
+                    rows.append(_sensitivity_row(doc, recorded, strategy, keep, e0, finalists, winner_test, dense_test, mode))
     return rows
 
 
 def _sensitivity_row(doc: dict[str, Any], recorded: Recorded, strategy: str, keep: float, e0: int, finalists: int,
-                     winner_test: float | None, dense_test: float | None) -> dict[str, Any]:
+                     winner_test: float | None, dense_test: float | None, mode: str) -> dict[str, Any]:
     row: dict[str, Any] = {"strategy": strategy, "keepFraction": keep, "e0": e0, "finalists": finalists}
     rungs = {"first": e0, "step": 1, "finalists": finalists, "keepFraction": keep, "count": None}
     try:
@@ -227,18 +251,18 @@ def _sensitivity_row(doc: dict[str, Any], recorded: Recorded, strategy: str, kee
         "wallSecondsReplayed": out["wallSecondsReplayed"],
         "pick": out["pickDescription"],
         "pickTestMetric": out["pickTestMetric"],
-        "pickVsFullWinner": _rel(out["pickTestMetric"], winner_test),
-        "pickVsDense": _rel(out["pickTestMetric"], dense_test),
+        "pickVsFullWinner": _rel(out["pickTestMetric"], winner_test, mode),
+        "pickVsDense": _rel(out["pickTestMetric"], dense_test, mode),
     }
 
 
-def random_baseline(doc: dict[str, Any], recorded: Recorded, winner_test: float | None) -> dict[str, Any]:
+def random_baseline(doc: dict[str, Any], recorded: Recorded, winner_test: float | None, mode: str = "min") -> dict[str, Any]:
     """`random` under other policy seeds (the draws change; the recorded trajectories are seed 0's):
     how good a pick is by chance at lsh's cost."""
     picks = []
     for seed in range(RANDOM_SEEDS):
         out = run_strategy(document_with(doc, strategy="random", seed=seed), recorded)
-        picks.append(_rel(out["pickTestMetric"], winner_test))
+        picks.append(_rel(out["pickTestMetric"], winner_test, mode))
     finite = sorted(p for p in picks if p is not None)
     return {
         "seeds": RANDOM_SEEDS,

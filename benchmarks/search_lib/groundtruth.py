@@ -6,21 +6,32 @@ rungs can be replayed from it. Trials run in a pool of worker processes with one
 a trial directory that already holds the final report is read, not retrained (an interrupted
 benchmark continues where it stopped: trials resume from their checkpoints).
 
+A task may ask for spectra of other states beside the spec's (``spectra.alsoStates``: an LSTM's
+hidden-only spectrum, as published, beside the exact (h, c) one), for the predictor comparison only.
+The trial contract reports one spectrum per epoch, so the ground truth computes the others in the
+same process at the same moment (``extra_spectra``: the runtime's ``probe_spectrum`` called once
+more per state, in eval mode, with its own generator: training is untouched, and the trial's reports
+stay bit-identical to a live run's). They go to ``extra-spectra.jsonl`` in the trial's directory;
+their seconds are taken out of the epoch's, so replayed wall times are those of a trial without them.
+
 A record is plain JSON:
 
     {"id", "point", "family", "description", "status": completed|diverged|error, "message",
      "divergedAt", "testMetric", "testLoss", "wallSeconds",
      "epochs": [{"epoch", "valMetric", "valLoss", "trainLoss", "sparsity", "epochSeconds",
-                 "lyapunovSeconds", "tokensPerSecond", "spectrum": [...] | null}]}
+                 "lyapunovSeconds", "tokensPerSecond", "spectrum": [...] | null,
+                 "spectra": {"hidden": [...]} (the extra states, where recorded)}]}
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -28,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPORTS = "reports.jsonl"
+EXTRA_SPECTRA = "extra-spectra.jsonl"
 
 
 def _init_worker() -> None:
@@ -47,8 +59,63 @@ def read_reports(trial_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def record_from_reports(reports: list[dict[str, Any]], final_epoch: int) -> dict[str, Any]:
+def read_extra_spectra(trial_dir: Path) -> dict[int, dict[str, Any]]:
+    """epoch -> {state: {"spectrum", "seconds"}} from the trial's extra-spectra.jsonl."""
+    path = Path(trial_dir) / EXTRA_SPECTRA
+    out: dict[int, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                out.setdefault(entry["epoch"], {})[entry["state"]] = entry
+    return out
+
+
+@contextlib.contextmanager
+def extra_spectra(states: list[str], sink: list[dict[str, Any]]) -> Iterator[None]:
+    """While active, every spectrum the trial runtime computes is followed by one per other state in
+    ``states``, appended to ``sink`` (one dict per call, in order)."""
+    from hyperprune.trial import runtime
+
+    original = runtime.probe_spectrum
+
+    def with_extra(model: Any, probe: Any, cfg: Any) -> tuple[list[float], float]:
+        out = original(model, probe, cfg)
+        extra: dict[str, Any] = {}
+        for state in states:
+            if state == cfg.state:
+                continue
+            try:
+                values, seconds = original(model, probe, cfg.model_copy(update={"state": state}))
+                extra[state] = {"spectrum": [v if v == v and abs(v) != float("inf") else None for v in values],
+                                "seconds": seconds}
+            except ValueError:  # a numerically broken core: no spectrum, as the runtime does
+                extra[state] = {"spectrum": None, "seconds": 0.0}
+        sink.append(extra)
+        return out
+
+    runtime.probe_spectrum = with_extra
+    try:
+        yield
+    finally:
+        runtime.probe_spectrum = original
+
+
+def save_extra_spectra(trial_dir: Path, start_epoch: int, sink: list[dict[str, Any]]) -> None:
+    """Pair this run's extra spectra with the epochs it reported a spectrum for (in order, after the
+    epoch it started from) and append them to the trial's extra-spectra.jsonl."""
+    epochs = [r["epoch"] for r in read_reports(trial_dir)
+              if r["status"] != "diverged" and r["epoch"] > start_epoch and r.get("lyapunov") is not None]
+    with open(Path(trial_dir) / EXTRA_SPECTRA, "a") as f:
+        for epoch, extra in zip(epochs, sink):
+            for state, entry in extra.items():
+                f.write(json.dumps({"epoch": epoch, "state": state, **entry}) + "\n")
+
+
+def record_from_reports(reports: list[dict[str, Any]], final_epoch: int,
+                        extra: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The trajectory a trial's report lines describe (one line per epoch)."""
+    extra = extra or {}
     epochs = []
     diverged_at = None
     message = None
@@ -58,19 +125,22 @@ def record_from_reports(reports: list[dict[str, Any]], final_epoch: int) -> dict
             diverged_at = r["epoch"]
             message = r.get("message")
             break
-        epochs.append(
-            {
-                "epoch": r["epoch"],
-                "valMetric": r["valMetric"],
-                "valLoss": r["valLoss"],
-                "trainLoss": r["trainLoss"],
-                "sparsity": r["sparsity"],
-                "epochSeconds": r["epochSeconds"],
-                "lyapunovSeconds": r.get("lyapunovSeconds") or 0.0,
-                "tokensPerSecond": r.get("tokensPerSecond"),
-                "spectrum": r.get("lyapunov"),
-            }
-        )
+        others = extra.get(r["epoch"], {})
+        entry = {
+            "epoch": r["epoch"],
+            "valMetric": r["valMetric"],
+            "valLoss": r["valLoss"],
+            "trainLoss": r["trainLoss"],
+            "sparsity": r["sparsity"],
+            # without the extra spectra: what the trial takes in a search
+            "epochSeconds": r["epochSeconds"] - sum(e["seconds"] for e in others.values()),
+            "lyapunovSeconds": r.get("lyapunovSeconds") or 0.0,
+            "tokensPerSecond": r.get("tokensPerSecond"),
+            "spectrum": r.get("lyapunov"),
+        }
+        if others:
+            entry["spectra"] = {state: e["spectrum"] for state, e in others.items()}
+        epochs.append(entry)
         if r["epoch"] == final_epoch:
             test_metric, test_loss = r.get("testMetric"), r.get("testLoss")
     if diverged_at is not None:
@@ -95,8 +165,9 @@ def finished(trial_dir: Path, final_epoch: int) -> bool:
     return bool(reports) and (reports[-1]["status"] == "diverged" or reports[-1]["epoch"] >= final_epoch)
 
 
-def train_trial(config_json: str, trial_dir: str) -> dict[str, Any]:
-    """Worker: train one trial to its final epoch (resuming a checkpoint if any) and return its record."""
+def train_trial(config_json: str, trial_dir: str, also_states: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Worker: train one trial to its final epoch (resuming a checkpoint if any) and return its record,
+    with spectra of ``also_states`` beside the config's (see ``extra_spectra``)."""
     from hyperprune.contract.trial import TrialConfig
 
     config = TrialConfig.model_validate_json(config_json)
@@ -107,15 +178,21 @@ def train_trial(config_json: str, trial_dir: str) -> dict[str, Any]:
     if not reused:
         from hyperprune.trial.runtime import TrialSetupError, run_trial
 
+        sink: list[dict[str, Any]] = []
+        before = read_reports(Path(trial_dir))
+        start_epoch = before[-1]["epoch"] if before else 0
         try:
-            outcome = run_trial(config, trial_dir)
+            with extra_spectra(list(also_states), sink):
+                outcome = run_trial(config, trial_dir)
             if outcome.status not in ("completed", "diverged", "unchanged"):
                 error = f"trial ended {outcome.status} (exit code {outcome.exit_code})"
         except TrialSetupError as exc:
             error = "; ".join(str(line) for line in exc.lines)
         except Exception as exc:  # a crash is a result too: the record says what happened
             error = f"{type(exc).__name__}: {exc}"
-    record = record_from_reports(read_reports(Path(trial_dir)), final)
+        if also_states:
+            save_extra_spectra(Path(trial_dir), start_epoch, sink)
+    record = record_from_reports(read_reports(Path(trial_dir)), final, read_extra_spectra(Path(trial_dir)))
     if error is not None:
         record["status"], record["message"] = "error", error
     record["reused"] = reused  # read from an earlier run's directory: its times are that run's

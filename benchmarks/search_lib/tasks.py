@@ -1,9 +1,11 @@
-"""The benchmark's tasks, scales and candidate pools: everything that is a setting lives here.
+"""The benchmark's tasks, scales and candidate pools.
 
-A *task* is a real corpus with a model and a training recipe; a *scale* sizes it (``quick`` for the
-smoke test, ``cpu`` for the 60-minute benchmark on 2 CPU cores, ``gpu`` for a CUDA machine). Every
-setting below was chosen before any result was seen, from cost measurements and the published setup
-(docs/results.md, "Design"), never from the final metric:
+A *task* is a real corpus with a model and a training recipe, written as a file in
+``benchmarks/tasks/`` (``taskfile.py`` reads and validates it); a *scale* sizes it (``quick`` for the
+smoke test, ``cpu`` for the benchmark on 2 CPU cores, ``gpu`` for a CUDA machine). This module holds
+the catalogue of pruning families a task's pool names and turns a task at a scale into search
+documents. The settings were chosen before any result was seen, from cost measurements and the
+published setup (docs/results.md), never from the final metric:
 
 - every candidate is pruned to its target before the first rung: the LS distance of a candidate whose
   schedule has not finished compares a (nearly) dense network with the dense one. The first full run
@@ -29,24 +31,38 @@ from typing import Any
 
 API = {"apiVersion": "hyperprune.io/v1alpha1", "kind": "HyperpruneSearch"}
 STRATEGIES = ["full", "lsh", "lsh-sync", "asha-loss", "median", "random"]
-TASKS = ["ptb", "shakespeare"]
 SCALES = ["quick", "cpu", "gpu"]
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def task_files() -> list[Path]:
+    """Every task of the benchmark: the files in benchmarks/tasks, by name."""
+    return sorted(TASKS_DIR.glob("*.yaml"))
+
+
+def task_path(name_or_file: str) -> Path:
+    """A task given by file, or by name (``ptb`` = benchmarks/tasks/ptb.yaml)."""
+    path = Path(name_or_file)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return TASKS_DIR / f"{name_or_file}.yaml"
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How big one task is run."""
+    """How big one task is run (a task file's sections at one scale)."""
 
     name: str
     model: dict[str, Any]
     training: dict[str, Any]
     families: tuple[str, ...]  # keys of FAMILIES, each at every sparsity level
     sparsities: tuple[float, ...]
-    lyapunov: dict[str, Any] = field(default_factory=lambda: {"state": "hidden", "k": None})
+    lyapunov: dict[str, Any] = field(default_factory=dict)
     rungs: dict[str, Any] = field(default_factory=lambda: {"first": 2, "step": 1, "keepFraction": 0.5, "finalists": 1})
     parallelism: int = 2  # the spec's budget.parallelism: replayed wall time schedules trials on this many workers
-    dense_every: int = 12  # spectra at every epoch up to this one, then every `stride` epochs and the last
-    stride: int = 3
+    dense_every: int = 8  # spectra at every epoch up to this one, then every `stride` epochs and the last
+    stride: int = 6
+    also_states: tuple[str, ...] = ()  # other spectrum states recorded beside the spec's (predictors only)
 
     @property
     def epochs(self) -> int:
@@ -88,87 +104,6 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "iss": ("iss", {"groupLasso": 1e-4, "pruneEpoch": 1}),
 }
 
-CPU_FAMILIES = (
-    "magnitude-layer", "magnitude-global", "gmp", "lottery", "set", "rigl", "selfish-uniform-magnitude",
-    "selfish-er-global", "selfish-uniform-set", "snip", "synflow", "random", "iss",
-)
-QUICK_FAMILIES = ("magnitude-layer", "set", "selfish-uniform-magnitude", "snip")
-GPU_FAMILIES = CPU_FAMILIES + ("selfish-er-gradient",)
-
-LM_TRAINING = {"batchSize": 20, "bptt": 35, "clip": 0.25, "lrSchedule": "cosine"}
-PTB_SGD = {**LM_TRAINING, "optimizer": "sgd", "lr": 20.0}
-CHAR_ADAM = {**LM_TRAINING, "optimizer": "adam", "lr": 0.004}
-
-SCALE_TABLE: dict[tuple[str, str], Scale] = {
-    # ---- the smoke test: a few seconds per trial ----
-    ("ptb", "quick"): Scale(
-        "quick",
-        model={"arch": "lstm", "hiddenSize": 32, "numLayers": 1},
-        training={**PTB_SGD, "epochs": 6, "maxBatches": 4},
-        families=QUICK_FAMILIES, sparsities=(0.5, 0.8),
-    ),
-    ("shakespeare", "quick"): Scale(
-        "quick",
-        model={"arch": "lstm", "hiddenSize": 32, "numLayers": 1},
-        training={**CHAR_ADAM, "epochs": 6, "maxBatches": 6, "evalMaxBatches": 40},
-        families=QUICK_FAMILIES, sparsities=(0.5, 0.8),
-    ),
-    # ---- 2 CPU cores, the whole benchmark within 60 minutes ----
-    ("ptb", "cpu"): Scale(
-        "cpu",
-        model={"arch": "lstm", "hiddenSize": 128, "numLayers": 1},
-        training={**PTB_SGD, "epochs": 60, "maxBatches": 10},
-        families=CPU_FAMILIES, sparsities=(0.5, 0.8),
-        dense_every=8, stride=6,
-    ),
-    ("shakespeare", "cpu"): Scale(
-        "cpu",
-        model={"arch": "lstm", "hiddenSize": 128, "numLayers": 2},
-        training={**CHAR_ADAM, "epochs": 60, "maxBatches": 20},
-        families=CPU_FAMILIES, sparsities=(0.5, 0.8),
-        dense_every=8, stride=6,
-    ),
-    # ---- one CUDA GPU: the published architecture's shape (2 x 650 on PTB-eval), longer, more candidates ----
-    ("ptb", "gpu"): Scale(
-        "gpu",
-        model={"arch": "lstm", "hiddenSize": 650, "numLayers": 2, "dropout": 0.5},
-        training={**PTB_SGD, "epochs": 40},
-        families=GPU_FAMILIES, sparsities=(0.5, 0.67, 0.8),
-        parallelism=4, dense_every=12, stride=2,
-    ),
-    ("shakespeare", "gpu"): Scale(
-        "gpu",
-        model={"arch": "lstm", "hiddenSize": 512, "numLayers": 2, "dropout": 0.2},
-        training={**CHAR_ADAM, "epochs": 40, "maxBatches": 200, "lr": 0.002},
-        families=GPU_FAMILIES, sparsities=(0.5, 0.67, 0.8),
-        parallelism=4, dense_every=12, stride=2,
-    ),
-}
-
-
-def data_section(task: str, data_root: Path) -> dict[str, Any]:
-    """PTB-eval: train on ptb.valid.txt (its last 5 % validates), test on ptb.test.txt.
-    Tiny Shakespeare: characters, split 90/5/5 by position."""
-    root = Path(data_root).resolve()
-    if task == "ptb":
-        return {
-            "corpus": "ptb",
-            "level": "word",
-            "path": str(root / "ptb-eval"),
-            "files": {"train": "ptb.valid.txt", "test": "ptb.test.txt"},
-        }
-    if task == "shakespeare":
-        return {"corpus": "text", "level": "char", "path": str(root / "tinyshakespeare")}
-    raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-
-
-def required_files(task: str, data_root: Path) -> list[Path]:
-    root = Path(data_root)
-    if task == "ptb":
-        return [root / "ptb-eval" / "ptb.valid.txt", root / "ptb-eval" / "ptb.test.txt"]
-    return [root / "tinyshakespeare" / "input.txt"]
-
-
 def family_point(family: str, sparsity: float, scale: Scale) -> dict[str, Any]:
     method, params = FAMILIES[family]
     fill = {STEPS: scale.steps_per_epoch or 100, ONE_EPOCH: 1.0 / scale.epochs}
@@ -199,6 +134,8 @@ class Task:
     scale: Scale
     data: dict[str, Any]
     device: str  # cpu | cuda
+    title: str = ""
+    file: str | None = None
 
     @property
     def label(self) -> str:
@@ -207,7 +144,11 @@ class Task:
 
     @property
     def metric(self) -> str:
-        return "perplexity"
+        return "accuracy" if self.data.get("corpus") == "digits" else "perplexity"
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.metric == "accuracy" else "lower is better"
 
     def spec(self, strategy: str, *, rungs: dict[str, Any] | None = None, parallelism: int | None = None,
              seed: int = 0) -> dict[str, Any]:
@@ -224,7 +165,7 @@ class Task:
             "candidates": pool(s),
             "budget": {"parallelism": parallelism or s.parallelism, "maxFailedTrials": len(pool(s))},
             "strategy": {"name": strategy, "rungs": dict(rungs or s.rungs)},
-            "dense": {"enabled": True},
+            "dense": {"enabled": True},  # the product's default: lsh trains it only as far as it reads it
         }
 
     def document(self, strategy: str, **kw: Any) -> dict[str, Any]:
@@ -237,5 +178,56 @@ class Task:
         return parse_search(self.document(strategy, **kw))
 
 
-def make_task(name: str, scale: str, data_root: Path, device: str) -> Task:
-    return Task(name=name, scale=SCALE_TABLE[(name, scale)], data=data_section(name, data_root), device=device)
+def scale_of(task_file: Any, scale: str, *, valid_pool: bool = True) -> Scale:
+    from .taskfile import scale_sections
+
+    sec = scale_sections(task_file, scale)
+    if not valid_pool:  # the spec's own checks of a task whose pool is broken (reported on its own)
+        sec["pool"] = {"families": ["random"], "sparsities": [0.5]}
+    return Scale(
+        scale,
+        model=dict(sec["model"]),
+        training=dict(sec["training"]),
+        families=tuple(sec["pool"]["families"]),
+        sparsities=tuple(float(x) for x in sec["pool"]["sparsities"]),
+        lyapunov=dict(sec["lyapunov"]),
+        rungs=dict(sec["rungs"]),
+        parallelism=int(sec["parallelism"]),
+        dense_every=int(sec["spectra"]["everyEpochUntil"]),
+        stride=int(sec["spectra"]["thenEvery"]),
+        also_states=tuple(sec["spectra"]["alsoStates"]),
+    )
+
+
+def data_section(task_file: Any, data_root: Path) -> dict[str, Any]:
+    """The task's data section with its path under the data folder."""
+    data = copy.deepcopy(task_file.data)
+    if data.get("path"):
+        data["path"] = str((Path(data_root) / data["path"]).resolve())
+    return data
+
+
+def make_task(task_file: Any, scale: str, data_root: Path, device: str, *, valid_pool: bool = True) -> Task:
+    return Task(name=task_file.name, scale=scale_of(task_file, scale, valid_pool=valid_pool),
+                data=data_section(task_file, data_root), device=device, title=task_file.title,
+                file=str(task_path(task_file.name)))
+
+
+def document_for(task_file: Any, scale: str, *, data_root: Path, device: str, strategy: str,
+                 valid_pool: bool = True) -> dict[str, Any]:
+    """The search document of a task at a scale (what taskfile.py validates)."""
+    return make_task(task_file, scale, data_root, device, valid_pool=valid_pool).document(strategy)
+
+
+def missing_data(task_file: Any, data_root: Path) -> str | None:
+    """Why the task's corpus cannot be read under ``data_root`` (None: it can)."""
+    from hyperprune.contract.data_layout import DataError, resolve_sources
+
+    data = data_section(task_file, data_root)
+    if not data.get("path"):
+        return None  # built in (digits)
+    try:
+        resolve_sources(data["corpus"], data.get("level", "word"), data["path"], data.get("files"))
+    except DataError as exc:
+        return str(exc)
+    return None

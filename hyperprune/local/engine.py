@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from hyperprune.local.board import DistanceBoard, distance_board
+from hyperprune.local.dense_cache import DenseCache, cache_key, open_cache
 from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
-from hyperprune.local.layout import Workdir, write_text
+from hyperprune.local.layout import Workdir, WorkdirFileError, read_json, write_text
 from hyperprune.local.processes import (
     TrialProcess,
     describe_exit,
@@ -64,7 +65,7 @@ from hyperprune.policy import (
     reopen,
     restart_from_scratch,
 )
-from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CHECKPOINT_FILE, CONFIG_FILE
+from hyperprune.contract.files import ATTEMPT_DIRS, ATTEMPT_FILES, CHECKPOINT_FILE, CONFIG_FILE, REPORTS_FILE
 from hyperprune.contract.promotion import PromotionRefused, promoted_by_hyperprune
 from hyperprune.spec.models import HyperpruneSearch
 
@@ -101,6 +102,7 @@ class Engine:
             spec = spec.with_parallelism(self.options.workers)
         self.spec = spec
         self.threads = threads_per_trial(spec.budget.parallelism, self.options.cores)
+        self.dense_cache = open_cache() if spec.dense.cache else None
 
     # ---- the loop ------------------------------------------------------------------------------
 
@@ -174,11 +176,12 @@ class Engine:
                     self.journal.append("finished", outcome=state.outcome, message=state.message)
                     return
                 self._save()
-            launched, failed = self._launch_missing()
-            if launched or failed:
+            launched, facts = self._launch_missing()
+            if launched or facts:
                 self._save()
-            # A launch that failed is a fact (an error) to decide on at once; otherwise wait for reports and exits.
-            changed = failed
+            # A launch that failed (an error) or a cached dense reference are facts to decide on at once;
+            # otherwise wait for reports and exits.
+            changed = facts
             if not (changed or launched):
                 self.display.refresh(state)
                 time.sleep(self.options.poll_seconds)
@@ -234,6 +237,8 @@ class Engine:
             trial.id, process.until_epoch, code, how, last_error_line(self.workdir.trial(trial.id))))
         self.journal.append("exit", trial=trial.id, code=code, epoch=trial.epoch, status=trial.status,
                             message=trial.message if problem else None)
+        if trial.is_dense and code == 0 and not problem and self.dense_cache is not None:
+            self._keep_dense(self.dense_cache)
         self.display.exited(self.state, trial.id, code, trial.message if problem else None)
 
     # ---- actions -> processes --------------------------------------------------------------------
@@ -293,13 +298,59 @@ class Engine:
             shutil.rmtree(trial_dir / name, ignore_errors=True)
         self._follower(trial_id).forget()
 
+    # ---- the dense reference's cache ------------------------------------------------------------
+
+    def _dense_key(self) -> str:
+        from hyperprune.policy import DENSE_ID
+
+        try:
+            files = read_json(self.workdir.data)["files"] if self.workdir.data.exists() else []
+        except (WorkdirFileError, KeyError, TypeError):
+            files = [{"bytes": -1, "sha256": "unreadable data.json"}]  # never matches a real entry
+        return cache_key(self.spec.trial_config(DENSE_ID, None), files)
+
+    def _serve_dense(self, cache: DenseCache, trial_id: str) -> bool:
+        """A fresh dense reference from the cache, as far as the search trains it; True when it took
+        anything (its reports are then recorded like a run's)."""
+        trial = self.state.trial(trial_id)
+        trial_dir = self.workdir.trial(trial_id)
+        if trial.epoch > 0 or (trial_dir / REPORTS_FILE).exists():
+            return False
+        config = self.spec.trial_config(trial_id, trial.params)
+        try:
+            key = self._dense_key()
+            served = cache.serve(key, config, trial_dir, trial.target_epoch)
+        except OSError as exc:
+            self.display.note(f"the dense reference's cache in {cache.root} could not be read ({exc}); training it")
+            return False
+        if served is None:
+            return False
+        self.journal.append("dense-cache", trial=trial_id, key=key, epochs=served.epochs, checkpoint=served.checkpoint)
+        self.display.note(f"{trial_id}: epochs 1-{served.epochs} taken from the cache of an earlier search "
+                          f"({cache.entry(key)}); counted as trained")
+        self._read_reports(trial_id)
+        return True
+
+    def _keep_dense(self, cache: DenseCache) -> None:
+        from hyperprune.policy import DENSE_ID
+
+        try:
+            cache.store(self._dense_key(), self.workdir.trial(DENSE_ID))
+        except OSError as exc:  # a full or read-only cache never takes the search down
+            self.display.note(f"the dense reference was not kept in {cache.root} ({exc})")
+
     def _launch_missing(self) -> tuple[bool, bool]:
         """Give a process to every trial that holds a worker but has none (new, continued, resumed).
-        Returns (whether one was launched, whether a launch failed: recorded as the trial's error)."""
-        launched = failed = False
+        Returns (whether one was launched, whether there are new facts to decide on at once: a launch
+        that failed, recorded as the trial's error, or a dense reference taken from the cache)."""
+        launched = facts = False
         for trial in self.state.trials:
             if trial.status not in OCCUPYING or trial.id in self.processes:
                 continue
+            if trial.is_dense and self.dense_cache is not None and self._serve_dense(self.dense_cache, trial.id):
+                facts = True
+                if trial.status not in OCCUPYING:
+                    continue  # the cache reached as far as the search trains it
             trial_dir = self.workdir.trial(trial.id)
             if trial_dir_busy(trial_dir):
                 # A process of an engine that died is still finishing its step (it got SIGTERM when
@@ -320,7 +371,7 @@ class Engine:
             except OSError as exc:
                 record_error(self.state, trial.id, f"could not start 'hyperprune trial': {exc}")
                 self.display.exited(self.state, trial.id, -1, trial.message)
-                failed = True
+                facts = True
                 continue
             self.processes[trial.id] = process
             mark_running(self.state, trial.id)
@@ -328,7 +379,7 @@ class Engine:
                                 pid=process.pid)
             self.display.launched(self.state, trial.id, trial.epoch, trial.target_epoch)
             launched = True
-        return launched, failed
+        return launched, facts
 
     # ---- stopping ------------------------------------------------------------------------------
 

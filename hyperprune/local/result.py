@@ -6,7 +6,7 @@ result.json (camelCase; metrics are validation metrics unless named test):
     rungEpochs, finalEpoch
     best: {id, params, description, config (the TrialConfig), valMetric, testMetric, sparsity,
            sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir} | null
-    dense: {id, status, valMetric, testMetric, epochsTrained} | null
+    dense: {id, status, valMetric, testMetric, epochsTrained, epochReached, stopReason} | null
     trials: [{id, role, params, description, status, epochsTrained, epochReached, failures,
               stopReason, message, valMetric, testMetric, sparsity, rungs: [{epoch, valMetric, lsDistance}],
               trialDir}]
@@ -108,7 +108,7 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
     dense = None
     if state.dense is not None:
         d = by_id[state.dense.id]
-        dense = {k: d[k] for k in ("id", "status", "valMetric", "testMetric", "epochsTrained")}
+        dense = {k: d[k] for k in ("id", "status", "valMetric", "testMetric", "epochsTrained", "epochReached", "stopReason")}
     return {
         "name": search.metadata.name,
         "strategy": spec.strategy.name,

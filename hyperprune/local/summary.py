@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperprune.policy.actions import DENSE_READY
 from hyperprune.spec.point import Point
 from hyperprune.spec.summary import plural
 
@@ -37,6 +38,8 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
     by_status = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     dense = result["dense"]
     dense_text = f"; dense reference {dense['status']}" if dense else ""
+    if dense and dense["status"] == "stopped" and (dense.get("stopReason") or "").startswith(DENSE_READY):
+        dense_text = f"; dense reference ready at epoch {dense['epochReached']} (the last rung)"
     lines.append(f"  trials: {plural(len(candidates), 'candidate')} — {by_status or 'none'}{dense_text}")
     full = result["fullTrialEpochs"]
     share = f", {result['trialEpochs'] / full:.0%} of the {full} that 'full' would spend" if full else ""
@@ -45,7 +48,7 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
     if best is not None:
         lines.append(f"  best: {best['id']} — {Point.from_json(best['params']).sentence()}")
         versus = ""
-        if dense and dense.get("valMetric") is not None and best["valMetric"] is not None:
+        if dense and dense["status"] == "completed" and dense.get("valMetric") is not None and best["valMetric"] is not None:
             gap = (best["valMetric"] - dense["valMetric"]) / dense["valMetric"]
             versus = f" vs dense {_num(dense['valMetric'])} ({gap:+.1%})"
         test = f" (test {_num(best['testMetric'])})" if best.get("testMetric") is not None else ""

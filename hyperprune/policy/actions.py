@@ -37,6 +37,7 @@ class Continue:
 # The reason of every Stop a failing search gives the trials still active: such a trial did nothing
 # wrong, so reopening the search (hyperprune.policy.transitions.reopen) resumes it.
 SEARCH_FAILED = "search failed: "
+DENSE_READY = "reference ready"  # the dense reference ended where the strategy stops reading it
 
 
 @dataclass(frozen=True)

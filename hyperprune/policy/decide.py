@@ -25,14 +25,14 @@ from typing import Callable
 
 import numpy as np
 
-from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
+from hyperprune.policy.actions import DENSE_READY, SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
 from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
 from hyperprune.policy.median import median_step
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.rounds import rounds_step
-from hyperprune.policy.rungs import LsDistance, RandomDraw, ValidationMetric, diverged_by
+from hyperprune.policy.rungs import LsDistance, LsThenMetric, RandomDraw, ValidationMetric, diverged_by, ls_distance_of
 from hyperprune.policy.scoring import final_observation, oriented, reference_spectrum
 from hyperprune.policy.state import DENSE_ID, SearchState, TrialState, candidate_id
 from hyperprune.spec.models import SearchSpec
@@ -41,13 +41,22 @@ from hyperprune.spec.summary import plural
 
 
 STRATEGY_STEPS: dict[str, Callable[[Plan], None]] = {
-    "lsh": lambda plan: halving_step(plan, LsDistance(plan.dense)),
+    "lsh": lambda plan: halving_step(plan, lsh_rule(plan)),
     "lsh-sync": rounds_step,
     "asha-loss": lambda plan: halving_step(plan, ValidationMetric(plan.spec.metric)),
     "random": lambda plan: halving_step(plan, RandomDraw(plan.spec.seed)),
     "median": median_step,
     "full": lambda plan: None,  # every candidate trains to the end
 }
+
+
+def lsh_rule(plan: Plan) -> LsDistance | LsThenMetric:
+    """lsh's score (spec.strategy.score): the LS distance, or LS early and the validation metric late."""
+    score = plan.spec.strategy.score
+    ls = ls_distance_of(plan)
+    if score.rule == "ls-then-metric":
+        return LsThenMetric(ls, ValidationMetric(plan.spec.metric), score.metric_epoch(plan.spec.final_epoch))
+    return ls
 
 
 def decide(spec: SearchSpec, state: SearchState, *, max_starts: int | None = None) -> list[Action]:
@@ -62,6 +71,7 @@ def decide(spec: SearchSpec, state: SearchState, *, max_starts: int | None = Non
     if _too_many_failures(plan) or _reference_lost(plan):
         return plan.actions
     _start_dense(plan)
+    _dense_ready(plan)
     _retry_errored(plan)
     STRATEGY_STEPS[spec.strategy.name](plan)
     _start_candidates(plan, max_starts)
@@ -132,6 +142,8 @@ def _reference_lost(plan: Plan) -> bool:
         return False
     name = spec.strategy.name
     status = plan.status[dense.id]
+    if status == "stopped" and dense.epoch >= spec.dense_epochs():
+        status = "paused"  # ended where the strategy stops reading it (_dense_ready): the reference is complete
     if status in ("failed", "diverged", "stopped"):
         what = {"failed": "failed", "diverged": "diverged", "stopped": "was stopped"}[status]
         _end(plan, f"the dense reference {what} ({_reason(plan, dense.id)}); {name} ranks candidates by LS "
@@ -153,7 +165,16 @@ def _reference_lost(plan: Plan) -> bool:
 
 def _start_dense(plan: Plan) -> None:
     if plan.spec.dense.enabled and plan.dense is None and plan.slots > 0:
-        plan.emit(Start(DENSE_ID, "dense", Point.dense(), plan.spec.final_epoch))
+        plan.emit(Start(DENSE_ID, "dense", Point.dense(), plan.spec.dense_epochs()))
+
+
+def _dense_ready(plan: Plan) -> None:
+    """A dense reference that reached the last epoch the strategy reads (before the end: dense.compare
+    is off) has done its job and ends there; its epochs are counted like any trial's."""
+    dense, until = plan.dense, plan.spec.dense_epochs()
+    if dense is not None and until < plan.spec.final_epoch and plan.status[dense.id] == "paused" and dense.epoch >= until:
+        plan.emit(Stop(dense.id, f"{DENSE_READY}: {plan.spec.strategy.name} reads its spectra up to epoch {until} "
+                                 "(dense.compare: true trains it to the end)"))
 
 
 def _retry_errored(plan: Plan) -> None:
@@ -183,7 +204,7 @@ def generator_history(plan: Plan) -> list[Evaluated]:
     if spec.strategy.sampler != "tpe":
         return [Evaluated(t.params) for t in plan.candidates]
     epoch = first_target(spec, plan.rungs)
-    scorer = LsDistance(plan.dense)
+    scorer = ls_distance_of(plan)
     ready = scorer.ready(epoch)
     measured = [t for t in plan.candidates if ready and epoch in t.observations and not diverged_by(t, epoch)]
     values = dict(zip((t.id for t in measured), scorer.scores(measured, epoch)))

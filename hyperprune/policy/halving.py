@@ -20,7 +20,7 @@ import math
 
 from hyperprune.policy.actions import Continue, Stop
 from hyperprune.policy.plan import Plan
-from hyperprune.policy.rungs import Scorer, ranking, reached, verdict
+from hyperprune.policy.rungs import LsThenMetric, Scorer, ranking, reached, scorer_at, verdict
 
 
 def keep_count(keep_fraction: float, seen: int, closed: bool) -> int:
@@ -29,7 +29,7 @@ def keep_count(keep_fraction: float, seen: int, closed: bool) -> int:
     return max(kept, 1) if closed else kept
 
 
-def halving_step(plan: Plan, scorer: Scorer) -> None:
+def halving_step(plan: Plan, rule: Scorer | LsThenMetric) -> None:
     spec = plan.spec
     rungs = plan.rungs
     keep_fraction = spec.strategy.rungs.keep_fraction
@@ -37,6 +37,7 @@ def halving_step(plan: Plan, scorer: Scorer) -> None:
     promotable = []
     for k, epoch in enumerate(rungs):
         following = rungs[k + 1] if k + 1 < len(rungs) else spec.final_epoch
+        scorer = scorer_at(rule, epoch)
         if not scorer.ready(epoch):
             continue  # waiting trials wait for the dense reference to report this epoch
         closed = not plan.can_create() and not any(

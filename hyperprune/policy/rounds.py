@@ -16,7 +16,7 @@ import math
 
 from hyperprune.policy.actions import Continue, Stop
 from hyperprune.policy.plan import Plan
-from hyperprune.policy.rungs import LsDistance, ranking, reached, verdict
+from hyperprune.policy.rungs import ls_distance_of, ranking, reached, verdict
 
 
 def survivors_count(seen: int) -> int:
@@ -27,7 +27,7 @@ def rounds_step(plan: Plan) -> None:
     spec = plan.spec
     rungs = plan.rungs
     finalists = spec.strategy.rungs.finalists
-    scorer = LsDistance(plan.dense)
+    scorer = ls_distance_of(plan)
 
     def next_epoch(round_index: int, kept: int) -> int:
         last = round_index + 1 >= len(rungs)

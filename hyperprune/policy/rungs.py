@@ -36,9 +36,11 @@ class Scorer(Protocol):
 
 @dataclass
 class LsDistance:
-    """LS distance to the dense reference at the same epoch (lsh, lsh-sync)."""
+    """LS distance to the dense reference at the same epoch (lsh, lsh-sync); over the ``top`` largest
+    exponents of each spectrum when set (all, as published, by default)."""
 
     dense: TrialState | None
+    top: int | None = None
 
     def reference(self, epoch: int) -> np.ndarray | None:
         return reference_spectrum(self.dense, epoch)
@@ -50,6 +52,8 @@ class LsDistance:
         reference = self.reference(epoch)
         if reference is None:
             return [INF] * len(trials)
+        if self.top is not None:
+            return self._top_scores(trials, epoch, reference)
         out = [INF] * len(trials)
         todo: list[tuple[int, Observation]] = []
         spectra: list[np.ndarray] = []
@@ -69,8 +73,20 @@ class LsDistance:
             out[i] = float(d)
         return out
 
+    def _top_scores(self, trials: list[TrialState], epoch: int, reference: np.ndarray) -> list[float]:
+        k = self.top or reference.size
+        ref_top = np.sort(reference)[::-1][:k]
+        out = [INF] * len(trials)
+        for i, trial in enumerate(trials):
+            obs = trial.observations.get(epoch)
+            if obs is not None and obs.spectrum is not None and obs.spectrum.shape == reference.shape:
+                d = float(np.linalg.norm(np.sort(obs.spectrum)[::-1][:k] - ref_top))
+                out[i] = d if math.isfinite(d) else INF
+        return out
+
     def describe(self, score: float) -> str:
-        return f"LS distance {score:.4g}" if math.isfinite(score) else "no finite LS distance (diverged or no spectrum)"
+        what = "LS distance" if self.top is None else f"LS distance (top {self.top} exponents)"
+        return f"{what} {score:.4g}" if math.isfinite(score) else f"no finite {what} (diverged or no spectrum)"
 
 
 @dataclass
@@ -105,6 +121,29 @@ class RandomDraw:
 
     def describe(self, score: float) -> str:
         return f"random draw {score:.3f}"
+
+
+@dataclass
+class LsThenMetric:
+    """lsh's ls-then-metric rule: the LS distance at rungs before ``metric_epoch``, the validation
+    metric from there on (LS separates broken candidates cheaply early; late, the metric is reliable)."""
+
+    ls: LsDistance
+    metric: ValidationMetric
+    metric_epoch: int
+
+    def at(self, epoch: int) -> Scorer:
+        return self.metric if epoch >= self.metric_epoch else self.ls
+
+
+def ls_distance_of(plan: Plan) -> LsDistance:
+    """The LS distance as the spec's score asks (all exponents, or the largest few)."""
+    return LsDistance(plan.dense, plan.spec.strategy.score.exponents)
+
+
+def scorer_at(scorer: Scorer | LsThenMetric, epoch: int) -> Scorer:
+    """The scorer of one rung."""
+    return scorer.at(epoch) if isinstance(scorer, LsThenMetric) else scorer
 
 
 def ranking(plan: Plan, scorer: Scorer, epoch: int, members: list[TrialState]) -> list[tuple[TrialState, float]]:

@@ -31,7 +31,7 @@ class Trajectory:
     """What one simulated trial reports, epoch by epoch (epochs count from 1)."""
 
     metric: Callable[[int], float]  # validation metric after the epoch
-    spectrum: Callable[[int], np.ndarray] | None = None  # its Lyapunov spectrum at the epoch
+    spectrum: Callable[[int], np.ndarray | None] | None = None  # its Lyapunov spectrum at the epoch (None: none)
     diverge_at: int | None = None  # the epoch whose loss becomes NaN
     crash_at: tuple[tuple[int, int], ...] = ()  # (attempt, epoch): attempt n (from 0) dies in that epoch
     epoch_seconds: float = 1.0

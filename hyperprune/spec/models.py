@@ -114,11 +114,30 @@ class SearchSpec(Model):
     def rung_epochs(self) -> list[int]:
         return self.strategy.rung_epochs(self.training.epochs, self.max_candidates())
 
+    def ls_rung_epochs(self) -> list[int]:
+        """The rungs that rank by LS distance (lsh's ls-then-metric: those before its metric epoch;
+        the first rung always, where TPE reads it)."""
+        if not self.strategy.uses_spectra:
+            return []
+        rungs, score = self.rung_epochs(), self.strategy.score
+        if score.rule == "ls-then-metric":
+            switch = score.metric_epoch(self.final_epoch)
+            return [r for r in rungs if r < switch] or rungs[:1]
+        return rungs
+
+    def dense_epochs(self) -> int:
+        """How far the dense reference trains: the last rung where lsh and lsh-sync read its spectra,
+        unless ``dense.compare`` asks for its final metric too; the end for the other strategies."""
+        rungs = self.ls_rung_epochs()
+        if self.dense.compare or not rungs:
+            return self.final_epoch
+        return rungs[-1]
+
     def lyapunov_epochs(self) -> list[int]:
         """Rungs, the first rung even for strategies without rungs (analysis), and the final epoch."""
         epochs = set(self.rung_epochs()) | {self.training.epochs}
-        if self.strategy.rungs.first < self.training.epochs:
-            epochs.add(self.strategy.rungs.first)
+        if self.strategy.rungs.first_epoch < self.training.epochs:
+            epochs.add(self.strategy.rungs.first_epoch)
         return sorted(epochs)
 
     def pool(self) -> list[Point] | None:

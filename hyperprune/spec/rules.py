@@ -153,7 +153,14 @@ def _candidate_issues(candidates: tuple[tuple[int, Candidate], ...], *, empty: b
 
 def _strategy_issues(strategy: Strategy, training: TrainingConfig | None, dense: DenseReference | None) -> list[Issue]:
     issues: list[Issue] = []
-    if training is not None and strategy.name in RUNG_STRATEGIES:
+    if training is not None and strategy.name in RUNG_STRATEGIES and strategy.rungs.epochs:
+        given, epochs = strategy.rungs.epochs, training.epochs
+        if any(b <= a for a, b in zip(given, given[1:])):
+            issues.append(("strategy.rungs.epochs", f"rung epochs must increase; got {given}"))
+        elif given[-1] >= epochs:
+            issues.append(("strategy.rungs.epochs", f"every rung must come before the end of training "
+                                                    f"(spec.training.epochs = {epochs}); got {given}"))
+    elif training is not None and strategy.name in RUNG_STRATEGIES:
         epochs, first = training.epochs, strategy.rungs.first
         if first >= epochs:
             issues.append(
@@ -180,6 +187,11 @@ def _strategy_issues(strategy: Strategy, training: TrainingConfig | None, dense:
                 "enable the dense reference or choose full, asha-loss, median or random",
             )
         )
+    if strategy.score.rule != "ls" and strategy.name != "lsh":
+        issues.append(("strategy.score.rule", f"{strategy.score.rule} is a rule of lsh; {strategy.name} ranks "
+                                              "otherwise (remove it or choose lsh)"))
+    if strategy.score.exponents is not None and strategy.name not in LS_STRATEGIES:
+        issues.append(("strategy.score.exponents", f"{strategy.name} reads no spectrum; remove it or choose lsh or lsh-sync"))
     if strategy.generation.sampler == "tpe" and strategy.name not in LS_STRATEGIES:
         issues.append(
             (
@@ -223,14 +235,16 @@ def _schedule_issues(
     if strategy.name not in LS_STRATEGIES or training is None:
         return []
     latest = _latest_pruning(space, candidates, training.epochs)
-    if latest is None or strategy.rungs.first > latest[0]:
+    first = strategy.rungs.first_epoch
+    if latest is None or first > latest[0]:
         return []
     epoch, who = latest
+    field = "epochs" if strategy.rungs.epochs else "first"
     return [
         (
-            "strategy.rungs.first",
-            f"the first rung (epoch {strategy.rungs.first}) compares LS distances before every candidate is pruned: "
-            f"{who} reaches its sparsity only after epoch {epoch}; set rungs.first to {epoch + 1} or more, "
+            f"strategy.rungs.{field}",
+            f"the first rung (epoch {first}) compares LS distances before every candidate is pruned: "
+            f"{who} reaches its sparsity only after epoch {epoch}; set rungs.{field} to {epoch + 1} or more, "
             "or end that pruning schedule earlier",
         )
     ]

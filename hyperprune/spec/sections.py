@@ -44,6 +44,21 @@ class DenseReference(Model):
             "reference of lsh and lsh-sync, its final metric the target"
         ),
     )
+    compare: bool = Field(
+        False,
+        description=(
+            "lsh and lsh-sync read the dense model only up to their last rung, so by default it trains "
+            "that far; true trains it to the end as well, for the final 'vs dense' comparison. The other "
+            "strategies read it only as that yardstick and always train it to the end"
+        ),
+    )
+    cache: bool = Field(
+        True,
+        description=(
+            "locally: reuse a dense reference an earlier search on this machine trained with the same model, "
+            "data, recipe and seed ($HYPERPRUNE_CACHE_DIR/dense, default ~/.cache/hyperprune); its epochs count as trained"
+        ),
+    )
 
 
 def output_path_problem(path: str) -> str | None:

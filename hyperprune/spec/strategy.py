@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, PositiveInt
@@ -42,6 +43,18 @@ class Rungs(Model):
         0.5, gt=0.0, lt=1.0, description="fraction of the trials seen at a rung that continue (lsh-sync keeps floor(n/2)+1)"
     )
     finalists: PositiveInt = Field(2, description="candidates that train to the end (lsh-sync stops halving at this many)")
+    epochs: list[PositiveInt] | None = Field(
+        None,
+        description=(
+            "explicit rung epochs (lsh-sync: round epochs), increasing and before training.epochs; "
+            "replaces first, step and count"
+        ),
+    )
+
+    @property
+    def first_epoch(self) -> int:
+        """The epoch of the first rung."""
+        return self.epochs[0] if self.epochs else self.first
 
 
 class Generation(Model):
@@ -70,9 +83,35 @@ class MedianRule(Model):
     min_trials: PositiveInt = Field(3, description="other trials that must have reached the epoch before a median is used")
 
 
+ScoreRule = Literal["ls", "ls-then-metric"]
+
+
+class Score(Model):
+    """What lsh ranks candidates by at a rung (lsh-sync and TPE use the LS distance part)."""
+
+    rule: ScoreRule = Field(
+        "ls",
+        description=(
+            "ls: the LS distance to the dense reference at every rung (the published rule); ls-then-metric "
+            "(lsh only): the LS distance at rungs before metricFrom of training, the validation metric from there on"
+        ),
+    )
+    exponents: PositiveInt | None = Field(
+        None, description="LS distance over the largest `exponents` exponents of each spectrum (null: all, as published)"
+    )
+    metric_from: float = Field(
+        0.25, gt=0.0, le=1.0, description="ls-then-metric: the fraction of training from which rungs rank by the validation metric"
+    )
+
+    def metric_epoch(self, epochs: int) -> int:
+        """ls-then-metric: the first epoch whose rung ranks by the validation metric."""
+        return max(1, math.ceil(self.metric_from * epochs - 1e-9))
+
+
 class Strategy(Model):
     name: StrategyName = Field("lsh", description="lsh | lsh-sync | full | asha-loss | median | random")
     rungs: Rungs = Field(default_factory=Rungs)
+    score: Score = Field(default_factory=Score)
     generation: Generation = Field(default_factory=Generation)
     median: MedianRule = Field(default_factory=MedianRule)
 
@@ -87,7 +126,9 @@ class Strategy(Model):
         return self.name in LS_STRATEGIES
 
     def fitting_rungs(self, epochs: int) -> list[int]:
-        """Every rung epoch first + i * step that comes before the end of training."""
+        """Every rung epoch first + i * step (or the explicit epochs) that comes before the end of training."""
+        if self.rungs.epochs:
+            return [e for e in self.rungs.epochs if e < epochs]
         first, step = self.rungs.first, self.rungs.step
         return list(range(first, epochs, step)) if first < epochs else []
 
@@ -96,6 +137,8 @@ class Strategy(Model):
         if self.name not in RUNG_STRATEGIES:
             return []
         fitting = self.fitting_rungs(epochs)
+        if self.rungs.epochs:
+            return fitting  # as given: lsh-sync ends its rounds earlier once `finalists` remain
         if self.name == "lsh-sync":
             return fitting[: sync_round_count(max_trials, self.rungs.finalists)]
         return fitting[: self.rungs.count or default_rung_count(max_trials, self.rungs.keep_fraction, self.rungs.finalists)]

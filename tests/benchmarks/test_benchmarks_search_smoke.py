@@ -1,10 +1,12 @@
 """benchmarks/search.py: the quick mode end to end on the real corpora, and the replay's accounting.
 
-The slow test runs ``benchmarks/search.py --quick`` (both tasks, a live lsh check through the local
-engine) and checks what it wrote against what the policy and the recorded trajectories say, computed
-here independently: full trains everything, the rung strategies stop candidates, the full winner is
-the best final validation perplexity, the correlations are those of the recorded spectra, the live
-run equals the replay, and ``--report-only`` re-renders the same summary. No wall-clock assertions.
+The slow test runs ``benchmarks/search.py --quick`` (every task file in benchmarks/tasks: word and
+character language models, LSTM, GRU, tanh RNN, RHN, an accuracy classifier; a live lsh check through
+the local engine) and checks what it wrote against what the policy and the recorded trajectories say,
+computed here independently: full trains everything, the rung strategies stop candidates, the full
+winner is the best final validation metric, the correlations are those of the recorded spectra, the
+live run equals the replay, ``hyperprune replay`` on the written trajectories gives the benchmark's
+figures, and ``--report-only`` re-renders the same summary. No wall-clock assertions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from scipy.stats import spearmanr
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "search.py"
 STRATEGIES = ["full", "lsh", "lsh-sync", "asha-loss", "median", "random"]
+# Five tasks and a live check at the quick scale: a few minutes on 2 free cores, more on a loaded machine.
+QUICK_TIMEOUT = 1800
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
@@ -32,28 +36,37 @@ def quick_run(tmp_path_factory, shared_data):
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--data", str(shared_data), "--workdir", str(work / "runs"),
          "--out", str(out), "--bootstrap", "300"],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
+        capture_output=True, text=True, cwd=REPO, timeout=QUICK_TIMEOUT - 60,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout
 
 
-def _final_val(record):
-    return record["epochs"][-1]["valMetric"] if record["status"] == "completed" else math.inf
+TASKS = sorted(p.stem for p in (REPO / "benchmarks" / "tasks").glob("*.yaml"))
 
 
-def _final_test(record):
-    return record["testMetric"] if record["status"] == "completed" and record["testMetric"] is not None else math.inf
+def _sign(direction):
+    return 1.0 if direction == "lower is better" else -1.0
+
+
+def _final_val(record, sign=1.0):
+    return sign * record["epochs"][-1]["valMetric"] if record["status"] == "completed" else math.inf
+
+
+def _final_test(record, sign=1.0):
+    return sign * record["testMetric"] if record["status"] == "completed" and record["testMetric"] is not None else math.inf
 
 
 @pytest.mark.slow
 @pytest.mark.data
+@pytest.mark.timeout(QUICK_TIMEOUT)
 def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(quick_run):
     out, stdout = quick_run
     summary = json.loads((out / "summary.json").read_text())
     assert "lower is better" in summary["_doc"]["metric"].lower()
-    assert set(summary["tasks"]) == {"ptb-quick", "shakespeare-quick"}
-    assert "== ptb-quick" in stdout and "== shakespeare-quick" in stdout
+    assert set(summary["tasks"]) == {f"{t}-quick" for t in TASKS} and len(TASKS) >= 5
+    assert all(f"== {t}-quick" in stdout for t in TASKS)
+    assert {h["direction"] for h in summary["tasks"].values()} == {"lower is better", "higher is better"}
     readme = (out / "README.md").read_text()
     for label, head in summary["tasks"].items():
         for name in (f"{label}.json", f"{label}-trajectories.json", f"{label}-ls-vs-final.png",
@@ -64,6 +77,7 @@ def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(
         assert f"## {label}" in readme
         traj = json.loads((out / f"{label}-trajectories.json").read_text())
         cands, dense = traj["candidates"], traj["dense"]
+        sign = _sign(head["direction"])
         n, epochs = len(cands), traj["document"]["spec"]["training"]["epochs"]
         assert head["candidates"] == n >= 8
         assert {c["point"]["sparsity"] for c in cands} == {0.5, 0.8}
@@ -75,8 +89,12 @@ def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(
         assert set(s) == set(STRATEGIES)
         assert s["full"]["trial_epochs"] == (n + 1) * epochs
         assert s["full"]["candidate_trial_epochs"] == n * epochs
+        res = json.loads((out / f"{label}.json").read_text())
         for name in STRATEGIES:
-            assert s[name]["trial_epochs"] == s[name]["candidate_trial_epochs"] + epochs  # the dense reference
+            # the dense reference: to the last rung for the LS strategies (what they read), else to the end
+            rungs = res["strategies"][name]["rungEpochs"]
+            dense_epochs = rungs[-1] if name in ("lsh", "lsh-sync") else epochs
+            assert s[name]["trial_epochs"] == s[name]["candidate_trial_epochs"] + dense_epochs
             assert s[name]["wall_seconds"] > 0
             assert s[name]["pick_metric"] is not None
         for name in ("lsh", "asha-loss", "random"):  # halving at rungs: the same rungs, fewer epochs than full
@@ -88,33 +106,47 @@ def test_quick_mode_writes_well_formed_results_that_agree_with_the_trajectories(
         assert s["median"]["trial_epochs"] <= s["full"]["trial_epochs"]
 
         # Full promotes the best final validation metric; its metric is that candidate's test metric.
-        winner = min(cands, key=lambda c: (_final_val(c), c["id"]))
-        assert head["full_winner_metric"] == pytest.approx(_final_test(winner))
+        winner = min(cands, key=lambda c: (_final_val(c, sign), c["id"]))
+        assert head["full_winner_metric"] == pytest.approx(sign * _final_test(winner, sign))
         assert head["dense_metric"] == pytest.approx(dense["testMetric"])
-        assert head["best_in_pool_metric"] == pytest.approx(min(_final_test(c) for c in cands))
+        assert head["best_in_pool_metric"] == pytest.approx(sign * min(_final_test(c, sign) for c in cands))
 
         # Correlations recomputed here from the recorded spectra.
         e0 = head["e0"]
         ref = np.array(dense["epochs"][e0 - 1]["spectrum"])
         ls = [float(np.linalg.norm(np.array(c["epochs"][e0 - 1]["spectrum"]) - ref)) for c in cands]
-        val = [c["epochs"][e0 - 1]["valMetric"] for c in cands]
-        final = [_final_test(c) for c in cands]
+        val = [sign * c["epochs"][e0 - 1]["valMetric"] for c in cands]
+        final = [_final_test(c, sign) for c in cands]
         assert head["spearman_ls"] == pytest.approx(spearmanr(ls, final).statistic, abs=1e-9)
         assert head["spearman_val"] == pytest.approx(spearmanr(val, final).statistic, abs=1e-9)
         lo, hi = head["spearman_ls_ci95"]
         assert -1 <= lo <= hi <= 1
 
-        res = json.loads((out / f"{label}.json").read_text())
-        assert res["direction"] == "lower is better"
+        assert res["direction"] == head["direction"]
         assert len(res["correlation"]["byEpoch"]) == epochs
         assert res["sensitivity"], "the replayed sensitivity grid is empty"
+        assert res["predictors"]["predictors"]["ls"] and res["predictors"]["predictors"]["val"]
+
+        # hyperprune replay on the written trajectories gives the benchmark's own figures.
+        replayed = subprocess.run([sys.executable, "-m", "hyperprune.cli", "replay", str(out / f"{label}-trajectories.json"),
+                                   "--strategy", "lsh", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert replayed.returncode == 0, replayed.stderr
+        lsh = json.loads(replayed.stdout)
+        assert lsh["trialEpochs"] == s["lsh"]["trial_epochs"]
+        assert lsh["pick"]["testMetric"] == pytest.approx(s["lsh"]["pick_metric"])
+
+    rules = json.loads((out / "rules.json").read_text())["quick"]
+    assert {f["heldOut"] for f in rules["outOfFold"]} == set(TASKS)
+    for fold in rules["outOfFold"]:  # chosen without the held-out task
+        assert fold["heldOut"] not in fold["trainedOn"] and fold["chosen"] in rules["rules"]
 
 
 @pytest.mark.slow
 @pytest.mark.data
+@pytest.mark.timeout(QUICK_TIMEOUT)
 def test_replay_equals_a_live_lsh_run_through_the_local_engine(quick_run):
     out, _ = quick_run
-    checked = [json.loads((out / f"{label}.json").read_text())["liveCheck"] for label in ("ptb-quick", "shakespeare-quick")]
+    checked = [json.loads((out / f"{label}-quick.json").read_text())["liveCheck"] for label in TASKS]
     ran = [c for c in checked if c.get("ran")]
     assert len(ran) == 1, checked
     live = ran[0]
@@ -130,6 +162,7 @@ def test_replay_equals_a_live_lsh_run_through_the_local_engine(quick_run):
 
 @pytest.mark.slow
 @pytest.mark.data
+@pytest.mark.timeout(QUICK_TIMEOUT)
 def test_report_only_rerenders_the_same_summary_without_training(quick_run, tmp_path):
     out, _ = quick_run
     copy = tmp_path / "results"

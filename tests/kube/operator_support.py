@@ -229,6 +229,7 @@ def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: 
             "budget": {"maxTrials": candidates, "parallelism": parallelism, "maxFailedTrials": 2, "retries": 1},
             "strategy": {"name": strategy, "rungs": {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 2},
                          "generation": {"sampler": "random"}},
+            "dense": {"compare": True},  # to the end, as the tests read it (default: the last rung)
             "trialTemplate": {
                 "image": "hyperprune-trial:0.1.0",  # as built from trial-image/ (tests/kube/real_node.py)
                 "resources": {"limits": {"nvidia.com/gpu": 1}},

@@ -43,6 +43,7 @@ TINY_SEARCH: dict[str, Any] = {
             "rungs": {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 1},
             "generation": {"startupTrials": 2},
         },
+        "dense": {"compare": True},  # to the end, for the 'vs dense' the tests read (default: the last rung)
     },
 }
 

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_survivors_retrain_from_scratch_and_every_retrained_epoch_is_counted(tmp_path):
-    search = write_search(tmp_path / "search.yaml", strategy={"name": "lsh-sync"}, budget={"maxTrials": 3})
+    # The dense reference as by default: trained to the last round, where lsh-sync last reads it.
+    search = write_search(tmp_path / "search.yaml", strategy={"name": "lsh-sync"}, budget={"maxTrials": 3},
+                          dense={"compare": False})
     workdir = tmp_path / "run"
     completed = run_engine(search, workdir, "--quiet")
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -30,5 +32,9 @@ def test_survivors_retrain_from_scratch_and_every_retrained_epoch_is_counted(tmp
         assert [r.epoch for r in trial_reports(workdir, t["id"])] == list(range(1, t["epochReached"] + 1))
     assert retrained >= 2
     assert res["trialEpochs"] == sum(t["epochsTrained"] for t in res["trials"])
-    stopped = [t for t in res["trials"] if t["status"] == "stopped"]
+    stopped = [t for t in res["trials"] if t["status"] == "stopped" and t["role"] == "candidate"]
     assert stopped and all("LS distance" in t["stopReason"] for t in stopped)
+    dense = next(t for t in res["trials"] if t["role"] == "dense")
+    last_round = max(e["untilEpoch"] for e in launches if e["trial"] != dense["id"] and e["untilEpoch"] < res["finalEpoch"])
+    assert dense["status"] == "stopped" and dense["stopReason"].startswith("reference ready")
+    assert dense["epochsTrained"] == dense["epochReached"] == last_round < res["finalEpoch"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -177,3 +178,23 @@ def test_resume_after_ctrl_c_and_kill_gives_the_uninterrupted_outcome(finished, 
     assert outcome_view(res) == outcome_view(result(reference_dir))
     for t in res["trials"]:  # the trials' records are whole: one report per epoch
         assert [r.epoch for r in trial_reports(workdir, t["id"])] == list(range(1, t["epochReached"] + 1))
+
+
+def test_replay_of_the_finished_work_dir_repeats_its_decisions_and_names_what_it_lacks(finished, capsys):
+    """hyperprune replay DIR: the search's own strategy, replayed on what its trials reported, makes
+    the same decisions; a strategy that needs what was never trained is told what the records lack."""
+    from hyperprune.cli import main as cli
+
+    _, workdir, _ = finished
+    res = result(workdir)
+    assert cli(["replay", str(workdir), "--parallelism", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["outcome"] == "succeeded"
+    assert out["trialEpochs"] == res["trialEpochs"]
+    assert out["pick"]["id"] == res["best"]["id"]
+    assert out["pick"]["testMetric"] == pytest.approx(res["best"]["testMetric"])
+    # full trains every candidate to the end, or proposes others: either way the gap is named
+    stopped = [f"trial {t['id']}, epoch {t['epochReached'] + 1}: not recorded" for t in res["trials"] if t["status"] == "stopped"]
+    assert cli(["replay", str(workdir), "--strategy", "full"]) == 2
+    err = capsys.readouterr().err
+    assert any(s in err for s in stopped) or "not recorded (the replayed search proposed it)" in err, err

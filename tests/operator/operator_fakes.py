@@ -246,6 +246,7 @@ def small_search(name: str = "s", **spec: Any) -> dict[str, Any]:
             "budget": {"maxTrials": 8, "parallelism": 3, "retries": 1, "maxFailedTrials": 2},
             "strategy": {"name": "lsh", "rungs": {"first": 1, "step": 2, "keepFraction": 0.5, "finalists": 2},
                          "generation": {"sampler": "random"}},
+            "dense": {"compare": True},  # to the end, as the tests read it (default: the last rung)
             "trialTemplate": {"volume": {"persistentVolumeClaim": {"claimName": "data"}}},
         },
     }

@@ -28,6 +28,9 @@ BASE_DOC: dict[str, Any] = {
         },
         "budget": {"maxTrials": 4, "parallelism": 5, "maxFailedTrials": 1, "retries": 1},
         "strategy": {"name": "lsh", "rungs": {"first": 2, "step": 2, "count": 1, "keepFraction": 0.5}},
+        # trained to the end, so the scripted schedules read it there (the default, to the last rung:
+        # test_policy_dense_reference.py)
+        "dense": {"compare": True},
     },
 }
 

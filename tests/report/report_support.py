@@ -32,6 +32,7 @@ DOCUMENT: dict[str, Any] = {
         },
         "budget": {"maxTrials": 6, "parallelism": 2},
         "strategy": {"name": "lsh", "rungs": {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 2}},
+        "dense": {"compare": True},  # to the end, for the 'vs dense' the tests read (default: the last rung)
     },
 }
 
