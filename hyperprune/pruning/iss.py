@@ -8,13 +8,19 @@ An Intrinsic Sparse Structure is everything tied to one hidden unit j of a recur
 - its column in the next layer's W_ih^{l+1} (what it feeds upwards);
 
 for an RHN: its candidate and transform rows in W and in every micro-step's R_d, and its column in
-every R_d. Training adds a group lasso, lambda * sum over units of the L2 norm of the unit's group,
+every R_d; and the unit's entries in the biases of those rows (b_ih and b_hh of every gate, an RHN's b_d).
+Training adds a group lasso, lambda * sum over units of the L2 norm of the unit's group (its weights),
 that pushes whole groups towards zero; after ``pruneEpoch`` epochs the units with the smallest group
-norm in each layer are removed (masks zero their groups) and the network is fine-tuned without the
-penalty. What stays: the unit's biases (so it keeps producing an input-independent signal) and
-its column in the decoder / classifier head, which then reads that signal as a learned constant-like
-input. Removing a unit therefore changes nothing that other units compute; physically deleting it
-needs its bias terms folded into the decoder bias.
+norm in each layer are removed (masks zero their weights, and their biases are zeroed and held at zero)
+and the network is fine-tuned without the penalty.
+
+A removed unit is dead: with no weight and no bias its pre-activations are 0 at every step, so from a
+zero state its output stays exactly 0 (LSTM: c = sigmoid(0) c + sigmoid(0) tanh(0) = 0; GRU: h = h/2;
+RHN: s = s/2). Its column in the decoder / classifier head therefore multiplies zeros, and the units
+can be deleted physically: ``hyperprune.deploy.compact`` exports the winner as a smaller standard
+``nn.LSTM``/``nn.GRU``/``nn.RNN`` whose outputs equal the masked model's. (Keeping the biases, as an
+earlier version did, left every removed unit a time-varying input-independent signal the decoder read,
+which no smaller network reproduces exactly.)
 
 How many units each layer loses is fixed when the pruner is built: the counts whose exact weight
 sparsity is closest to the target, searched around an even split
@@ -28,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from hyperprune.models.rhn import RHN
 from hyperprune.contract.pruning import IssParams, PruningConfigError
@@ -37,6 +43,17 @@ from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.targets import PrunableMatrix, core_of
 
 __all__ = ["IssPruner", "UnitLayer", "pruned_weight_count", "unit_layers", "unit_masks", "units_to_remove"]
+
+
+def row_biases(core: nn.Module, layers: list[UnitLayer[PrunableMatrix]]) -> list[list[Tensor]]:
+    """Per layer, the bias vectors of the rows that compute its units ([gates * H] each): a torch
+    layer's b_ih and b_hh, an RHN's b_d of every micro-step."""
+    if isinstance(core, RHN):
+        return [[getattr(core, f"bias_{d}") for d in range(core.depth)]]
+    out = []
+    for l in range(len(layers)):
+        out.append([b for name in (f"bias_ih_l{l}", f"bias_hh_l{l}") if (b := getattr(core, name, None)) is not None])
+    return out
 
 
 def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer[PrunableMatrix]], removed: list[Tensor]) -> dict[str, Tensor]:
@@ -58,8 +75,10 @@ class IssPruner(Pruner[IssParams]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.units_removed = False
         super().__init__(*args, **kwargs)
-        rhn = isinstance(core_of(self.model), RHN)
-        self.layers = unit_layers(self.matrices, rhn)
+        core = core_of(self.model)
+        self.layers = unit_layers(self.matrices, isinstance(core, RHN))
+        self.biases = row_biases(core, self.layers)
+        self._removed: list[Tensor] | None = None  # per layer, the removed units (once removed)
         self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
         problem = reach_problem(self.layers, self.planned_sparsity, self.target_sparsity)  # the spec checks it too
         if problem:
@@ -102,6 +121,31 @@ class IssPruner(Pruner[IssParams]):
                 removed.append(flags)
         self._set_masks(unit_masks(self.matrices, self.layers, removed), optimizer)
         self.units_removed = True
+        self._removed = None
+        self.apply_masks()
+
+    def _removed_flags(self) -> list[Tensor]:
+        if self._removed is None:
+            self._removed = self.removed_units()
+        return self._removed
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        """The weight masks, then the removed units' biases held at zero (their units stay dead)."""
+        super().apply_masks()
+        if self.units_removed:
+            for biases, flags in zip(self.biases, self._removed_flags()):
+                for bias in biases:
+                    bias.view(-1, flags.numel())[:, flags.to(bias.device)] = 0.0
+
+    @torch.no_grad()
+    def _mask_gradients(self) -> None:
+        super()._mask_gradients()
+        if self.units_removed:
+            for biases, flags in zip(self.biases, self._removed_flags()):
+                for bias in biases:
+                    if bias.grad is not None:
+                        bias.grad.view(-1, flags.numel())[:, flags.to(bias.device)] = 0.0
 
     def removed_units(self) -> list[Tensor]:
         """Per layer, bool [H]: True for units whose rows are masked."""
@@ -124,3 +168,4 @@ class IssPruner(Pruner[IssParams]):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.units_removed = bool(state["units_removed"])
+        self._removed = None
