@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from hyperprune.contract.document import Issue, Model
+from hyperprune.contract.efficiency import EfficiencyConfig
 from hyperprune.contract.pruning import DensePruning, PruningConfig
 from hyperprune.contract.report import MetricName, Mode
 
@@ -134,12 +135,16 @@ class TrialConfig(Model):
     training: TrainingConfig = TrainingConfig()
     pruning: PruningConfig = DensePruning()
     lyapunov: LyapunovConfig = LyapunovConfig()
+    efficiency: EfficiencyConfig = EfficiencyConfig()
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available, else CPU")
     evaluate_test: bool = Field(True, description="evaluate the test split after the last epoch")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialConfig:
         issues = model_issues(self.model, self.data) + lyapunov_issues(self.lyapunov, self.model, self.training)
+        late = [e for e in self.efficiency.epochs if e > self.training.epochs]
+        if late:
+            issues.append(("efficiency.epochs", f"{late} are after the last epoch (training.epochs={self.training.epochs})"))
         if issues:
             raise ValueError("; ".join(f"{path}: {message}" for path, message in issues))
         return self

@@ -1,4 +1,5 @@
-"""Writing a finished model folder (its layout and ``load_model``: ``hyperprune.models.folder``)."""
+"""Writing a finished model folder (its layout and ``load_model``: ``hyperprune.models.folder``), with
+the model's compact export inside it (``compact/``, loadable with torch alone: ``hyperprune.deploy``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from torch import nn
 
 from hyperprune.contract.files import MODEL_DIR
 from hyperprune.contract.trial import TrialConfig
+from hyperprune.deploy import COMPACT_DIR, compact_export, write_compact
 from hyperprune.models.folder import CONFIG_FILE, MASKS_FILE, METRICS_FILE, TASK_FILE, VOCAB_FILE, WEIGHTS_FILE
 from hyperprune.trial.checkpoint import atomic_write
 
@@ -50,6 +52,7 @@ def export_model(
     _write_json(staging / METRICS_FILE, metrics)
     if vocab is not None:
         _write_json(staging / VOCAB_FILE, vocab)
+    write_compact(compact_export(model, masks, model_spec), staging / COMPACT_DIR)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     return final
