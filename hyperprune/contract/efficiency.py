@@ -80,3 +80,67 @@ class Efficiency(Model):
             return float(self.export_bytes)
         fastest = self.fastest()
         return None if fastest is None else fastest.latency_ms
+
+
+class Savings(Model):
+    """What the winner saves against the dense reference: ratios winner / dense (below 1 is a
+    saving) and speedups dense / winner (above 1 is faster; below 1 says sparsity made it slower)."""
+
+    nonzero_parameters: float = Field(ge=0.0, description="winner's nonzero parameters / dense's")
+    export_bytes: float = Field(ge=0.0, description="winner's exported weights file / dense's")
+    flops_per_step: float = Field(ge=0.0, description="winner's nonzero FLOPs per step / dense's")
+    speedup: float | None = Field(None, description="dense latency / the winner's with its fastest kernel")
+    kernel: Kernel | None = Field(None, description="the winner's fastest kernel")
+    throughput_gain: float | None = Field(None, description="the winner's tokens per second (fastest kernel) / dense's")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def savings(winner: Efficiency, dense: Efficiency) -> Savings:
+    """The winner measured against the dense reference's own measurement."""
+    fastest, reference = winner.fastest(), dense.fastest()
+    speedup = gain = None
+    if fastest is not None and reference is not None and fastest.latency_ms > 0 and reference.tokens_per_second > 0:
+        speedup = reference.latency_ms / fastest.latency_ms
+        gain = fastest.tokens_per_second / reference.tokens_per_second
+    return Savings(
+        nonzero_parameters=_ratio(winner.nonzero_parameters, dense.nonzero_parameters),
+        export_bytes=_ratio(winner.export_bytes, dense.export_bytes),
+        flops_per_step=_ratio(winner.flops_per_step, dense.flops_per_step),
+        speedup=speedup,
+        kernel=None if fastest is None else fastest.kernel,
+        throughput_gain=gain,
+    )
+
+
+def _size(n: float, unit: str = "") -> str:
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= factor:
+            return f"{n / factor:.3g} {suffix}{unit}"
+    return f"{n:.3g} {unit}".rstrip()
+
+
+def savings_lines(winner: Efficiency, dense: Efficiency | None) -> list[str]:
+    """What the winner saves, in words (the run summary and the report): its sizes and FLOPs against
+    the dense reference's, and whether it runs faster, naming the kernel and the device; a slower
+    sparse model is called slower."""
+    reference = dense or winner
+    lines = [
+        f"exported as {winner.export_format} (hidden {'x'.join(map(str, winner.hidden_sizes))}): "
+        f"{_size(winner.nonzero_parameters)} nonzero parameters of {_size(reference.nonzero_parameters)}, "
+        f"{_size(winner.export_bytes, 'B')} on disk vs {_size(reference.export_bytes, 'B')} dense, "
+        f"{_size(winner.flops_per_step, 'FLOP')} per step vs {_size(reference.dense_flops_per_step, 'FLOP')}"
+    ]
+    if dense is None:
+        return lines
+    saved = savings(winner, dense)
+    fastest, base = winner.fastest(), dense.fastest()
+    if saved.speedup is not None and fastest is not None and base is not None:
+        verdict = "faster" if saved.speedup > 1.05 else "slower" if saved.speedup < 0.95 else "no faster"
+        lines.append(
+            f"latency {fastest.latency_ms:.3g} ms/step with {fastest.kernel} vs {base.latency_ms:.3g} dense "
+            f"({saved.speedup:.2f}x, {verdict}) on {winner.device}; throughput x{saved.throughput_gain:.2f}"
+        )
+    return lines

@@ -5,8 +5,10 @@ result.json (camelCase; metrics are validation metrics unless named test):
     name, strategy, status (succeeded | failed), message, metric (perplexity | accuracy), mode (min | max)
     rungEpochs, finalEpoch
     best: {id, params, description, config (the TrialConfig), valMetric, testMetric, sparsity,
-           sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir} | null
-    dense: {id, status, valMetric, testMetric, epochsTrained} | null
+           sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir,
+           efficiency (hyperprune.contract.efficiency.Efficiency: nonzero parameters, bytes dense and
+           exported, FLOPs per step, kernel timings), savings (Savings: ratios against the dense's)} | null
+    dense: {id, status, valMetric, testMetric, epochsTrained, efficiency} | null
     trials: [{id, role, params, description, status, epochsTrained, epochReached, failures,
               stopReason, message, valMetric, testMetric, sparsity, rungs: [{epoch, valMetric, lsDistance}],
               trialDir}]
@@ -22,7 +24,8 @@ from hyperprune.local.follow import read_report_lines
 from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
-from hyperprune.policy.summary import rung_history, trial_epochs
+from hyperprune.policy.summary import measured_efficiency, rung_history, savings_against_dense, trial_epochs
+from hyperprune.contract.document import dumped
 from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
 from hyperprune.contract.promotion import promote_model, promoted_by_hyperprune
 from hyperprune.contract.report import TrialReport
@@ -104,11 +107,14 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
             # null when the promoted folder is gone (deleted, and the winner's own model/ with it)
             "model": str(model) if promoted_by_hyperprune(model := workdir.output(spec.output.folder)) else None,
             "trialDir": entry["trialDir"],
+            "efficiency": dumped(measured_efficiency(state.trial(state.promoted))),
+            "savings": dumped(savings_against_dense(state, state.trial(state.promoted))),
         }
     dense = None
     if state.dense is not None:
         d = by_id[state.dense.id]
         dense = {k: d[k] for k in ("id", "status", "valMetric", "testMetric", "epochsTrained")}
+        dense["efficiency"] = dumped(measured_efficiency(state.dense))
     return {
         "name": search.metadata.name,
         "strategy": spec.strategy.name,

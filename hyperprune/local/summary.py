@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperprune.contract.efficiency import Efficiency, savings_lines
 from hyperprune.spec.point import Point
 from hyperprune.spec.summary import plural
 
@@ -51,6 +52,11 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
         test = f" (test {_num(best['testMetric'])})" if best.get("testMetric") is not None else ""
         lines.append(f"        validation {metric} {_num(best['valMetric'])}{test}{versus}; "
                      f"realised sparsity {_num(best['sparsity'])}")
+        if best.get("efficiency"):
+            dense_efficiency = (dense or {}).get("efficiency")
+            lines += [f"        {text}" for text in savings_lines(
+                Efficiency.model_validate(best["efficiency"]),
+                None if dense_efficiency is None else Efficiency.model_validate(dense_efficiency))]
         if best["model"] is not None:
             lines.append(f"  model: {best['model']}")
             lines.append(f"  load it: {load_line(best['model'])}")

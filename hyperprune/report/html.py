@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from hyperprune.local.result import wall_seconds
-from hyperprune.policy.summary import leader, rung_history, trial_epochs
+from hyperprune.contract.efficiency import savings_lines
+from hyperprune.policy.summary import leader, measured_efficiency, rung_history, trial_epochs
 from hyperprune.local.summary import load_line
 from hyperprune.report.data import SearchRecord
 from hyperprune.report.plots import (
@@ -78,6 +79,10 @@ def _facts(record: SearchRecord) -> str:
     if state.promoted:
         model = record.workdir.output(spec.output.folder)
         rows.append(("model", f"<code>{_e(model)}</code>; load it: <code>{_e(load_line(str(model)))}</code>"))
+        efficiency = measured_efficiency(state.find(state.promoted))
+        if efficiency is not None:
+            lines = savings_lines(efficiency, measured_efficiency(state.dense))
+            rows.append(("what it saves", "<br>".join(_e(line) for line in lines)))
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
 

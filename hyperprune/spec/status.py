@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import Field, JsonValue
 
 from hyperprune.contract.document import Model
+from hyperprune.contract.efficiency import Efficiency, Savings
 
 SearchPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Invalid"]
 # A trial's status as the policy keeps it (hyperprune.policy.state) and the trial's phase on the cluster.
@@ -81,6 +82,8 @@ class BestTrial(Model):
     test_metric: float | None = None
     sparsity: float | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    efficiency: Efficiency | None = Field(None, description="its exported model's sizes, FLOPs and timings")
+    savings: Savings | None = Field(None, description="against the dense reference's measurement")
 
 
 class DenseTarget(Model):
@@ -90,6 +93,7 @@ class DenseTarget(Model):
     epoch: int = Field(0, ge=0)
     metric: float | None = Field(None, description="validation metric at its latest epoch")
     test_metric: float | None = None
+    efficiency: Efficiency | None = Field(None, description="its model's sizes, FLOPs and timings")
 
 
 class Promotion(Model):

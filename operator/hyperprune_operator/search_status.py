@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hyperprune.contract.document import dumped
 from hyperprune.policy import SearchState, final_metric
-from hyperprune.policy.summary import best, latest_metric, trial_epochs
+from hyperprune.policy.summary import best, latest_metric, measured_efficiency, savings_against_dense, trial_epochs
 from hyperprune.spec import HyperpruneSearch
 from hyperprune_operator.state import TrialRecord, final_report, set_condition, trial_summary
 
@@ -36,7 +37,8 @@ def best_entry(search: HyperpruneSearch, state: SearchState, records: Mapping[st
         return None
     report = final_report(records[trial.id], trial) or {}
     out = {"trialId": trial.id, "metric": final_metric(trial), "testMetric": report.get("testMetric"),
-           "sparsity": report.get("sparsity"), "params": trial.params.to_json()}
+           "sparsity": report.get("sparsity"), "params": trial.params.to_json(),
+           "efficiency": dumped(measured_efficiency(trial)), "savings": dumped(savings_against_dense(state, trial))}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -46,7 +48,7 @@ def dense_entry(state: SearchState, records: Mapping[str, TrialRecord]) -> dict[
         return None
     report = final_report(records[dense.id], dense) or {}
     out = {"phase": dense.status, "epoch": dense.epoch, "metric": latest_metric(dense),
-           "testMetric": report.get("testMetric")}
+           "testMetric": report.get("testMetric"), "efficiency": dumped(measured_efficiency(dense))}
     return {k: v for k, v in out.items() if v is not None}
 
 
