@@ -16,6 +16,7 @@ from hyperprune.contract.efficiency import Efficiency, Savings, savings
 from hyperprune.contract.report import Mode
 from hyperprune.policy.decide import best_candidate, final_metric
 from hyperprune.policy.distance import SpectrumMismatch
+from hyperprune.policy.objectives import FrontPoint, front
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.scoring import distance_history, observation_distance, oriented, reference_spectrum
 from hyperprune.policy.state import ACTIVE, SearchState, TrialState
@@ -134,6 +135,14 @@ def best(spec: SearchSpec, state: SearchState) -> TrialState | None:
     if state.promoted is not None:
         return state.find(state.promoted)
     return best_candidate(Plan(spec, state))
+
+
+def promoted_front(spec: SearchSpec, state: SearchState) -> list[FrontPoint]:
+    """A pareto search's front once it promoted (the primary among them), cheapest first; empty for
+    the other objectives and before promotion."""
+    if spec.objective.name != "pareto" or state.promoted is None:
+        return []
+    return front(spec, state)
 
 
 def leader(state: SearchState, mode: Mode) -> tuple[TrialState, float, bool] | None:

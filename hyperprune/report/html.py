@@ -15,6 +15,7 @@ from hyperprune.report.plots import (
     correlations,
     rung_points,
     distance_figure,
+    front_figure,
     sparsity_figure,
     spectra_figure,
     timeline_figure,
@@ -116,6 +117,19 @@ def _trials_table(record: SearchRecord) -> str:
     return f'<table class="trials"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _front_section(record: SearchRecord) -> list[str]:
+    objective = record.spec.objective
+    if not objective.by_cost:
+        return []
+    return [
+        f"<h2>Metric against cost ({_e(objective.name)})</h2>",
+        _figure(front_figure(record), "Final metric against cost",
+                "Each dot is a completed candidate; the line joins the non-dominated front (no other candidate is "
+                "both cheaper and better); green: promoted; the black star is the dense model.",
+                "No candidate has completed yet."),
+    ]
+
+
 def render(record: SearchRecord) -> str:
     points = rung_points(record)
     final, at_rung = correlations(record, points)
@@ -141,6 +155,7 @@ def render(record: SearchRecord) -> str:
                 "(strategies that stop early leave few; 'full' completes every one). Right: against the metric at "
                 "the same epoch, for every candidate that reached it. Dashed: the dense reference.",
                 "No candidate has an LS distance at the first rung yet."),
+        *_front_section(record),
         "<h2>Timeline</h2>",
         _figure(timeline_figure(record), "Search timeline",
                 "Each bar is one trial process, from launch to exit; the label is the epoch it reached. A trial "

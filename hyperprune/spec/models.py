@@ -17,7 +17,7 @@ from hyperprune.contract.report import MetricName, Mode
 from hyperprune.contract.trial import DataConfig, LyapunovConfig, ModelConfig, TrainingConfig, TrialConfig
 from hyperprune.spec.point import Point
 from hyperprune.spec.rules import Sections, spec_issues
-from hyperprune.spec.sections import DEFAULT_MAX_TRIALS, Budget, DenseReference, LyapunovSettings, Output
+from hyperprune.spec.sections import DEFAULT_MAX_TRIALS, Budget, DenseReference, LyapunovSettings, Objective, Output
 from hyperprune.spec.space import Candidate, SearchSpace
 from hyperprune.spec.strategy import Strategy
 from hyperprune.spec.template import TrialTemplate
@@ -57,6 +57,7 @@ class SearchSpec(Model):
     budget: Budget = Field(default_factory=Budget)
     strategy: Strategy = Field(default_factory=Strategy)
     dense: DenseReference = Field(default_factory=DenseReference)
+    objective: Objective = Field(default_factory=Objective, description="what the search promotes")
     output: Output = Field(default_factory=Output)
     trial_template: TrialTemplate = Field(default_factory=TrialTemplate, description="trial pods (cluster only)")
 
@@ -78,6 +79,8 @@ class SearchSpec(Model):
             strategy=self.strategy,
             training=self.training,
             dense=self.dense,
+            objective=self.objective,
+            device=self.device,
             model=self.model,
             lyapunov=self.lyapunov,
             data=self.data,

@@ -86,6 +86,17 @@ class BestTrial(Model):
     savings: Savings | None = Field(None, description="against the dense reference's measurement")
 
 
+class FrontEntry(Model):
+    """One point of a pareto search's front (spec.objective.name pareto)."""
+
+    trial_id: str
+    metric: float = Field(description="validation metric at the final epoch")
+    cost: float = Field(description="the objective's cost as measured (or planned density, see costName)")
+    cost_name: str = Field(description="nonzero-params, bytes, latency, or planned-density where trials measured none")
+    primary: bool = Field(False, description="the point promoted to spec.output.path (best metric on the front)")
+    model_path: str = Field(description="its model folder as mounted in trial pods (compact export inside)")
+
+
 class DenseTarget(Model):
     """The dense reference: its final metric is the target the best candidate is compared with."""
 
@@ -127,6 +138,7 @@ class SearchStatus(Model):
         default_factory=dict, description="every trial of the search, by id (creation order: dense, t000, t001, ...)"
     )
     best: BestTrial | None = None
+    front: list[FrontEntry] = Field(default_factory=list, description="pareto: the promoted front, cheapest first")
     dense: DenseTarget | None = None
     promotion: Promotion | None = None
     trial_epochs: TrialEpochs = Field(default_factory=TrialEpochs)
@@ -140,6 +152,7 @@ __all__ = [
     "BestTrial",
     "Condition",
     "DenseTarget",
+    "FrontEntry",
     "Promotion",
     "SearchPhase",
     "SearchStatus",
