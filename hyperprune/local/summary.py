@@ -67,6 +67,14 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
         for t in problems[:3]:
             lines.append(f"  {t['id']} {t['status']}: {t['stopReason'] or t['message']}")
             lines.append(f"      log: {t['trialDir']}/process.log")
+    front = result.get("front") or []
+    if front:
+        cost = front[0]["costName"]
+        lines.append(f"  front: {plural(len(front), 'point')} of {metric} against {cost}, cheapest first:")
+        for point in front:
+            where = point["model"] or "missing (its copy was deleted)"
+            lines.append(f"        {point['id']} {metric} {_num(point['valMetric'])}, {cost} {_num(point['cost'])}"
+                         f"{' (primary)' if point['primary'] else ''}: {where}")
     if report_path:
         lines.append(f"  report: {report_path}")
     return lines
