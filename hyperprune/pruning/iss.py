@@ -31,6 +31,7 @@ contract's (hyperprune.contract.units), so the spec refuses such a sparsity befo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -129,23 +130,29 @@ class IssPruner(Pruner[IssParams]):
             self._removed = self.removed_units()
         return self._removed
 
+    def _removed_bias_entries(self, tensors: str) -> Iterator[tuple[Tensor, Tensor]]:
+        """(bias or its gradient, [gates, H] view index of the removed units) for every row bias of a
+        layer that lost units; ``tensors`` is "data" or "grad"."""
+        if not self.units_removed:
+            return
+        for biases, flags in zip(self.biases, self._removed_flags()):
+            for bias in biases:
+                tensor = bias if tensors == "data" else bias.grad
+                if tensor is not None:
+                    yield tensor.view(-1, flags.numel()), flags.to(tensor.device)
+
     @torch.no_grad()
     def apply_masks(self) -> None:
         """The weight masks, then the removed units' biases held at zero (their units stay dead)."""
         super().apply_masks()
-        if self.units_removed:
-            for biases, flags in zip(self.biases, self._removed_flags()):
-                for bias in biases:
-                    bias.view(-1, flags.numel())[:, flags.to(bias.device)] = 0.0
+        for rows, flags in self._removed_bias_entries("data"):
+            rows[:, flags] = 0.0
 
     @torch.no_grad()
     def _mask_gradients(self) -> None:
         super()._mask_gradients()
-        if self.units_removed:
-            for biases, flags in zip(self.biases, self._removed_flags()):
-                for bias in biases:
-                    if bias.grad is not None:
-                        bias.grad.view(-1, flags.numel())[:, flags.to(bias.device)] = 0.0
+        for rows, flags in self._removed_bias_entries("grad"):
+            rows[:, flags] = 0.0
 
     def removed_units(self) -> list[Tensor]:
         """Per layer, bool [H]: True for units whose rows are masked."""
