@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from local_support import result, run_engine, write_search
 
 pytestmark = pytest.mark.slow
@@ -14,7 +15,6 @@ pytestmark = pytest.mark.slow
 def test_a_pareto_search_promotes_every_point_of_its_front(tmp_path):
     search = write_search(
         tmp_path / "search.yaml",
-        space=None,
         candidates=[{"method": "random", "sparsity": 0.5}, {"method": "random", "sparsity": 0.9},
                     {"method": "magnitude", "sparsity": 0.75, "params": {"pruneEpoch": 0}}],
         training={"epochs": 2},
@@ -22,6 +22,9 @@ def test_a_pareto_search_promotes_every_point_of_its_front(tmp_path):
         strategy={"name": "full"},
         objective={"name": "pareto", "cost": "nonzero-params"},
     )
+    document = yaml.safe_load(search.read_text())
+    del document["spec"]["space"]  # the pool instead
+    search.write_text(yaml.safe_dump(document))
     workdir = tmp_path / "run"
     completed = run_engine(search, workdir, "--workers", "2")
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -33,7 +36,7 @@ def test_a_pareto_search_promotes_every_point_of_its_front(tmp_path):
     metrics = [p["valMetric"] for p in front]
     # Cheapest first, and each point buys its cost with a better metric (perplexity: lower).
     assert costs == sorted(costs) and metrics == sorted(metrics, reverse=True)
-    sparsest = min((t for t in res["trials"] if t["role"] == "candidate"), key=lambda t: t["sparsity"])
+    sparsest = max((t for t in res["trials"] if t["role"] == "candidate"), key=lambda t: t["sparsity"])
     assert front[0]["id"] == sparsest["id"]  # nothing is cheaper than the sparsest model
     primary = [p for p in front if p["primary"]]
     assert [p["id"] for p in primary] == [res["best"]["id"]] and primary[0]["model"] == str(workdir / "best")
