@@ -33,9 +33,12 @@ LABEL org.opencontainers.image.title="hyperprune-operator" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.documentation="docs/operator.md"
 COPY --from=build /opt/hyperprune /opt/hyperprune
+# USER: who kopf says it is (getpass) unless POD_ID names the pod (the chart sets it); the numeric
+# user below has no passwd entry to ask.
 ENV PATH=/opt/hyperprune/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    USER=hyperprune-operator
 # A numeric user, so that Kubernetes can check runAsNonRoot without a passwd entry.
 USER 65532:65532
 WORKDIR /tmp

@@ -23,11 +23,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(if $(TORCH_INDEX_URL),$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0 --index-url $(TORCH_INDEX_URL))
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,operator,report,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[torch,operator,report,dev,tensorboard,examples]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Tools the tests use that are not Python packages (real kube-apiserver/etcd, helm, prometheus);
+# Tools the tests use that are not Python packages (real kube-apiserver/etcd, a kubelet and containerd,
+# the images built from the Dockerfiles, helm, prometheus);
 # slow builds are cached outside the repository.
 tools: $(STAMP)
 	scripts/test-tools

@@ -8,16 +8,18 @@ test metric when asked); a run whose loss became NaN/inf ends with status ``dive
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from hyperprune.contract.document import Model
 from hyperprune.contract.efficiency import Efficiency
 
 ReportStatus = Literal["running", "completed", "diverged"]
-MetricName = Literal["perplexity", "accuracy"]
-Mode = Literal["min", "max"]  # min: lower is better (perplexity); max: higher is better (accuracy)
+# What a trial measures on its validation split: perplexity (built-in language models), accuracy
+# (built-in classification), or the name a task's entry point gives its own metric (mae, f1, ...).
+MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")]
+Mode = Literal["min", "max"]  # min: lower is better (perplexity, an error); max: higher is better (accuracy)
 
 
 class TrialReport(Model):

@@ -9,9 +9,10 @@ through.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from hyperprune.contract.document import Issue, Model
 from hyperprune.contract.efficiency import EfficiencyConfig
@@ -90,6 +91,53 @@ class ModelConfig(Model):
     rhn_depth: PositiveInt = Field(3, description="micro-steps per time step (arch=rhn)")
 
 
+# package.module:function (or :Class.method), as Python entry points are written.
+ENTRY_POINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+# A module's path in a model, as torch names it (nn.Module.named_modules): encoder.rnn, layers.0.
+MODULE_PATH_PATTERN = r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+
+
+class TaskConfig(Model):
+    """The user's own recurrent model and data: a function that the trial imports and calls with its
+    seed, device and ``params``, and that returns a ``hyperprune.task.Task`` (docs/tasks.md). The
+    control side only checks how it is written: importing the user's code is the trial's job (and
+    ``hyperprune validate``'s, in a separate process)."""
+
+    entry_point: str = Field(
+        description="package.module:function returning a hyperprune.task.Task; importable where trials run",
+        json_schema_extra={"pattern": ENTRY_POINT_PATTERN},
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="the entry point's own settings (JSON values), passed as ctx.params"
+    )
+    metric: MetricName = Field(
+        description="the name of the metric the entry point's Task computes (its Metric.name), e.g. mae"
+    )
+    mode: Mode = Field(description="min: lower is better (an error); max: higher is better (an accuracy)")
+    recurrent_layers: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="module paths (as model.named_modules() names them) to prune and measure; null = every recurrent layer",
+    )
+
+    @field_validator("entry_point")
+    @classmethod
+    def _entry_point(cls, value: str) -> str:
+        if not re.fullmatch(ENTRY_POINT_PATTERN, value):
+            raise ValueError(f"{value!r} is not an entry point: write package.module:function (e.g. forecast.task:make_task)")
+        return value
+
+    @field_validator("recurrent_layers")
+    @classmethod
+    def _layer_paths(cls, layers: list[str] | None) -> list[str] | None:
+        for i, name in enumerate(layers or []):
+            if not re.fullmatch(MODULE_PATH_PATTERN, name):
+                raise ValueError(f"[{i}] {name!r} is not a module path such as encoder.rnn")
+            if name in (layers or [])[:i]:
+                raise ValueError(f"[{i}] {name!r} is listed twice")
+        return layers
+
+
 class TrainingConfig(Model):
     epochs: PositiveInt = Field(10, description="full training length; horizon of every schedule")
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
@@ -138,16 +186,35 @@ class TrialConfig(Model):
     efficiency: EfficiencyConfig = EfficiencyConfig()
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available, else CPU")
     evaluate_test: bool = Field(True, description="evaluate the test split after the last epoch")
+    task: TaskConfig | None = Field(
+        None, description="the user's own model and data (an entry point); null = the built-in model and data"
+    )
+    tensorboard: bool = Field(
+        False, description="write TensorBoard event files to DIR/tensorboard every epoch (the tensorboard extra)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrialConfig:
-        issues = model_issues(self.model, self.data) + lyapunov_issues(self.lyapunov, self.model, self.training)
+        issues = lyapunov_issues(self.lyapunov, None if self.task else self.model, self.training)
+        if self.task is None:
+            issues += model_issues(self.model, self.data)
+        else:
+            issues += task_issues(data_given=self.data != DataConfig(), model_given=self.model != ModelConfig())
         late = [e for e in self.efficiency.epochs if e > self.training.epochs]
         if late:
             issues.append(("efficiency.epochs", f"{late} are after the last epoch (training.epochs={self.training.epochs})"))
         if issues:
             raise ValueError("; ".join(f"{path}: {message}" for path, message in issues))
         return self
+
+    @property
+    def metric(self) -> MetricName:
+        """What the trial reports: the task's own metric, or the built-in data's."""
+        return self.task.metric if self.task else self.data.metric
+
+    @property
+    def mode(self) -> Mode:
+        return self.task.mode if self.task else self.data.mode
 
 
 # ---- rules that span sections -------------------------------------------------------------------
@@ -179,14 +246,35 @@ def model_issues(model: ModelConfig, data: DataConfig | None = None) -> list[Iss
     return issues
 
 
-def lyapunov_issues(lyapunov: LyapunovBase, model: ModelConfig, training: TrainingConfig) -> list[Issue]:
-    """Spectrum settings the model or the training length cannot honour."""
+# Training settings only the built-in data reads: a task's own loaders decide its batches.
+BUILT_IN_TRAINING = {"batch_size": "batchSize", "bptt": "bptt", "eval_batch_size": "evalBatchSize"}
+
+
+def task_issues(*, data_given: bool, model_given: bool, training_set: frozenset[str] = frozenset()) -> list[Issue]:
+    """Settings that cannot apply when a task's entry point supplies the model and the data: the
+    built-in data and model, and the training settings only the built-in data reads (``training_set``:
+    the training fields set to other values than their defaults)."""
+    issues: list[Issue] = []
+    if data_given:
+        issues.append(("data", "the task's entry point supplies the data; remove data (pass settings in task.params)"))
+    if model_given:
+        issues.append(("model", "the task's entry point supplies the model; remove model (pass settings in task.params)"))
+    for name in sorted(training_set & BUILT_IN_TRAINING.keys()):
+        issues.append(
+            (f"training.{BUILT_IN_TRAINING[name]}", "only the built-in data reads it; the task's own loaders decide its batches")
+        )
+    return issues
+
+
+def lyapunov_issues(lyapunov: LyapunovBase, model: ModelConfig | None, training: TrainingConfig) -> list[Issue]:
+    """Spectrum settings the model or the training length cannot honour (``model`` None: a task's own
+    model, whose state size only the trial knows)."""
     issues: list[Issue] = []
     if isinstance(lyapunov, LyapunovConfig) and lyapunov.epochs is not None:
         late = [e for e in lyapunov.epochs if e > training.epochs]
         if late:
             issues.append(("lyapunov.epochs", f"{late} are after the last epoch (training.epochs={training.epochs})"))
-    if lyapunov.k is not None:
+    if lyapunov.k is not None and model is not None:
         size = state_size(model, lyapunov.state)
         if lyapunov.k > size:
             issues.append(("lyapunov.k", f"{lyapunov.k} exponents requested but the model's state has {size}"))

@@ -35,7 +35,7 @@ from hyperprune.deploy.standalone import ARCHITECTURE_FILE, WEIGHTS_FILE
 from hyperprune.models.cores import core_hidden_size, core_num_layers
 from hyperprune.models.rhn import RHN
 from hyperprune.pruning.iss import unit_layers, unit_masks
-from hyperprune.pruning.targets import core_of, prunable_matrices
+from hyperprune.pruning.targets import prunable_matrices
 
 COMPACT_DIR = "compact"  # inside a model folder (DIR/model/compact)
 LOADER_FILE = "load.py"
@@ -70,6 +70,15 @@ class Compact:
         model = standalone.CompactModel(self.architecture)
         model.load_state_dict(self.state_dict())
         return model.eval()
+
+
+def core_of(model: nn.Module) -> nn.Module:
+    """The recurrent core of a Hyperprune model (``hyperprune.models.build_model``), the only layout
+    the export knows; a task's own model is not exported (``hyperprune.trial.export``)."""
+    core = getattr(model, "core", None)
+    if not isinstance(core, (nn.RNNBase, RHN)):
+        raise TypeError(f"the compact export needs a Hyperprune model with a recurrent .core, not {type(model).__name__}")
+    return core
 
 
 def removed_units(model: nn.Module, masks: dict[str, Tensor]) -> list[Tensor] | None:

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from hyperprune.local.board import DistanceBoard, distance_board
 from hyperprune.local.follow import ReportFollower
 from hyperprune.local.journal import Journal
 from hyperprune.local.layout import Workdir, write_text
@@ -91,6 +92,7 @@ class Engine:
     followers: dict[str, ReportFollower] = field(default_factory=dict)
     interrupted: bool = False
     hurry: bool = False  # a second Ctrl-C: kill the trials instead of waiting for them
+    board: DistanceBoard | None = None  # LS distances into the trials' TensorBoard folders (spec.tensorboard)
 
     def __post_init__(self) -> None:
         spec = self.search.spec
@@ -116,6 +118,7 @@ class Engine:
             self.display.stop(self.state)
             return self.state
         self.journal = Journal(self.workdir.journal)
+        self.board = distance_board(self.workdir) if self.spec.tensorboard else None
         try:
             self.journal.append("session", resumed=resumed, workers=self.spec.budget.parallelism,
                                 threads=self.threads, pid=os.getpid())
@@ -131,6 +134,8 @@ class Engine:
                 self._save()
             finally:
                 self.journal.close()
+                if self.board is not None:
+                    self.board.close()
                 self.display.stop(self.state)
         return self.state
 
@@ -201,6 +206,8 @@ class Engine:
                 message=report.message,
             )
             self.display.report(self.state, trial_id, report)
+        if accepted and self.board is not None:
+            self.board.update(self.state)
         return accepted
 
     def _collect_all_reports(self) -> None:

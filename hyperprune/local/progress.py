@@ -1,6 +1,6 @@
 """What ``hyperprune run`` shows while it works.
 
-``LiveDisplay`` (a terminal): a table redrawn in place — trials by status, the dense target, the best
+``LiveDisplay`` (a terminal, or a Jupyter notebook with ipywidgets): a table redrawn in place — trials by status, the dense target, the best
 candidate so far, the trials in flight with their epoch, metric and LS distance — with decisions
 scrolling above it. ``PlainDisplay`` (not a terminal, or ``--quiet``): one timestamped line per
 launch, report and decision (``--quiet``: decisions and problems only).
@@ -221,8 +221,20 @@ class LiveDisplay(Display):
         return Group(*parts)
 
 
+def live_output(stream: TextIO) -> bool:
+    """Whether a live table can be drawn: a terminal, or a Jupyter notebook with ipywidgets (rich
+    draws its Live display into an ipywidgets Output there); elsewhere plain lines."""
+    if stream.isatty():
+        return True
+    import importlib.util
+
+    from rich.console import Console
+
+    return stream is sys.stdout and Console().is_jupyter and importlib.util.find_spec("ipywidgets") is not None
+
+
 def make_display(search: HyperpruneSearch, spec: SearchSpec, workdir: str, threads: int, *, quiet: bool, stream: TextIO | None = None) -> Display:
     stream = stream or sys.stdout
-    if quiet or not stream.isatty():
+    if quiet or not live_output(stream):
         return PlainDisplay(search, spec, workdir, threads, quiet=quiet, stream=stream)
     return LiveDisplay(search, spec, workdir, threads)

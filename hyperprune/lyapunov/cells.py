@@ -272,11 +272,6 @@ def _check_rnn_module(module: nn.RNNBase) -> None:
         )
     if getattr(module, "proj_size", 0):
         raise ValueError(f"{kind} with proj_size={module.proj_size} is not supported; use proj_size=0")
-    if module.batch_first:
-        raise ValueError(
-            f"{kind} has batch_first=True; the engine takes inputs [T, B, input_size] and Hyperprune cores "
-            "use batch_first=False -- build the module with batch_first=False"
-        )
 
 
 def _torch_initial_state(module: nn.RNNBase, layers: list[_TorchLayer], lstm: bool, dtype, device):

@@ -96,7 +96,14 @@ def _load(path: Path, torch):
         model = torch.load(path, map_location="cpu", weights_only=False)
         if not isinstance(model, nn.Module):
             raise TypeError(f"{path} holds a {type(model).__name__}, not a torch.nn.Module")
-    core = getattr(model, "core", model)
+    core = getattr(model, "core", None)
+    if core is None:  # a task's own model: its first recurrent layer (hyperprune.models.recurrent)
+        from hyperprune.models.recurrent import RecurrentLayerError, recurrent_layers
+
+        try:
+            core = recurrent_layers(model)[0].module
+        except RecurrentLayerError:
+            core = model  # build_network names what it cannot treat
     core.eval()
     vocab = None
     task_file = (path / "task.json") if path.is_dir() else None

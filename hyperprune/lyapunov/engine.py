@@ -169,12 +169,12 @@ def lyapunov_result(
     Q_t R_t = J_t Q_{t-1}, J_t = ∂F/∂s at step t.
 
     model: ``torch.nn.RNN`` (tanh/relu), ``torch.nn.GRU``, ``torch.nn.LSTM`` (any num_layers,
-        batch_first=False; not bidirectional, no proj_size), ``hyperprune.models.rhn.RHN``, or a type
+        batch_first or not; not bidirectional, no proj_size), ``hyperprune.models.rhn.RHN``, or a type
         added with :func:`hyperprune.lyapunov.register_cell`. The model's weights are read as it
         computes with them: pruned zeros as they are, torch.nn.utils.prune masks applied. The model
         is not modified and its train/eval mode does not matter.
     inputs: [T, B, input_size], floating point (for a language model, the embeddings the core
-        sees). The first ``warmup`` steps only align the directions (their growth is discarded);
+        sees); [B, T, input_size] for a module built with batch_first=True, as it takes them. The first ``warmup`` steps only align the directions (their growth is discarded);
         the exponents average over the remaining T - warmup steps (error if T <= warmup). The
         directions start at step 0 from ``h0``.
     k: number of leading exponents (None: all N). Only k directions are propagated. k = N starts
@@ -233,6 +233,8 @@ def lyapunov_result(
     k = _int(k, "k", 1)
     if k > N:
         raise ValueError(f"k={k} exceeds the state size N={N} of this model (at most N exponents exist)")
+    if getattr(model, "batch_first", False) and isinstance(inputs, Tensor) and inputs.dim() == 3:
+        inputs = inputs.transpose(0, 1)  # the module's own layout -> time first
     T, B = _check_inputs(inputs, net, warmup)
     x = inputs.detach().to(device=device, dtype=dtype)
     method = orth.choose(orthonormalization, N, k, device)

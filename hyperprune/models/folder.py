@@ -6,12 +6,15 @@ Written by the trial runtime after the last epoch (``hyperprune.trial.export``):
 - ``masks.pt``     ``{parameter name: bool tensor}``, True where a weight is kept
 - ``config.json``  the TrialConfig it was trained with (camelCase)
 - ``task.json``    what the data decided: ``{"task": "language_model", "vocab_size": V}`` or
-                   ``{"task": "classification", "num_classes": C, "input_size": F}``
+                   ``{"task": "classification", "num_classes": C, "input_size": F}``; for a task's
+                   own model ``{"task": "entry_point", "entry_point": "package.module:function"}``
 - ``vocab.json``   language models only: the token of each id, so text can be encoded as in training
 - ``metrics.json`` the final TrialReport (validation and test metric, sparsity, spectrum)
 
 ``load_model(path) -> (model, config)`` rebuilds the architecture from ``config.json`` and
-``task.json``, loads the weights and returns the model in eval mode.
+``task.json``, loads the weights and returns the model in eval mode. A task's model is rebuilt by
+calling its entry point again (with the trial's seed and ``task.params``, on the CPU): the result
+is the user's own model class, with the pruned weights.
 """
 
 from __future__ import annotations
@@ -43,7 +46,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         raise FileNotFoundError(f"{root} is not a model folder (expected {WEIGHTS_FILE}, {CONFIG_FILE}, {TASK_FILE})")
     config = TrialConfig.model_validate_json((root / CONFIG_FILE).read_text())
     spec = json.loads((root / TASK_FILE).read_text())
-    if spec["task"] == "language_model":
+    if config.task is not None:
+        from hyperprune.task import load_task
+
+        model = load_task(config.task, seed=config.seed, device=torch.device("cpu")).model
+    elif spec["task"] == "language_model":
         model = build_model(config.model, vocab_size=spec["vocab_size"], seed=config.seed)
     else:
         model = build_model(

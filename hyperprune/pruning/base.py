@@ -14,7 +14,8 @@ the whole run, including the current one; ``epoch`` the number of epochs finishe
     pruner.on_epoch_end(epoch, optimizer)           # topology updates, one-shot prunes, rewinds
 
 Masks are boolean tensors held here (not registered on the model, so the model's state dict stays
-that of a plain model), keyed by the parameter's name in the model (``core.weight_hh_l0``).
+that of a plain model), keyed by the parameter's name in the model (``core.weight_hh_l0``,
+``encoder.rnn.weight_ih_l0``). ``layers`` names the recurrent modules to prune (None: all of them).
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ class Pruner(Generic[P]):
     method: ClassVar[str] = ""
 
     def __init__(
-        self, model: nn.Module, config: PruningSettings, *, steps_per_epoch: int, total_epochs: int, seed: int
+        self,
+        model: nn.Module,
+        config: PruningSettings,
+        *,
+        steps_per_epoch: int,
+        total_epochs: int,
+        seed: int,
+        layers: list[str] | None = None,
     ) -> None:
         expected = METHODS[self.method].settings
         if not isinstance(config, expected):
@@ -51,7 +59,7 @@ class Pruner(Generic[P]):
         self.steps_per_epoch = steps_per_epoch
         self.total_epochs = total_epochs
         self.total_steps = steps_per_epoch * total_epochs
-        self.matrices: list[PrunableMatrix] = prunable_matrices(model)
+        self.matrices: list[PrunableMatrix] = prunable_matrices(model, layers)
         self.generator = torch.Generator().manual_seed(seed)
         self._masks = {m.name: torch.ones_like(m.param, dtype=torch.bool) for m in self.matrices}
         self._started = False

@@ -36,10 +36,16 @@ assert set(IMPLEMENTATIONS) == set(METHODS), "every catalogue method needs an im
 
 
 def build_pruner(
-    model: nn.Module, config: PruningConfig, *, steps_per_epoch: int, total_epochs: int, seed: int
+    model: nn.Module,
+    config: PruningConfig,
+    *,
+    steps_per_epoch: int,
+    total_epochs: int,
+    seed: int,
+    layers: list[str] | None = None,
 ) -> Pruner[Any]:
     """The pruner of ``config`` (a pruning setting of the catalogue, as the trial config holds it) for
-    ``model``'s core.
+    ``model``'s recurrent layers (``layers``: their module paths; None: every recurrent layer).
 
     ``steps_per_epoch`` x ``total_epochs`` is the horizon of every step schedule; ``seed`` seeds the
     pruner's own generator (random masks, random growth), never the global RNG. Raises
@@ -51,5 +57,5 @@ def build_pruner(
     if total_epochs < 1:
         raise ValueError(f"total_epochs must be at least 1, got {total_epochs}")
     return IMPLEMENTATIONS[config.method](
-        model, config, steps_per_epoch=steps_per_epoch, total_epochs=total_epochs, seed=seed
+        model, config, steps_per_epoch=steps_per_epoch, total_epochs=total_epochs, seed=seed, layers=layers
     )

@@ -31,6 +31,7 @@ contract's (hyperprune.contract.units), so the spec refuses such a sparsity befo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,19 +42,37 @@ from hyperprune.models.rhn import RHN
 from hyperprune.contract.pruning import IssParams, PruningConfigError
 from hyperprune.contract.units import UnitLayer, pruned_weight_count, reach_problem, unit_layers, units_to_remove
 from hyperprune.pruning.base import Pruner
-from hyperprune.pruning.targets import PrunableMatrix, core_of
+from hyperprune.pruning.targets import PrunableMatrix
 
-__all__ = ["IssPruner", "UnitLayer", "pruned_weight_count", "unit_layers", "unit_masks", "units_to_remove"]
+__all__ = [
+    "IssPruner", "UnitLayer", "module_unit_layers", "pruned_weight_count", "unit_layers", "unit_masks", "units_to_remove",
+]
 
 
-def row_biases(core: nn.Module, layers: list[UnitLayer[PrunableMatrix]]) -> list[list[Tensor]]:
-    """Per layer, the bias vectors of the rows that compute its units ([gates * H] each): a torch
-    layer's b_ih and b_hh, an RHN's b_d of every micro-step."""
-    if isinstance(core, RHN):
-        return [[getattr(core, f"bias_{d}") for d in range(core.depth)]]
+def module_unit_layers(matrices: list[PrunableMatrix]) -> list[UnitLayer[PrunableMatrix]]:
+    """The unit layers of every recurrent module, module by module (the contract's ``unit_layers``
+    on each). Inside a module, layer l+1 reads layer l's units directly (their columns in
+    W_ih^{l+1} belong to the group); a separate module reads them through whatever the model puts
+    between (dropout, a linear map), so, like a decoder, its input columns are left out of the group."""
+    layers: list[UnitLayer[PrunableMatrix]] = []
+    for _, group in itertools.groupby(matrices, key=lambda m: m.module):
+        module = list(group)
+        layers += unit_layers(module, module[0].rhn)
+    return layers
+
+
+def row_biases(model: nn.Module, layers: list[UnitLayer[PrunableMatrix]]) -> list[list[Tensor]]:
+    """Per unit layer, the bias vectors of the rows that compute its units ([gates * H] each), found
+    in the layer's own recurrent module: a torch layer's b_ih and b_hh, an RHN's b_d of every micro-step."""
     out = []
-    for l in range(len(layers)):
-        out.append([b for name in (f"bias_ih_l{l}", f"bias_hh_l{l}") if (b := getattr(core, name, None)) is not None])
+    for layer in layers:
+        first = layer.row_matrices[0]
+        module = model.get_submodule(first.module)
+        if isinstance(module, RHN):
+            names = [f"bias_{d}" for d in range(module.depth)]
+        else:
+            names = [f"bias_ih_l{first.layer}", f"bias_hh_l{first.layer}"]
+        out.append([b for name in names if (b := getattr(module, name, None)) is not None])
     return out
 
 
@@ -76,9 +95,8 @@ class IssPruner(Pruner[IssParams]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.units_removed = False
         super().__init__(*args, **kwargs)
-        core = core_of(self.model)
-        self.layers = unit_layers(self.matrices, isinstance(core, RHN))
-        self.biases = row_biases(core, self.layers)
+        self.layers = module_unit_layers(self.matrices)
+        self.biases = row_biases(self.model, self.layers)
         self._removed: list[Tensor] | None = None  # per layer, the removed units (once removed)
         self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
         problem = reach_problem(self.layers, self.planned_sparsity, self.target_sparsity)  # the spec checks it too

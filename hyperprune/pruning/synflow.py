@@ -10,6 +10,9 @@ score is computed on the cell's *linearised unrolled graph*:
   nonlinearities identity): h_t = sum_g (|W_ih^g| u_t + |W_hh^g| h_{t-1});
 - weight-free paths (an LSTM's cell carry, an RHN's carry) are left out: they carry no weight;
 - layer l's input u_t is layer l-1's h_t; the first layer's input is all ones; h_0 = 0;
+- separate recurrent modules (a task's own model) chain in registration order when a module's input
+  width equals the previous module's hidden size (a stack with dropout between); a module of any
+  other input width starts from all ones, since SynFlow cannot see through the map before it;
 - an RHN step chains its micro-steps: s_0 = sum_g (|W^g| 1 + |R_0^g| s_prev),
   s_d = sum_g |R_d^g| s_{d-1};
 - R sums the top layer's outputs over ``unrollSteps`` time steps (what a decoder reads).
@@ -23,11 +26,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hyperprune.models.rhn import RHN
+import itertools
+
 from hyperprune.contract.pruning import SynflowParams
 from hyperprune.pruning.base import Pruner
 from hyperprune.pruning.selection import keep_top
-from hyperprune.pruning.targets import PrunableMatrix, core_of
+from hyperprune.pruning.targets import PrunableMatrix
 
 
 def _gate_sum(matrix: PrunableMatrix, weight: Tensor) -> Tensor:
@@ -35,39 +39,56 @@ def _gate_sum(matrix: PrunableMatrix, weight: Tensor) -> Tensor:
     return weight.view(matrix.gates, matrix.hidden, -1).sum(0)
 
 
-def synaptic_flow(summed: list[Tensor], *, unroll_steps: int, rhn: bool) -> Tensor:
-    """R for the linearised unrolled core whose gate-summed (non-negative) matrices are ``summed``
-    (in the order of :func:`prunable_matrices`)."""
-    ones = summed[0].new_ones(summed[0].shape[1])
-    total = summed[0].new_zeros(())
-    if rhn:
-        w_in, recurrent = summed[0], summed[1:]
-        s = ones.new_zeros(w_in.shape[0])
-        drive = w_in @ ones
-        for _ in range(unroll_steps):
-            for d, r in enumerate(recurrent):
-                s = r @ s + (drive if d == 0 else 0.0)
-            total = total + s.sum()
-        return total
-    layers = len(summed) // 2
-    hidden = [ones.new_zeros(summed[2 * l].shape[0]) for l in range(layers)]
-    for _ in range(unroll_steps):
-        u = ones
-        for l in range(layers):
-            hidden[l] = summed[2 * l] @ u + summed[2 * l + 1] @ hidden[l]
-            u = hidden[l]
+def synaptic_flow(modules: list[tuple[list[Tensor], bool]], *, unroll_steps: int) -> Tensor:
+    """R for the linearised unrolled recurrent modules, each given as (its gate-summed non-negative
+    matrices in the order of :func:`prunable_matrices`, whether it is an RHN), in model order."""
+    total = modules[0][0][0].new_zeros(())
+    top: list[Tensor] | None = None  # the previous module's top-layer outputs, per step
+    for weights, rhn in modules:
+        width = weights[0].shape[1]
+        inputs = top if top is not None and top[0].shape[0] == width else [weights[0].new_ones(width)] * unroll_steps
+        top = _module_flow(weights, inputs, rhn)
+    assert top is not None
+    for u in top:
         total = total + u.sum()
     return total
 
 
-def synflow_scores(matrices: list[PrunableMatrix], masks: dict[str, Tensor], *, unroll_steps: int, rhn: bool) -> dict[str, Tensor]:
+def _module_flow(weights: list[Tensor], inputs: list[Tensor], rhn: bool) -> list[Tensor]:
+    """The top layer's output at every unrolled step of one module driven by ``inputs``."""
+    outputs = []
+    if rhn:
+        w_in, recurrent = weights[0], weights[1:]
+        s = w_in.new_zeros(w_in.shape[0])
+        for u in inputs:
+            drive = w_in @ u
+            for d, r in enumerate(recurrent):
+                s = r @ s + (drive if d == 0 else 0.0)
+            outputs.append(s)
+        return outputs
+    layers = len(weights) // 2
+    hidden = [weights[2 * l].new_zeros(weights[2 * l].shape[0]) for l in range(layers)]
+    for u in inputs:
+        for l in range(layers):
+            hidden[l] = weights[2 * l] @ u + weights[2 * l + 1] @ hidden[l]
+            u = hidden[l]
+        outputs.append(u)
+    return outputs
+
+
+def synflow_scores(matrices: list[PrunableMatrix], masks: dict[str, Tensor], *, unroll_steps: int) -> dict[str, Tensor]:
     """score(w) = |w| * dR/d|w| with the masked |W|; pruned weights score -1 (below every kept one).
 
     Every gate row of a unit enters R only through the gate sum A = sum_g |W^g|, so dR/d|W^g| =
     dR/dA: the gradient is taken on the (G times smaller) summed matrices and broadcast back."""
     kept = [(m.param.detach().abs() * masks[m.name]).to(torch.float64) for m in matrices]
     summed = [_gate_sum(m, w).requires_grad_(True) for m, w in zip(matrices, kept)]
-    flow = synaptic_flow(summed, unroll_steps=unroll_steps, rhn=rhn)
+    modules, start = [], 0
+    for _, group in itertools.groupby(matrices, key=lambda m: m.module):
+        size = len(list(group))
+        modules.append((summed[start : start + size], matrices[start].rhn))
+        start += size
+    flow = synaptic_flow(modules, unroll_steps=unroll_steps)
     if not torch.isfinite(flow):
         raise FloatingPointError(
             f"the synaptic flow overflowed float64 over {unroll_steps} unrolled steps; lower pruning.params.unrollSteps"
@@ -86,9 +107,8 @@ class SynflowPruner(Pruner[SynflowParams]):
     method = "synflow"
 
     def _at_start(self, batches, loss_fn) -> None:
-        rhn = isinstance(core_of(self.model), RHN)
         n = self.params.iterations
         for k in range(1, n + 1):
             sparsity = 1.0 - (1.0 - self.target_sparsity) ** (k / n)
-            scores = synflow_scores(self.matrices, self._masks, unroll_steps=self.params.unroll_steps, rhn=rhn)
+            scores = synflow_scores(self.matrices, self._masks, unroll_steps=self.params.unroll_steps)
             self._set_masks(keep_top(self.matrices, scores, sparsity, scope="global"))

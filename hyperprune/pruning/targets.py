@@ -1,4 +1,9 @@
-"""Which weights a pruner may mask: the core's weight matrices, each split into its gate blocks.
+"""Which weights a pruner may mask: the recurrent layers' weight matrices, each split into its gate blocks.
+
+The recurrent layers are those ``hyperprune.models.recurrent.recurrent_layers`` finds: a built-in
+model's ``core``, or every ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` / ``RHN`` of a task's own model (or
+those its task names). Masks are keyed by the parameter's real name in the model
+(``core.weight_hh_l0``, ``encoder.rnn.weight_ih_l1``).
 
 A torch recurrent layer packs its gates row-wise into one matrix (LSTM: input, forget, cell, output;
 GRU: reset, update, new), so rows ``[g*H:(g+1)*H]`` belong to gate ``g``; an RHN's matrices hold the
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from hyperprune.models.recurrent import RecurrentLayer, recurrent_layers
 from hyperprune.models.rhn import RHN
 
 GATE_NAMES: dict[type, tuple[str, ...]] = {
@@ -28,9 +34,14 @@ class PrunableMatrix:
     name: str  # the parameter's name in the model, e.g. "core.weight_hh_l0": the key of its mask
     param: nn.Parameter
     gate_names: tuple[str, ...]
-    layer: int  # recurrent layer, 0-based (an RHN has one)
+    layer: int  # layer inside its module, 0-based (an RHN has one)
     recurrent: bool  # hidden-to-hidden (True) or input-to-hidden (False)
     step: int | None = None  # RHN micro-step of a recurrent matrix
+    module: str = "core"  # the recurrent module's path in the model
+
+    @property
+    def rhn(self) -> bool:
+        return self.gate_names == GATE_NAMES[RHN]
 
     @property
     def gates(self) -> int:
@@ -58,32 +69,32 @@ class PrunableMatrix:
         return tensor.view(self.gates, -1)
 
 
-def core_of(model: nn.Module) -> nn.Module:
-    core = getattr(model, "core", None)
-    if core is None:
-        raise ValueError("pruning needs a model with a recurrent .core (build it with hyperprune.models.build_model)")
-    return core
+def prunable_matrices(model: nn.Module, layers: list[str] | None = None) -> list[PrunableMatrix]:
+    """The weight matrices of the recurrent layers (``layers``: their module paths; None: every
+    recurrent layer), module by module in registration order, within a module in layer order
+    (input-to-hidden before hidden-to-hidden). Raises ``RecurrentLayerError`` naming the layer for a
+    model without one or a layer pruning cannot treat (bidirectional, proj_size)."""
+    return [m for layer in recurrent_layers(model, layers) for m in _matrices(layer)]
 
 
-def prunable_matrices(model: nn.Module) -> list[PrunableMatrix]:
-    """The core's weight matrices in layer order (input-to-hidden before hidden-to-hidden)."""
-    core = core_of(model)
+def _matrices(layer: RecurrentLayer) -> list[PrunableMatrix]:
+    core, name = layer.module, layer.parameter_name
     if isinstance(core, RHN):
         gates = GATE_NAMES[RHN]
-        out = [PrunableMatrix("core.weight_ih", core.weight_ih, gates, 0, False)]
+        out = [PrunableMatrix(name("weight_ih"), core.weight_ih, gates, 0, False, module=layer.path)]
         for d in range(core.depth):
-            out.append(PrunableMatrix(f"core.weight_hh_{d}", getattr(core, f"weight_hh_{d}"), gates, 0, True, d))
+            out.append(
+                PrunableMatrix(name(f"weight_hh_{d}"), getattr(core, f"weight_hh_{d}"), gates, 0, True, d, module=layer.path)
+            )
         return out
-    kind = next((k for k in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(core, k)), None)
-    if kind is None or not isinstance(core, nn.RNNBase):
-        raise ValueError(f"cannot prune a core of type {type(core).__name__}; expected torch RNN/GRU/LSTM or RHN")
-    if core.bidirectional or core.proj_size:
-        raise ValueError("pruning supports unidirectional cores without projections")
+    assert isinstance(core, nn.RNNBase)
+    kind = next(k for k in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(core, k))
     gates = GATE_NAMES[kind]
     out = []
-    for layer in range(core.num_layers):
-        out.append(PrunableMatrix(f"core.weight_ih_l{layer}", getattr(core, f"weight_ih_l{layer}"), gates, layer, False))
-        out.append(PrunableMatrix(f"core.weight_hh_l{layer}", getattr(core, f"weight_hh_l{layer}"), gates, layer, True))
+    for i in range(core.num_layers):
+        for recurrent, kind_name in ((False, "ih"), (True, "hh")):
+            param = getattr(core, f"weight_{kind_name}_l{i}")
+            out.append(PrunableMatrix(name(f"weight_{kind_name}_l{i}"), param, gates, i, recurrent, module=layer.path))
     return out
 
 

@@ -10,7 +10,8 @@ spec.output.path). Live progress on a terminal; plain lines otherwise or with --
 Ctrl-C stops the trials at their last checkpoint; running the same command again resumes the
 search where it was (also after a kill). At the end: DIR/result.json, DIR/report.html and a summary.
 A search that failed for a cause fixed since (a damaged checkpoint deleted, a full disk enlarged)
-resumes its failed trials with --retry-failed.
+resumes its failed trials with --retry-failed. From Python (a notebook, a script):
+``hyperprune.run(spec, workdir=...)`` does the same and returns the result (hyperprune.session.api).
 
 Exit codes: 0 the search succeeded; 1 it failed (every candidate failed, too many failures, ...) or
 could not go on (a full disk): fix the cause and run again (--retry-failed for a failed search);
@@ -49,19 +50,6 @@ def _error(what: str, todo: str) -> None:
     print(f"error: {what} — {todo}", file=sys.stderr)
 
 
-def _write_report(workdir) -> str | None:  # workdir: Workdir
-    try:
-        from hyperprune.report import write_report
-    except ImportError as exc:
-        print(f"warning: no report ({exc.name} is missing: pip install 'hyperprune[report]')", file=sys.stderr)
-        return None
-    try:
-        return str(write_report(workdir.root))
-    except Exception as exc:  # the search's results stand without their plots
-        print(f"warning: could not write the report: {exc}", file=sys.stderr)
-        return None
-
-
 def again(args: argparse.Namespace, workdir: Path, *extra: str) -> str:
     """The command that resumes this run: the same file, work dir and workers."""
     parts = ["hyperprune", "run", shlex.quote(str(args.search)), "--workdir", shlex.quote(str(workdir))]
@@ -73,72 +61,31 @@ def again(args: argparse.Namespace, workdir: Path, *extra: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from hyperprune.local.datafiles import record_data, with_absolute_data_path
-    from hyperprune.local.engine import Engine, EngineOptions, PromotionFailed
-    from hyperprune.local.layout import Workdir, WorkdirBusy, WorkdirFileError, write_json
-    from hyperprune.local.preflight import preflight
-    from hyperprune.local.progress import make_display
-    from hyperprune.local.result import write_result
     from hyperprune.local.summary import summary_lines
-    from hyperprune.spec import SearchSpecError, load_search
-    from hyperprune.spec.errors import SearchFileError
+    from hyperprune.session.search import SearchCannotGoOn, SearchInputError, read_search, run_search
 
     try:
-        search = load_search(args.search)
-    except SearchFileError as exc:
-        _error(exc.errors[0], "pass the path of a HyperpruneSearch YAML file (see examples/quickstart.yaml)")
+        search = read_search(args.search)
+        outcome = run_search(search, args.workdir, workers=args.workers, quiet=args.quiet, retry_failed=args.retry_failed)
+    except SearchInputError as exc:
+        if exc.lines:
+            print(f"error: {exc.headline}", file=sys.stderr)
+            for line in exc.lines:
+                print(f"  {line}", file=sys.stderr)
+        else:
+            _error(exc.headline, exc.todo)
         return BAD_INPUT
-    except SearchSpecError as exc:
-        print(f"error: {args.search} is not a valid HyperpruneSearch — fix these fields (nothing was trained):", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return BAD_INPUT
-    if args.workers is not None and args.workers < 1:
-        _error(f"--workers: {args.workers} is not a positive number", "pass 1 or more")
-        return BAD_INPUT
-    workdir = Workdir(args.workdir or Path("runs") / search.metadata.name)
-    search = with_absolute_data_path(search, Path.cwd())  # resolved once; search.json keeps it
-    issues = preflight(search, workdir, Path.cwd())
-    if issues:
-        print(f"error: cannot run {args.search} — fix these (nothing was trained):", file=sys.stderr)
-        for path, message in issues:
-            print(f"  {path}: {message}", file=sys.stderr)
-        return BAD_INPUT
-
-    try:
-        with workdir.locked():
-            if not workdir.started():
-                write_json(workdir.search, search.dump())
-            record_data(workdir, search.spec.data, Path.cwd())
-            engine = Engine(search, workdir, EngineOptions(workers=args.workers, retry_failed=args.retry_failed))
-            display = make_display(search, engine.spec, str(workdir.root), engine.threads, quiet=args.quiet)
-            state = engine.run(display)
-            if state.outcome is None:
-                print(f"\ninterrupted: trials stopped at their last checkpoints; resume with\n  {again(args, workdir.root)}",
-                      file=sys.stderr)
-                return INTERRUPTED
-            result = write_result(search, engine.spec, state, workdir)
-    except WorkdirBusy as exc:
-        _error(str(exc), "wait for it to finish, or stop it (Ctrl-C) and run again")
-        return BAD_INPUT
-    except WorkdirFileError as exc:
-        _error(str(exc), f"it is written by 'hyperprune run': restore it, or start the search again in a new --workdir")
-        return BAD_INPUT
-    except PromotionFailed as exc:
-        _error(*exc.args)
+    except SearchCannotGoOn as exc:
+        _error(exc.what, f"{exc.todo} with: {again(args, exc.workdir)}" if exc.resume else exc.todo)
         return FAILED
-    except OSError as exc:
-        # A full disk or a folder made read-only while the search ran: the state saved last is
-        # intact (every write is atomic), so the same command resumes once the cause is gone.
-        where = f" ({exc.filename})" if exc.filename else ""
-        _error(f"{exc.strerror or exc}{where}", f"fix that (free disk space, permissions), then resume with: "
-                                                f"{again(args, workdir.root)}")
-        return FAILED
-    report = _write_report(workdir)
+    if outcome.result is None:
+        print(f"\ninterrupted: trials stopped at their last checkpoints; resume with\n  {again(args, outcome.workdir)}",
+              file=sys.stderr)
+        return INTERRUPTED
     print()
-    for line in summary_lines(result, report):
+    for line in summary_lines(outcome.result, outcome.report):
         print(line)
-    if result["status"] == "succeeded":
+    if outcome.result["status"] == "succeeded":
         return SUCCEEDED
-    print(f"  once the cause is fixed, resume the failed trials with: {again(args, workdir.root, '--retry-failed')}")
+    print(f"  once the cause is fixed, resume the failed trials with: {again(args, outcome.workdir, '--retry-failed')}")
     return FAILED

@@ -109,8 +109,10 @@ def _iss_problem(shapes: tuple[MatrixShape, ...], rhn: bool, sparsity: float) ->
     return unreachable(list(shapes), rhn, sparsity)
 
 
-def _iss_issues(space: SearchSpace | None, pool: list[Candidate] | None, model: ModelConfig, data: DataConfig) -> list[Issue]:
-    if model.arch not in GATES:
+def _iss_issues(
+    space: SearchSpace | None, pool: list[Candidate] | None, model: ModelConfig | None, data: DataConfig
+) -> list[Issue]:
+    if model is None or model.arch not in GATES:  # None: a task's own model, whose shapes only its trial knows
         return []
     shapes = tuple(core_matrices(model, input_size(model, data)))
     rhn = model.arch == "rhn"
@@ -134,11 +136,13 @@ def pruning_issues(
     space: SearchSpace | None,
     pool: list[Candidate] | None,
     training: TrainingConfig,
-    model: ModelConfig,
+    model: ModelConfig | None,
     data: DataConfig,
     steps: Steps | None,
 ) -> list[Issue]:
-    """Every candidate's pruning against the run it would train in: the first problem per path."""
+    """Every candidate's pruning against the run it would train in: the first problem per path.
+    ``model`` None (a task's own model) skips ISS reachability, ``steps`` None the rules that need
+    the steps per epoch."""
     found: dict[str, str] = {}
     for where, settings, own in _candidates(space, pool, training):
         per_epoch = steps(own) if steps is not None else None

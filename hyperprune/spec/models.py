@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, model_validator
 from hyperprune.contract.api import API_VERSION, GROUP, SEARCH_KIND, VERSION
 from hyperprune.contract.document import Model, issues_error
 from hyperprune.contract.report import MetricName, Mode
-from hyperprune.contract.trial import DataConfig, LyapunovConfig, ModelConfig, TrainingConfig, TrialConfig
+from hyperprune.contract.trial import DataConfig, LyapunovConfig, ModelConfig, TaskConfig, TrainingConfig, TrialConfig
 from hyperprune.spec.point import Point
 from hyperprune.spec.rules import Sections, spec_issues
 from hyperprune.spec.sections import DEFAULT_MAX_TRIALS, Budget, DenseReference, LyapunovSettings, Objective, Output
@@ -42,6 +42,11 @@ class SearchSpec(Model):
     """What to search, how, and with which budget."""
 
     seed: int = Field(0, ge=0, description="one seed for every trial, so that differences come from pruning, not init")
+    task: TaskConfig | None = Field(
+        None,
+        description="your own recurrent model and data: an entry point the trials import and call (docs/tasks.md); "
+        "then spec.data and spec.model are not used",
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(
@@ -49,6 +54,11 @@ class SearchSpec(Model):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available, else CPU")
     evaluate_test: bool = Field(True, description="trials evaluate the test split after their last epoch")
+    tensorboard: bool = Field(
+        False,
+        description="trials write TensorBoard event files to their folder (needs the tensorboard extra): "
+        "tensorboard --logdir WORKDIR shows the search trial by trial",
+    )
     lyapunov: LyapunovSettings = Field(default_factory=LyapunovSettings)
     space: SearchSpace = Field(default_factory=SearchSpace, description="methods and ranges to search")
     candidates: list[Candidate] | None = Field(
@@ -84,6 +94,7 @@ class SearchSpec(Model):
             model=self.model,
             lyapunov=self.lyapunov,
             data=self.data,
+            task=self.task,
         )
 
     # ---- what the engines and the policy read ----
@@ -94,13 +105,14 @@ class SearchSpec(Model):
 
     @property
     def metric(self) -> MetricName:
-        """What trials report: perplexity (language models) or accuracy (classification)."""
-        return self.data.metric
+        """What trials report: the task's own metric, else perplexity (language models) or accuracy
+        (classification)."""
+        return self.task.metric if self.task is not None else self.data.metric
 
     @property
     def metric_mode(self) -> Mode:
-        """min: lower is better (perplexity); max: higher is better (accuracy)."""
-        return self.data.mode
+        """min: lower is better (perplexity, an error); max: higher is better (accuracy)."""
+        return self.task.mode if self.task is not None else self.data.mode
 
     def rung_epochs(self) -> list[int]:
         return self.strategy.rung_epochs(self.training.epochs, self.max_candidates())
@@ -154,6 +166,8 @@ class SearchSpec(Model):
             lyapunov=lyapunov,
             device=self.device,
             evaluate_test=self.evaluate_test,
+            task=self.task,
+            tensorboard=self.tensorboard,
         )
 
 

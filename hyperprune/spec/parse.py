@@ -132,6 +132,7 @@ def parse_search(document: object) -> HyperpruneSearch:
         model=sections.get("model"),
         lyapunov=sections.get("lyapunov"),
         data=sections.get("data"),
+        task=sections.get("task"),
     )
     issues += prefixed(spec_issues(found), "spec")
     if issues or metadata is None:

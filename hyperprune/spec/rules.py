@@ -4,7 +4,8 @@ A section checks itself when it is parsed (a domain against the catalogue, a ran
 rules here need two or more sections: the rungs against the training length, the strategy against
 the dense reference, the candidates' pruning schedules against the first rung, the model against
 the data and the spectrum settings (the last two with the trial config's own rules, from the
-contract). Paths are relative to ``spec``.
+contract), and what cannot apply when a task's entry point supplies the model and the data. Paths
+are relative to ``spec``.
 
 ``spec_issues`` runs once per parse: ``hyperprune.spec.parse`` calls it on the sections that parsed
 (a section that did not is None, and the rules that need it are skipped), and ``SearchSpec``'s own
@@ -18,8 +19,16 @@ from typing import Literal
 
 from hyperprune.contract.document import Issue
 from hyperprune.contract.pruning import CANDIDATE_METHODS, METHODS, MethodParams
-from hyperprune.contract.trial import DataConfig, ModelConfig, TrainingConfig, lyapunov_issues, model_issues
 from hyperprune.contract.text import built_in_sizes
+from hyperprune.contract.trial import (
+    DataConfig,
+    ModelConfig,
+    TaskConfig,
+    TrainingConfig,
+    lyapunov_issues,
+    model_issues,
+    task_issues,
+)
 from hyperprune.spec.domains import ScalarValue, domain_values
 from hyperprune.spec.feasible import corpus_issues, pruning_issues, steps_for
 from hyperprune.spec.sections import DenseReference, LyapunovSettings, Objective
@@ -47,6 +56,7 @@ class Sections:
     model: ModelConfig | None
     lyapunov: LyapunovSettings | None
     data: DataConfig | None
+    task: TaskConfig | None = None
 
 
 def spec_issues(s: Sections) -> list[Issue]:
@@ -61,7 +71,11 @@ def spec_issues(s: Sections) -> list[Issue]:
             issues += _schedule_issues(s.strategy, s.training, s.space, s.candidates)
     if s.objective is not None:
         issues += _objective_issues(s.objective, s.strategy, s.dense, s.device)
-    if s.model is not None:
+    if s.task is not None:  # (task: null, as a search written back with its defaults has it, is no task)
+        issues += _task_issues(s)
+        if s.lyapunov is not None and s.training is not None:
+            issues += lyapunov_issues(s.lyapunov, None, s.training)
+    elif s.model is not None:
         # The trial config's own rules: its sections have the same names as the spec's.
         issues += model_issues(s.model, s.data)
         if s.lyapunov is not None and s.training is not None:
@@ -73,16 +87,41 @@ def spec_issues(s: Sections) -> list[Issue]:
 def _feasibility_issues(s: Sections) -> list[Issue]:
     """What a trial would refuse, known from the spec alone: the candidates' pruning schedules
     (with the built-in corpora's steps per epoch), ISS sparsities, a built-in corpus too small for
-    the recipe. Corpora read from files are checked by the engine that reads them."""
+    the recipe. Corpora read from files are checked by the engine that reads them. A task's entry
+    point supplies its model and data, so only what the epochs decide is known here; its trials
+    check the rest on the real model and loaders (``hyperprune trial --check``)."""
     if s.training is None or s.model is None or s.data is None:
         return []
+    own_model = s.task is not None
     issues: list[Issue] = []
-    sizes = built_in_sizes(s.data)
+    sizes = None if own_model else built_in_sizes(s.data)
     if sizes is not None and s.lyapunov is not None:
         issues += corpus_issues(sizes, s.training, s.lyapunov, s.data)
     if s.candidates is not None or s.pool == "absent":
         space = s.space if s.candidates is None else None
-        issues += pruning_issues(space, s.candidates, s.training, s.model, s.data, steps_for(sizes) if sizes else None)
+        model = None if own_model else s.model
+        issues += pruning_issues(space, s.candidates, s.training, model, s.data, steps_for(sizes) if sizes else None)
+    return issues
+
+
+def _task_issues(s: Sections) -> list[Issue]:
+    """A task's entry point supplies the model and the data: the sections and overrides that set
+    them cannot apply (the trial config's rule, plus the candidates' model overrides)."""
+    # By value, not by presence: a spec written back with its defaults (search.json) reads the same.
+    default = TrainingConfig()
+    training_set = frozenset(
+        name for name in TrainingConfig.model_fields if s.training is not None and getattr(s.training, name) != getattr(default, name)
+    )
+    issues = task_issues(
+        data_given=s.data is not None and s.data != DataConfig(),
+        model_given=s.model is not None and s.model != ModelConfig(),
+        training_set=training_set,
+    )
+    if s.space is not None and s.space.model:
+        issues.append(("space.model", "the task's entry point builds the model; search its settings through task.params"))
+    for i, candidate in s.pool_items:
+        if candidate.model:
+            issues.append((f"candidates[{i}].model", "the task's entry point builds the model; remove the override"))
     return issues
 
 

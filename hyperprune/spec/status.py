@@ -27,6 +27,7 @@ from pydantic import Field, JsonValue
 
 from hyperprune.contract.document import Model
 from hyperprune.contract.efficiency import Efficiency, Savings
+from hyperprune.contract.report import MetricName
 
 SearchPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Invalid"]
 # A trial's status as the policy keeps it (hyperprune.policy.state) and the trial's phase on the cluster.
@@ -131,7 +132,7 @@ class SearchStatus(Model):
     message: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
     strategy: str | None = None
-    metric: Literal["perplexity", "accuracy"] | None = None
+    metric: MetricName | None = None
     mode: Literal["min", "max"] | None = None
     trials: TrialCounts = Field(default_factory=TrialCounts)
     trial_summaries: dict[str, TrialSummary] = Field(

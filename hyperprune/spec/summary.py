@@ -23,7 +23,10 @@ def plan_summary(search: HyperpruneSearch) -> list[str]:
         rule = strategy.median
         lines.append(f"  median stopping after {plural(rule.grace_epochs, 'epoch')}, once "
                      f"{plural(rule.min_trials, 'other trial')} report")
-    lines.append(f"  final training: {plural(spec.final_epoch, 'epoch')}; metric: {spec.metric}")
+    if spec.task is not None:
+        layers = ", ".join(spec.task.recurrent_layers) if spec.task.recurrent_layers else "every recurrent layer"
+        lines.append(f"  task: {spec.task.entry_point} (its own model and data; pruned and measured: {layers})")
+    lines.append(f"  final training: {plural(spec.final_epoch, 'epoch')}; metric: {spec.metric} ({spec.metric_mode})")
     pool = spec.pool()
     if pool is not None:
         lines.append(f"  candidates: {spec.max_candidates()} from an explicit pool of {len(pool)}")

@@ -16,6 +16,9 @@ from hyperprune.contract.document import Model
 DEFAULT_TRIAL_IMAGE = f"hyperprune-trial:{RELEASE}"
 DEFAULT_MOUNT_PATH = "/var/lib/hyperprune"
 TRIAL_IMAGE_UID = 1000  # the trial image's user and group (trial-image/Dockerfile)
+# Long enough for a GPU node to be scaled up or freed by another search's trial; short enough that a
+# pod that can never start (a wrong image name) does not hold the search for hours.
+DEFAULT_START_TIMEOUT_S = 600
 
 
 class LocalObjectReference(Model):
@@ -95,6 +98,15 @@ class TrialTemplate(Model):
         ),
     )
     env: list[EnvVar] = Field(default_factory=list, description="extra environment variables")
+    start_timeout_seconds: int = Field(
+        DEFAULT_START_TIMEOUT_S,
+        ge=0,
+        description=(
+            "A trial pod that has not started this many seconds after it was created (no node can take "
+            "it, its image cannot be pulled, its container cannot be created) is deleted and counts as a "
+            "failed attempt: budget.retries and budget.maxFailedTrials apply. 0 waits forever."
+        ),
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="extra pod labels")
     annotations: dict[str, str] = Field(default_factory=dict, description="extra pod annotations")
 

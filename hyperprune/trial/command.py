@@ -3,6 +3,11 @@
     hyperprune trial --config TRIAL.json --workdir DIR [--until-epoch E] [--reporter NAME]
     hyperprune trial --config-env VAR ...    (the config JSON in environment variable VAR: how the
                                               operator hands it to a trial pod, which needs no API access)
+    hyperprune trial --config TRIAL.json --check
+                                             (everything set-up checks, without training or a work dir:
+                                              the data or the task's entry point, the model, one batch
+                                              through it, the probe, the pruner; what `hyperprune
+                                              validate` runs for a search with a task)
 
 Trains up to epoch E (default: training.epochs), appending one JSON line per epoch to
 DIR/reports.jsonl and checkpointing DIR/checkpoint.pt after each. Run again on the same DIR to
@@ -30,7 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--config-env", metavar="VAR", help="read the trial config (JSON) from environment variable VAR instead of a file"
     )
-    parser.add_argument("--workdir", required=True, type=Path, metavar="DIR", help="reports, checkpoint and final model go here")
+    parser.add_argument("--workdir", type=Path, metavar="DIR", help="reports, checkpoint and final model go here")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the config, the data or task, the model, one batch and the probe without training (no --workdir)",
+    )
     parser.add_argument(
         "--until-epoch",
         type=int,
@@ -83,6 +93,19 @@ def parse_config(text: str, path):  # -> TrialConfig | list[str]
         return format_validation_error(exc)
 
 
+def _check(config) -> int:  # config: TrialConfig
+    from hyperprune.trial.device import configure_threads
+    from hyperprune.trial.setup import check_trial
+
+    configure_threads()
+    problems = check_trial(config)
+    for line in problems:
+        _error(line, "nothing was trained; fix the config or the task")
+    if not problems:
+        print(f"{config.trial_id}: OK (set-up checks passed; nothing was trained)", file=sys.stderr)
+    return BAD_CONFIG if problems else 0
+
+
 def main(args: argparse.Namespace) -> int:
     import logging
 
@@ -96,6 +119,11 @@ def main(args: argparse.Namespace) -> int:
             todo = f"fix {args.config} (fields are described in docs/trial.md)"
         for line in config:
             _error(line, todo)
+        return BAD_CONFIG
+    if args.check:
+        return _check(config)
+    if args.workdir is None:
+        _error("--workdir: missing", "pass the directory for the trial's reports and checkpoints")
         return BAD_CONFIG
     epochs = config.training.epochs
     if args.until_epoch is not None and not 1 <= args.until_epoch <= epochs:

@@ -3,7 +3,8 @@
     run_trial(config, workdir, until_epoch=E)
 
 1. Set-up, where every bad setting fails before any training (``TrialSetupError``, exit code 2):
-   load the data, build the model and the pruner, make the probe batch and the reporters.
+   the data or the task's entry point, the model and its recurrent layers, one batch through it,
+   the probe (``hyperprune.trial.setup``); then the pruner and the reporters.
 2. Resume: with ``DIR/checkpoint.pt`` present, restore everything from it and drop report lines of
    later epochs; otherwise call the pruner's ``before_training``.
 3. For each epoch up to E: train (truncated BPTT for language models, gradient clipping, pruner
@@ -24,28 +25,24 @@ import contextlib
 import fcntl
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 
-from hyperprune.contract.text import recipe_issues, vocabulary_issues
-from hyperprune.data import DataError, TokenCorpus, load_data, split_sizes
 from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint, set_rng_state
 from hyperprune.contract.trial import TrialConfig
-from hyperprune.trial.device import resolve_device
 from hyperprune.deploy import compact_export, measure
-from hyperprune.trial.export import export_model
+from hyperprune.trial.export import NOT_MEASURED, export_model, has_compact_export
 from hyperprune.contract.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE, STOPPED_EXIT
 from hyperprune.trial.optim import build_optimizer, build_scheduler
 from hyperprune.contract.efficiency import Efficiency
 from hyperprune.contract.report import TrialReport
+from hyperprune.models.recurrent import RecurrentLayer
 from hyperprune.trial.reporters import (
     REPORTS_FILE,
     FileReporter,
@@ -56,17 +53,12 @@ from hyperprune.trial.reporters import (
 )
 from hyperprune.trial.spectrum import probe_spectrum, wants_spectrum
 from hyperprune.trial.stopping import StopFlag, StopRequested
-from hyperprune.trial.tasks import Task, batch_loss, make_task
+from hyperprune.trial.setup import TrialSetupError, seed_epoch, setup_trial, trial_device
+from hyperprune.trial.tasks import ProbeRun, Task, batch_loss
+
+__all__ = ["TrialOutcome", "TrialSetupError", "run_trial"]
 
 log = logging.getLogger("hyperprune.trial")
-
-
-class TrialSetupError(Exception):
-    """A setting that cannot work, found before training. ``lines`` each start with the field."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        super().__init__("; ".join(lines))
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,8 @@ class _Trial:
     pruner: Any
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    probe: torch.Tensor
+    probe: ProbeRun
+    layers: list[RecurrentLayer]
     until: int
     extra_reporters: list[tuple[str, Reporter]] = field(default_factory=list)
     reporters: list[tuple[str, Reporter]] = field(default_factory=list)
@@ -138,7 +131,7 @@ def run_trial(
     with _exclusive(workdir), _log_to(workdir / LOG_FILE):
         try:
             _check_same_config(workdir, config)
-            device = _device(config)
+            device = trial_device(config)
             cuda = [device.index or 0] if device.type == "cuda" else []
             # The loop seeds the global generators per epoch; keep the caller's streams untouched.
             with torch.random.fork_rng(devices=cuda):
@@ -154,37 +147,11 @@ def run_trial(
             raise
 
 
-def _device(config: TrialConfig) -> torch.device:
-    try:
-        return resolve_device(config.device)
-    except ValueError as exc:
-        raise TrialSetupError([str(exc)]) from exc
-
-
 def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: int, reporter: str | None) -> _Trial:
-    from hyperprune.models import ModelConfigError
     from hyperprune.pruning import build_pruner
 
-    try:
-        data = load_data(config.data)
-    except DataError as exc:
-        raise TrialSetupError([f"data.path: {exc}"]) from exc
-    # The contract's rules on a corpus (the local engine checks the same before any trial starts).
-    lyapunov = config.lyapunov
-    problems = recipe_issues(split_sizes(data), config.training.batch_size, lyapunov.warmup + lyapunov.probe_length)
-    if isinstance(data, TokenCorpus):
-        problems += vocabulary_issues(len(data.vocab) - 2, config.data.min_count)
-    if problems:
-        raise TrialSetupError([f"{path}: {message}" for path, message in problems])
-    task = make_task(config, data, device)
-    try:
-        model = task.build_model().to(device)
-    except ModelConfigError as exc:
-        raise TrialSetupError([str(exc)]) from exc
-    try:
-        probe = task.probe(config.lyapunov)
-    except ValueError as exc:
-        raise TrialSetupError([f"lyapunov.probeLength: {exc}"]) from exc
+    setup = setup_trial(config, device)
+    task, model = setup.task, setup.model
     try:
         pruner = build_pruner(
             model,
@@ -192,6 +159,7 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
             steps_per_epoch=task.steps_per_epoch,
             total_epochs=config.training.epochs,
             seed=config.seed,
+            layers=[layer.path for layer in setup.layers],
         )
     except ValueError as exc:  # PruningConfigError names its field; anything else is about pruning
         raise TrialSetupError([str(exc) if hasattr(exc, "field") else f"pruning: {exc}"]) from exc
@@ -202,6 +170,12 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
             extra.append((reporter, create_reporter(reporter, ReporterContext(config, workdir))))
         except ValueError as exc:
             raise TrialSetupError([f"--reporter: {exc}"]) from exc
+    if config.tensorboard:
+        from hyperprune.trial.tensorboard import tensorboard_reporter
+
+        board = tensorboard_reporter(workdir)
+        if board is not None:
+            extra.append(("tensorboard", board))
     return _Trial(
         config=config,
         workdir=workdir,
@@ -211,7 +185,8 @@ def _prepare(config: TrialConfig, workdir: Path, device: torch.device, until: in
         pruner=pruner,
         optimizer=optimizer,
         scheduler=build_scheduler(optimizer, config.training),
-        probe=probe,
+        probe=setup.probe,
+        layers=setup.layers,
         until=until,
         extra_reporters=extra,
     )
@@ -296,7 +271,7 @@ def _train_epoch(trial: _Trial, epoch: int, step: int, stop: StopFlag) -> _Epoch
     model, task, pruner, optimizer = trial.model, trial.task, trial.pruner, trial.optimizer
     clip = trial.config.training.clip
     params = [p for p in model.parameters() if p.requires_grad]
-    _seed_epoch(trial.config.seed, epoch)
+    seed_epoch(trial.config.seed, epoch)
     model.train()
     state, loss_sum, tokens = None, 0.0, 0
     start = time.perf_counter()
@@ -337,6 +312,7 @@ def _evaluate(trial: _Trial, epoch: int, result: _EpochResult, stop: StopFlag) -
     final = epoch == cfg.training.epochs
     model.eval()
     val = task.evaluate(model, "valid", stop.check)
+    assert val is not None
     overall, per_layer = trial.pruner.sparsity()
     report = TrialReport(
         trial_id=cfg.trial_id,
@@ -360,17 +336,20 @@ def _evaluate(trial: _Trial, epoch: int, result: _EpochResult, stop: StopFlag) -
     report.val_loss, report.val_metric = val.loss, _finite_or_none(val.metric)
     if wants_spectrum(cfg.lyapunov, epoch):
         try:
-            exponents, seconds = probe_spectrum(model, trial.probe, cfg.lyapunov)
+            exponents, seconds = probe_spectrum(model, trial.probe, trial.layers, cfg.lyapunov)
             report.lyapunov = [_finite_or_none(x) for x in exponents]
             report.lyapunov_seconds = seconds
         except ValueError as exc:  # the engine refuses NaN/inf spectra of a numerically broken core
             report.message = f"no Lyapunov spectrum at epoch {epoch}: {exc}"
             log.warning(report.message)
-    if final and cfg.evaluate_test:
-        test = task.evaluate(model, "test", stop.check)
+    test = task.evaluate(model, "test", stop.check) if final and cfg.evaluate_test else None
+    if test is not None:  # None: no test split (a task may have none)
         report.test_loss, report.test_metric = _finite_or_none(test.loss), _finite_or_none(test.metric)
     if final or epoch in cfg.efficiency.epochs:
-        report.efficiency = _efficiency(trial)
+        if has_compact_export(cfg):
+            report.efficiency = _efficiency(trial)
+        else:
+            report.message = f"{report.message}; {NOT_MEASURED}" if report.message else NOT_MEASURED
     model.train()
     return report
 
@@ -437,15 +416,6 @@ def _restore(trial: _Trial, checkpoint: dict[str, Any]) -> None:
     set_rng_state(checkpoint["rng"])
 
 
-def _seed_epoch(seed: int, epoch: int) -> None:
-    """Seed the global generators (dropout, anything else drawing from them) from (seed, epoch)
-    alone, so an epoch draws the same numbers whether or not the run was resumed before it."""
-    torch_seed, numpy_seed, python_seed = np.random.SeedSequence([seed, epoch, 0x7EED]).generate_state(3)
-    torch.manual_seed(int(torch_seed))
-    np.random.seed(int(numpy_seed))
-    random.seed(int(python_seed))
-
-
 def _resend(trial: _Trial, report: TrialReport) -> None:
     """Give the extra reporters the last report again (e.g. a pod restarted after its last epoch
     but before its status was written); the file already has it."""
@@ -493,9 +463,14 @@ def _finite_or_none(x: float) -> float | None:
 
 def _describe(trial: _Trial) -> str:
     n = sum(p.numel() for p in trial.model.parameters())
-    p = trial.config.pruning
+    p, cfg = trial.config.pruning, trial.config
+    what = (
+        f"{cfg.task.entry_point} ({type(trial.model).__name__}; recurrent layers {', '.join(l.path or '<model>' for l in trial.layers)})"
+        if cfg.task
+        else f"{cfg.model.arch} x{cfg.model.num_layers} h={cfg.model.hidden_size}"
+    )
     return (
-        f"{trial.config.model.arch} x{trial.config.model.num_layers} h={trial.config.model.hidden_size}, "
+        f"{what}, "
         f"{n} parameters, pruning {p.method} at {p.sparsity}, {trial.task.steps_per_epoch} steps/epoch, "
         f"{trial.config.training.epochs} epochs (until {trial.until})"
     )

@@ -1,11 +1,17 @@
-"""The two kinds of task a trial trains, behind one small interface the training loop uses.
+"""The kinds of task a trial trains, behind one small interface the training loop uses.
 
 - ``LanguageModelTask``: next-token prediction on a token corpus, truncated BPTT over contiguous
   streams (hidden state carried across windows), metric = perplexity (lower is better).
 - ``ClassificationTask``: one label per sequence (the digits), metric = accuracy (higher is better).
+- ``EntryPointTask``: the user's own model and data, from a task's entry point (``hyperprune.task``),
+  metric and direction as the task says.
 
-Both build their model, yield the training batches of an epoch (order from (seed, epoch) only),
-compute a batch's loss, evaluate a split and give the fixed Lyapunov probe.
+Each builds its model, yields the training batches of an epoch (order from (seed, epoch) only),
+computes a batch's loss, evaluates a split and gives the fixed Lyapunov probe (a forward of the
+model on the same batch at every epoch, whose recurrent layers' inputs the spectrum captures).
+The built-in tasks carry a language model's hidden state across windows and index their windows by
+epoch, which a user's iterables of batches need not do; so they stay their own implementations of
+this interface rather than instances of the user protocol, and the loop has no special case.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hyperprune.contract.trial import LyapunovConfig, TrialConfig
 from hyperprune.data import (
     SequenceClassificationData,
     TokenCorpus,
@@ -28,32 +35,37 @@ from hyperprune.data import (
     eval_windows,
     probe_sequences,
     probe_tokens,
+    load_data,
     window_batch,
 )
 from hyperprune.contract.text import SplitSizes, steps_per_epoch
-from hyperprune.contract.trial import LyapunovConfig, TrialConfig
 from hyperprune.models.cores import detach_state
+from hyperprune.task import Task as UserTask
+from hyperprune.task import load_task, split_batch, to_device
 
 StopCheck = Callable[[], None]
+ProbeRun = Callable[[nn.Module], Any]  # the model's forward on the fixed probe batch
 
 
 @dataclass
 class TrainBatch:
-    x: Tensor
-    y: Tensor
+    x: Any  # inputs (built-in tasks), or the user's whole batch (entry-point tasks)
+    y: Any  # targets (built-in tasks); None for entry-point tasks
     reset_state: bool  # language models: start this window from a zero state
-    tokens: int  # targets predicted (for tokens/second)
+    tokens: int  # targets predicted (for tokens/second, and the weight of the batch's loss)
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    loss: float  # mean cross-entropy (nats)
-    metric: float  # perplexity or accuracy
+    loss: float  # mean loss (nats, for the built-in cross-entropy)
+    metric: float  # perplexity, accuracy, or the task's own metric
 
 
 class LanguageModelTask:
     metric: Literal["perplexity"] = "perplexity"
     mode: Literal["min"] = "min"
+    recurrent_layers: list[str] | None = None  # every recurrent layer: the model's core
+    where = "model"  # the field a problem with the model's forward is reported at
 
     def __init__(self, corpus: TokenCorpus, config: TrialConfig, device: torch.device) -> None:
         t = config.training
@@ -101,11 +113,13 @@ class LanguageModelTask:
         return loss, detach_state(state)
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: str, check_stop: StopCheck | None = None) -> Evaluation:
+    def evaluate(
+        self, model: nn.Module, split: str, check_stop: StopCheck | None = None, limit: int | None = None
+    ) -> Evaluation | None:
         data = self._eval_data[split]
         t = self.config.training
         total, count, state = 0.0, 0, None
-        for w in eval_windows(data.size(0), t.bptt, t.eval_max_batches):
+        for w in eval_windows(data.size(0), t.bptt, limit or t.eval_max_batches):
             if check_stop:
                 check_stop()
             x, y = window_batch(data, w)
@@ -115,9 +129,10 @@ class LanguageModelTask:
         loss = total / count
         return Evaluation(loss=loss, metric=math.exp(loss) if loss < 700 else math.inf)
 
-    def probe(self, cfg: LyapunovConfig) -> Tensor:
-        """``[warmup + probe_length, batch]`` validation tokens, the same at every epoch."""
-        return probe_tokens(self.corpus.valid, cfg.batch, cfg.warmup + cfg.probe_length).to(self.device)
+    def probe(self, cfg: LyapunovConfig) -> ProbeRun:
+        """The forward on ``[warmup + probe_length, batch]`` validation tokens, the same at every epoch."""
+        tokens = probe_tokens(self.corpus.valid, cfg.batch, cfg.warmup + cfg.probe_length).to(self.device)
+        return lambda model: model(tokens)
 
     def scoring_batches(self) -> Iterator[TrainBatch]:
         """Training windows in text order, each from a zero state, for pruners that score weights
@@ -130,6 +145,8 @@ class LanguageModelTask:
 class ClassificationTask:
     metric: Literal["accuracy"] = "accuracy"
     mode: Literal["max"] = "max"
+    recurrent_layers: list[str] | None = None
+    where = "model"
 
     def __init__(self, data: SequenceClassificationData, config: TrialConfig, device: torch.device) -> None:
         self.data = data
@@ -167,12 +184,15 @@ class ClassificationTask:
         return F.cross_entropy(model(batch.x), batch.y), None
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: str, check_stop: StopCheck | None = None) -> Evaluation:
+    def evaluate(
+        self, model: nn.Module, split: str, check_stop: StopCheck | None = None, limit: int | None = None
+    ) -> Evaluation | None:
         x, y = self._x[split], self._y[split]
         t = self.config.training
         total, correct, count = 0.0, 0, 0
+        cap = limit or t.eval_max_batches
         for b, idx in enumerate(torch.arange(y.numel(), device=self.device).split(t.eval_batch_size)):
-            if t.eval_max_batches and b >= t.eval_max_batches:
+            if cap and b >= cap:
                 break
             if check_stop:
                 check_stop()
@@ -182,9 +202,10 @@ class ClassificationTask:
             count += idx.numel()
         return Evaluation(loss=total / count, metric=correct / count)
 
-    def probe(self, cfg: LyapunovConfig) -> Tensor:
-        """``[warmup + probe_length, batch, features]``: chained validation examples, fixed."""
-        return probe_sequences(self.data.valid_x, cfg.batch, cfg.warmup + cfg.probe_length).to(self.device)
+    def probe(self, cfg: LyapunovConfig) -> ProbeRun:
+        """The forward on ``[warmup + probe_length, batch, features]``: chained validation examples, fixed."""
+        x = probe_sequences(self.data.valid_x, cfg.batch, cfg.warmup + cfg.probe_length).to(self.device)
+        return lambda model: model(x)
 
     def scoring_batches(self) -> Iterator[TrainBatch]:
         """Training batches in data order, for pruners that score weights before training."""
@@ -193,7 +214,99 @@ class ClassificationTask:
             yield TrainBatch(self._x["train"][:, idx], self._y["train"][idx], True, idx.numel())
 
 
-Task = LanguageModelTask | ClassificationTask
+class EntryPointTask:
+    """The user's own model and data: what the task's entry point returns (``hyperprune.task.Task``).
+
+    Batches are the user's, moved to the device; the loss of a batch is weighted by its targets'
+    elements (an ``(inputs, targets)`` pair; 1 for other batch forms); a split's metric is the mean
+    of all ``Metric.values``, through ``Metric.finish``."""
+
+    def __init__(self, config: TrialConfig, device: torch.device) -> None:
+        assert config.task is not None
+        self.config = config
+        self.device = device
+        self.entry_point = config.task.entry_point
+        self.where = f"task.entryPoint: {self.entry_point}"
+        self.metric = config.task.metric
+        self.mode = config.task.mode
+        self.recurrent_layers = config.task.recurrent_layers
+        self.user: UserTask = load_task(config.task, seed=config.seed, device=device)
+        n = len(self.user.train) if hasattr(self.user.train, "__len__") else sum(1 for _ in self.user.train)  # type: ignore[arg-type]
+        cap = config.training.max_batches
+        self._steps = min(n, cap) if cap else n
+
+    def build_model(self) -> nn.Module:
+        return self.user.model
+
+    def model_spec(self) -> dict[str, Any]:
+        """``load_model`` calls the entry point again (config.json holds it) for the model's class."""
+        return {"task": "entry_point", "entry_point": self.entry_point}
+
+    def vocabulary(self) -> list[str] | None:
+        return None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self._steps
+
+    def _batches(self, data: Any, cap: int | None) -> Iterator[Any]:
+        for i, batch in enumerate(data):
+            if cap and i >= cap:
+                break
+            yield to_device(batch, self.device)
+
+    def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
+        # The loop has seeded the global generators from (seed, epoch): a shuffling DataLoader draws
+        # its order from them when it is iterated here.
+        for batch in self._batches(self.user.train, self.config.training.max_batches):
+            yield TrainBatch(batch, None, True, _target_count(batch))
+
+    def loss(self, model: nn.Module, batch: TrainBatch, state: Any = None) -> tuple[Tensor, Any]:
+        return self.user.training_loss(model, batch.x), None
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, split: str, check_stop: StopCheck | None = None, limit: int | None = None
+    ) -> Evaluation | None:
+        data = self.user.valid if split == "valid" else self.user.test
+        if data is None:
+            return None  # the task has no test split
+        loss_sum, values_sum, count = 0.0, 0.0, 0
+        for batch in self._batches(data, limit or self.config.training.eval_max_batches):
+            if check_stop:
+                check_stop()
+            output, target = self.user.run(model, batch)
+            values = torch.as_tensor(self.user.metric.values(output, target)).detach().double()
+            loss_sum += float(self.user.loss(output, target)) * values.numel()
+            values_sum += float(values.sum())
+            count += values.numel()
+        if count == 0:
+            raise ValueError(f"the {split} data yields no batch (or its Metric.values are empty)")
+        return Evaluation(loss=loss_sum / count, metric=self.user.metric.of_mean(values_sum / count))
+
+    def probe(self, cfg: LyapunovConfig) -> ProbeRun:
+        """The forward on ``Task.probe``, or on the first validation batch, the same at every epoch."""
+        batch = self.user.probe if self.user.probe is not None else next(iter(self.user.valid), None)
+        if batch is None:
+            raise ValueError("the validation data yields no batch to probe the spectrum with")
+        batch = to_device(batch, self.device)
+        return lambda model: self.user.run(model, batch)
+
+    def scoring_batches(self) -> Iterator[TrainBatch]:
+        """Training batches in the loader's order, for pruners that score weights before training."""
+        for batch in self._batches(self.user.train, None):
+            yield TrainBatch(batch, None, True, _target_count(batch))
+
+
+def _target_count(batch: Any) -> int:
+    try:
+        _, target = split_batch(batch)
+    except TypeError:
+        return 1
+    return target.numel() if isinstance(target, Tensor) else 1
+
+
+Task = LanguageModelTask | ClassificationTask | EntryPointTask
 
 
 def batch_loss(task: Task) -> Callable[[nn.Module, TrainBatch], Tensor]:
@@ -205,7 +318,16 @@ def batch_loss(task: Task) -> Callable[[nn.Module, TrainBatch], Tensor]:
     return loss_fn
 
 
-def make_task(config: TrialConfig, data: TokenCorpus | SequenceClassificationData, device: torch.device) -> Task:
+def make_task(
+    config: TrialConfig, device: torch.device, data: TokenCorpus | SequenceClassificationData | None = None
+) -> Task:
+    """The task of ``config``: its entry point's, or the built-in one its data decides (``data``:
+    the corpus already loaded, else loaded here). Raises ``DataError`` (built-in data) or
+    ``TaskError`` (an entry point), each naming the problem."""
+    if config.task is not None:
+        return EntryPointTask(config, device)
+    if data is None:
+        data = load_data(config.data)
     if isinstance(data, SequenceClassificationData):
         return ClassificationTask(data, config, device)
     return LanguageModelTask(data, config, device)

@@ -33,6 +33,10 @@ def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=naming.GROUP)
     settings.peering.lifetime = config.peering_lifetime
     settings.watching.server_timeout = 270  # re-list well before a watch's resourceVersion expires
+    # kopf keeps a worker task per object until it has been idle this long (default 5 s): a big
+    # search's thousands of trials and pods each report every few seconds, and the handlers only
+    # hand each event on to a search worker's inbox.
+    settings.batching.idle_timeout = 1.0
 
 
 @kopf.daemon(naming.GROUP, naming.VERSION, naming.SEARCH_PLURAL, cancellation_timeout=30)

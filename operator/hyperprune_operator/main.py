@@ -27,6 +27,25 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text + " (default: %(default)s)"
 
 
+def cap_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas before any thread starts. The operator's dozens of I/O threads
+    each parse and build JSON; glibc gives threads up to 8 x cores arenas of their own, whose freed
+    memory is rarely returned, so the resident size grows with the threads rather than with the
+    state (measured with benchmarks/operator.py: see docs/operator.md). The same as
+    MALLOC_ARENA_MAX=2, which wins when set; a no-op where the C library is not glibc."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_ARENA_MAX = -8  # malloc.h
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
 def load_trial_defaults(path: str) -> dict:
     """The --trial-defaults file: a partial spec.trialTemplate (YAML or JSON), checked against the
     TrialTemplate model so that a typo fails the operator's start, not every search."""
@@ -125,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         # login (in-cluster first, then the kubeconfig) goes through it.
         os.environ["KUBECONFIG"] = args.kubeconfig
 
+    cap_malloc_arenas()
     # Heavy imports only now: --help and argument errors come back fast.
     import kopf
     from prometheus_client import disable_created_metrics, start_http_server

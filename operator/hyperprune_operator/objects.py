@@ -53,7 +53,8 @@ def slim_trial_event(body: Body) -> Body:
 def slim_pod(pod: Body) -> Body:
     """A pod's identity, labels and how it is doing (not its spec, which carries the trial config)."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "deletionTimestamp")
+    keep_meta = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences", "creationTimestamp",
+                 "deletionTimestamp")
     keep_status = ("phase", "reason", "message", "conditions", "containerStatuses")
     return {"metadata": {k: meta[k] for k in keep_meta if k in meta},
             "status": {k: status[k] for k in keep_status if k in status}}

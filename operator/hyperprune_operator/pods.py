@@ -13,10 +13,19 @@ which the worker then feeds to the policy's reducers (``mark_running``, ``record
 | Failed                                           | an exit with the container's code and reason      |
 | Failed, deleted by someone else while running    | lost (errored; always retried)                    |
 | gone while the trial ran                         | lost                                              |
+| Pending with a reason (unschedulable, its image  | waiting: the worker says why in an Event and,     |
+| not there, its container not created)            | past trialTemplate.startTimeoutSeconds, deletes   |
+|                                                  | it as a failed attempt (``start_deadline``)       |
+
+A pod's end or its failure to start is told in the user's words (``POD_REASONS``), with the kubelet's
+or the scheduler's own detail kept.
 """
 
 from __future__ import annotations
 
+import calendar
+import contextlib
+import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,18 +67,64 @@ def pod_summary(pod: Body, attempt: int) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+# What the kubelet's and the scheduler's reasons mean for a trial pod, in a user's words.
+POD_REASONS = {
+    "OOMKilled": "the container used more memory than its limit (trialTemplate.resources.limits.memory) and "
+                 "was killed",
+    "ErrImageNeverPull": "its image is not on the node and imagePullPolicy is Never",
+    "ErrImagePull": "its image cannot be pulled",
+    "ImagePullBackOff": "its image cannot be pulled",
+    "InvalidImageName": "its image name is not valid",
+    "CreateContainerConfigError": "its container cannot be configured (a missing Secret, ConfigMap or key?)",
+    "CreateContainerError": "its container cannot be created",
+    "RunContainerError": "its container cannot be started",
+    "Unschedulable": "no node can take it (not enough free CPU, memory or GPUs, or no node matches its "
+                     "nodeSelector, affinity or tolerations)",
+}
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1][:300] if lines else ""
+
+
 def describe_pod_end(pod: Body) -> str:
-    """``pod t003-2 failed with exit code 137 (OOMKilled): <its last line>``."""
+    """``pod s-t003-2 failed with exit code 137 (OOMKilled: the container used more memory ...)``."""
     summary = pod_summary(pod, 0)
     parts = [f"pod {summary['name']} {summary.get('phase', '').lower()}"]
     if "exitCode" in summary:
         parts.append(f"with exit code {summary['exitCode']}")
-    if summary.get("reason"):
-        parts.append(f"({summary['reason']})")
+    reason = summary.get("reason")
+    if reason:
+        parts.append(f"({reason}: {POD_REASONS[reason]})" if reason in POD_REASONS else f"({reason})")
     text = " ".join(parts)
-    if summary.get("message"):
-        text += f": {summary['message'].strip().splitlines()[-1][:300]}"
+    if _last_line(summary.get("message")):
+        text += f": {_last_line(summary.get('message'))}"
     return text
+
+
+def describe_pod_wait(pod: Body) -> str | None:
+    """Why a Pending pod has not started, in words (``pod s-t000-1 cannot start: its image cannot be
+    pulled (ImagePullBackOff: Back-off pulling image "x")``), or None while it is merely on its way
+    (being scheduled, its image pulled, its container created)."""
+    summary = pod_summary(pod, 0)
+    reason = summary.get("reason")
+    if summary.get("phase") != "Pending" or not reason:
+        return None
+    detail = _last_line(summary.get("message"))
+    return (f"pod {summary['name']} cannot start: {POD_REASONS.get(reason, 'it is stuck')} "
+            f"({reason}{': ' + detail if detail else ''})")
+
+
+def start_deadline(pod: Body, first_seen: float, timeout_s: float) -> float:
+    """When a pod that has not started counts as a failed attempt (trialTemplate.startTimeoutSeconds):
+    ``timeout_s`` after its creation, or after the worker first saw it when it carries no
+    creationTimestamp."""
+    created = pod["metadata"].get("creationTimestamp")
+    if created:
+        with contextlib.suppress(ValueError):
+            first_seen = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ"))
+    return first_seen + timeout_s
 
 
 class PodTable(MutableMapping[str, Body]):
@@ -121,6 +176,7 @@ class PodFacts:
     exits: list[TrialExit] = field(default_factory=list)  # pods that failed
     lost: list[tuple[str, str]] = field(default_factory=list)  # (trial, why): pods gone while it ran
     unconfirmed: list[tuple[str, str]] = field(default_factory=list)  # (trial, pod): ended without the target's report
+    waiting: list[tuple[str, Body]] = field(default_factory=list)  # (trial, pod): Pending, not being deleted
 
 
 def pod_facts(state: SearchState, records: Mapping[str, TrialRecord], pods: Mapping[str, Body],
@@ -147,7 +203,9 @@ def pod_facts(state: SearchState, records: Mapping[str, TrialRecord], pods: Mapp
         summary = pod_summary(pod, record.attempt)
         facts.summaries[trial.id] = summary
         phase = pod_phase(pod)
-        if phase == "Running":
+        if phase == "Pending" and not terminating(pod):
+            facts.waiting.append((trial.id, pod))
+        elif phase == "Running":
             facts.running.append(trial.id)
         elif phase == "Succeeded" and trial.epoch < trial.target_epoch:
             facts.unconfirmed.append((trial.id, name))

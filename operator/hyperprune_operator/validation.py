@@ -51,6 +51,8 @@ def parse(body: dict[str, Any], trial_defaults: dict[str, Any] | None = None) ->
 def spectrum_size(search: HyperpruneSearch) -> int:
     """Exponents per spectrum the trials will report."""
     spec = search.spec
+    if spec.task is not None:  # its model's state size is known only to its trials (cluster_issues asks for k)
+        return spec.lyapunov.k or 0
     per_unit = 2 if spec.model.arch == "lstm" and spec.lyapunov.state == "full" else 1
     size = spec.model.num_layers * spec.model.hidden_size * per_unit
     return min(spec.lyapunov.k or size, size)
@@ -86,6 +88,13 @@ def cluster_issues(search: HyperpruneSearch) -> list[str]:
         issues.append(
             f"spec.budget.maxTrials: at most {MAX_TRIALS} on a cluster: the search's status lists every trial and "
             "etcd limits an object to 1.5 MiB"
+        )
+    if spec.task is not None and spec.lyapunov.k is None:
+        room = (MAX_TRIAL_OBJECT_BYTES - trial_object_bytes(search)) // (len(spec.lyapunov_epochs()) * EXPONENT_BYTES)
+        issues.append(
+            f"spec.lyapunov.k: a task's spectrum can be as large as its model's state, which only its trials know, "
+            f"and each trial stores its spectra in its HyperpruneTrial (etcd limits an object to 1.5 MiB); on a "
+            f"cluster set lyapunov.k (at most {room} exponents fit at {len(spec.lyapunov_epochs())} epochs)"
         )
     size = trial_object_bytes(search)
     if size > MAX_TRIAL_OBJECT_BYTES:

@@ -9,7 +9,9 @@ thread, one step at a time per search, so decisions for a search are serialized:
 2. validate the spec (a new generation): problems -> phase Invalid with an ``Invalid`` condition;
 3. on the first step, rebuild the state from the resources (``restore``);
 4. pod facts (``pods.pod_facts``) -> the policy's reducers: pod Running -> running; Succeeded
-   without the target epoch's report -> errored; Failed, or gone while running -> errored;
+   without the target epoch's report -> errored; Failed, or gone while running -> errored; Pending
+   with a reason -> a ``PodNotStarting`` Event, and past trialTemplate.startTimeoutSeconds the pod
+   deleted and the attempt errored;
 5. ``decide(spec, state)`` - the local engine's very policy - and apply its actions: Start (the
    trial's resource created: 409 means it exists, adopted when this search owns it), Continue (new
    attempt, its pod resumes from the checkpoint), Stop (pod deleted, reason in status and an Event),
@@ -61,7 +63,14 @@ from hyperprune_operator import manifests, naming, validation
 from hyperprune_operator.kube import Kube, api_error
 from hyperprune_operator.metrics import Metrics, SearchSnapshot
 from hyperprune_operator.objects import Body, controller_uid, now_iso, slim_pod, slim_trial, slim_trial_event, uid
-from hyperprune_operator.pods import PodTable, pod_facts, pod_summary, unconfirmed_exit
+from hyperprune_operator.pods import (
+    PodTable,
+    describe_pod_wait,
+    pod_facts,
+    pod_summary,
+    start_deadline,
+    unconfirmed_exit,
+)
 from hyperprune_operator.promotion import promotion_step
 from hyperprune_operator.restore import restore, see_pod
 from hyperprune_operator.search_status import best_entry, dense_entry, desired_status, search_phase, trial_counts
@@ -79,6 +88,7 @@ from hyperprune_operator.writes import pod_plan, status_plan
 log = logging.getLogger("hyperprune.operator")
 
 SUMMARIES_PER_INTERVAL = 200  # trial summaries written per status_interval, at most
+LISTED = "LISTED"  # the type of a trial event that a re-listing produced, not a watch
 SLOW_STEP_S = 0.5  # a reconcile step slower than this is logged with where its time went
 # A change of these is written at once; the rest (counts, summaries) at most once per status_interval.
 IMPORTANT_STATUS_KEYS = ("phase", "conditions", "outcome", "promotion", "best", "observedGeneration")
@@ -155,6 +165,9 @@ class SearchWorker:
         # Trials whose writes may have changed since the last plan (writes.py); None: all of them.
         self.touched: set[str] | None = None
         self.warned_unknown: set[str] = set()
+        self.pods_first_seen: dict[str | None, float] = {}  # pod uid -> when this worker first saw it
+        self.warned_waits: set[tuple[str | None, str]] = set()  # (pod uid, reason) told in an Event
+        self.next_start_check = float("inf")  # the earliest start deadline of a pending pod
         self.next_status_write = 0.0
         self.next_resync = 0.0
         self.start_time: str | None = None
@@ -167,6 +180,8 @@ class SearchWorker:
         self.next_flush = 0.0
         self.gone = False  # the search was deleted
         self.proposal_seconds = 0.0  # a candidate proposal's recent cost (decide's time per start)
+        # While a re-listing is on its way: the trials and pods reported meanwhile (None: no listing).
+        self.listing: set[str] | None = None
 
     # ---- the event loop's side -------------------------------------------------------------------
 
@@ -178,7 +193,7 @@ class SearchWorker:
             body = slim_pod(body)
         with self._lock:
             self._inbox.append(_Event(kind, type_, body, self.clock()))
-        if kind in ("written", "created", "checked", "deleted") and self.notify is not None:
+        if kind in ("written", "created", "checked", "deleted", "listed") and self.notify is not None:
             self.notify()
 
     def _drain(self) -> list[_Event]:
@@ -193,7 +208,7 @@ class SearchWorker:
         """Nothing waits: no event to take, no decision to make, no write behind the step on its way."""
         with self._lock:
             inbox = bool(self._inbox)
-        busy = self.status_writing is not None or any(
+        busy = self.status_writing is not None or self.listing is not None or any(
             r.creating or r.checking or r.writing is not None for r in self.records.values())
         return not (inbox or self.dirty or busy)
 
@@ -236,6 +251,10 @@ class SearchWorker:
                 self._checked(event.body, pending)
             elif event.kind == "deleted":
                 self._deleted(event.body)
+            elif event.kind == "listed":
+                self._listed(event.body)
+        if started >= self.next_start_check:
+            self.dirty = True  # a pending pod reached its start deadline
         reconciled = self.dirty
         if self.dirty:
             self.dirty = False  # set again by anything in this step that needs another decision
@@ -270,6 +289,7 @@ class SearchWorker:
             wait = min(wait, self.next_metrics - finished)
         if self.lazy:
             wait = min(wait, self.next_flush - finished)
+        wait = min(wait, self.next_start_check - finished)
         return max(wait, 0.01)
 
     def status_interval(self) -> float:
@@ -283,7 +303,7 @@ class SearchWorker:
         trials' resources; (2) the new trials' pods (they need their trial's uid as owner)."""
         assert self.search is not None
         marks = [("start", self.clock())]
-        self._pod_facts()
+        self._pod_facts(pending)
         marks.append(("facts", self.clock()))
         max_starts = None
         if self.proposal_seconds > 0:
@@ -371,6 +391,11 @@ class SearchWorker:
             if event.type != "DELETED":
                 self._warn_unknown(body, pending)
             return
+        if event.type == LISTED:
+            if trial_id in (self.listing or ()):
+                return  # the watch said something newer meanwhile
+        else:
+            self._watched(trial_id)
         self._touch(trial_id)
         if event.type == "DELETED":
             if uid(body) == uid(record.body):
@@ -411,9 +436,11 @@ class SearchWorker:
     def _ingest_pod(self, event: _Event) -> None:
         pod = event.body
         name = pod["metadata"]["name"]
+        self._watched(name)
         self._touch(pod["metadata"].get("labels", {}).get(naming.LABEL_TRIAL_ID))
         if event.type == "DELETED":
             known = self.pods.get(name)
+            self.pods_first_seen.pop(uid(pod), None)
             if known is not None and uid(known) == uid(pod):
                 del self.pods[name]
                 self.dirty = True
@@ -480,31 +507,57 @@ class SearchWorker:
         log.info("%s/%s: loaded %d trials and %d pods", self.namespace, self.name, len(self.state.trials), len(self.pods))
 
     def _resync(self) -> None:
-        """Re-list trials and pods: anything a watch missed (a lost DELETED event) is repaired."""
-        search_uid = uid(self.search_body)
-        pending = _Pending()
-        seen: set[str] = set()
-        for body in self.kube.list_trials(self.namespace, self.name):  # page by page
-            trial_id = body["spec"]["trialId"]
-            record = self.records.get(trial_id)
-            if controller_uid(body) != search_uid or record is None:
-                continue
-            seen.add(trial_id)
-            if uid(body) == uid(record.body) or record.body is None:
-                record.body, record.exists = slim_trial(body), True
-                self._take_reports(self.state.trial(trial_id), record, body, pending, self.clock())
-        for trial_id, record in self.records.items():
-            if trial_id not in seen and not record.creating:
-                record.exists = False
-        pods = {p["metadata"]["name"]: p for p in self.kube.list_pods(self.namespace, self.name, cached=True)}
-        for name in list(self.pods):
-            if name not in pods:
-                del self.pods[name]
-        for pod in pods.values():
-            self._see_pod(pod)
+        """Re-list trials and pods behind the step (a big search's listing takes seconds, and its
+        reports would wait): each page comes back through the inbox as trial events, then the end of
+        the listing (``_listed``) repairs what a watch missed (a lost DELETED event). Trials and pods
+        the watches report meanwhile are newer than the listing and keep what the watch said."""
         self._schedule_resync()
+        if self.listing is not None:
+            return  # the previous listing is still on its way
+        self.listing = set()
+        search_uid = uid(self.search_body)
+
+        def listing() -> None:
+            seen: set[str] = set()
+            try:
+                for body in self.kube.list_trials(self.namespace, self.name):  # page by page
+                    if controller_uid(body) == search_uid:
+                        seen.add(body["spec"]["trialId"])
+                        self.offer("trial", LISTED, body)
+                pods = [slim_pod(p) for p in self.kube.list_pods(self.namespace, self.name, cached=True)]
+                self.offer("listed", None, {"trials": seen, "pods": pods, "error": None})
+            except Exception as exc:
+                self.offer("listed", None, {"trials": seen, "pods": [], "error": exc})
+
+        if self.behind is None:
+            listing()
+        else:
+            self.behind.submit(listing)
+
+    def _listed(self, done: dict[str, Any]) -> None:
+        watched, self.listing = self.listing or set(), None
+        if done["error"] is not None:
+            log.warning("%s/%s: re-listing trials and pods failed (%s); retrying at the next resync",
+                        self.namespace, self.name, api_error(done["error"]))
+            return
+        for trial_id, record in self.records.items():
+            if trial_id not in done["trials"] and trial_id not in watched and not record.creating:
+                record.exists = False
+        pods = {p["metadata"]["name"]: p for p in done["pods"]}
+        for name in list(self.pods):
+            if name not in pods and name not in watched:
+                del self.pods[name]
+        for name, pod in pods.items():
+            if name not in watched:
+                self._see_pod(pod)
         self.dirty = True
         self.touched = None
+
+    def _watched(self, key: str | None) -> None:
+        """A trial or pod the watches (or this worker's creations) reported while a listing is on its
+        way: what the listing says of it is older."""
+        if self.listing is not None and key is not None:
+            self.listing.add(key)
 
     def _schedule_resync(self) -> None:
         # Spread over +-20%: searches started together must not all re-list at the same moment.
@@ -513,9 +566,10 @@ class SearchWorker:
     # ---- facts from pods -----------------------------------------------------------------------------------
 
 
-    def _pod_facts(self) -> None:
+    def _pod_facts(self, pending: _Pending) -> None:
         """Pods -> the policy's facts (``pods.pod_facts``), fed to its reducers."""
         facts = pod_facts(self.state, self.records, self.pods, self.deleting)
+        self.next_start_check = float("inf")
         for trial_id in [*facts.summaries, *facts.running, *(t for t, _ in facts.lost), *(e.trial_id for e in facts.exits)]:
             self._touch(trial_id)
         for trial_id, summary in facts.summaries.items():
@@ -526,6 +580,8 @@ class SearchWorker:
             record_error(self.state, trial_id, why)
         for exit in facts.exits:
             record_exit(self.state, exit)
+        for trial_id, waiting in facts.waiting:
+            self._check_start(trial_id, waiting, pending)
         # A pod that ended without its target's report: the report may still be on its way through
         # the trials' watch, so read the trial itself (behind the step) before calling it an exit.
         for trial_id, pod in facts.unconfirmed:
@@ -545,6 +601,34 @@ class SearchWorker:
                 read()
             else:
                 self.io.submit(read)
+
+    def _check_start(self, trial_id: str, pod: Body, pending: _Pending) -> None:
+        """A pod that cannot start is told in an Event (once per reason); past the search's
+        trialTemplate.startTimeoutSeconds it is deleted and counts as a failed attempt, which
+        budget.retries and budget.maxFailedTrials judge like any crash: it never holds the search."""
+        assert self.search is not None
+        record = self.records[trial_id]
+        pod_uid, name = uid(pod), pod["metadata"]["name"]
+        timeout = self.search.spec.trial_template.start_timeout_seconds
+        problem = describe_pod_wait(pod)
+        reason = (record.pod or {}).get("reason", "")
+        if problem and (pod_uid, reason) not in self.warned_waits:
+            self.warned_waits.add((pod_uid, reason))
+            after = (f"; it counts as a failed attempt {timeout} s after it was created "
+                     "(trialTemplate.startTimeoutSeconds)" if timeout else "")
+            pending.events.append(self._event(record.body or self._placeholder(record), "PodNotStarting",
+                                              problem + after, "Warning"))
+        if not timeout:
+            return
+        deadline = start_deadline(pod, self.pods_first_seen.setdefault(pod_uid, self.clock()), timeout)
+        if self.clock() < deadline:
+            self.next_start_check = min(self.next_start_check, deadline)
+            return
+        self._delete(pod, f"not started within {timeout} s")
+        self._touch(trial_id)
+        record_error(self.state, trial_id, f"pod {name} did not start within {timeout} s "
+                                           f"(trialTemplate.startTimeoutSeconds): "
+                                           f"{problem.split(': ', 1)[1] if problem else 'it stayed Pending'}")
 
     def _checked(self, done: dict[str, Any], pending: _Pending) -> None:
         """The trial read again after its pod ended short of its target: its reports, then the exit."""
@@ -666,6 +750,8 @@ class SearchWorker:
         if self.records.get(done["trial"]) is not record:
             return  # the state was reloaded meanwhile: it read what exists
         self._touch(done["trial"])
+        self._watched(done["trial"])
+        self._watched(done["body"]["metadata"]["name"] if done["kind"] == "pod" else None)
         record.creating = False
         trial = self.state.trial(done["trial"])
         if done["kind"] == "trial":
@@ -785,12 +871,7 @@ class SearchWorker:
         assert self.search is not None
         plan = pod_plan(self.state, self.records, self.pods, self.deleting, trials)
         for pod, why in plan.delete:
-            log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
-            self.deleting.add(uid(pod))
-            if self.behind is None:
-                self._delete_behind(pod)
-            else:
-                self.behind.submit(self._delete_behind, pod)
+            self._delete(pod, why)
         if plan.create:
             template = self.search.spec.trial_template
             if self.ensure_trial_rbac is not None and self.settings.manage_trial_rbac \
@@ -923,6 +1004,15 @@ class SearchWorker:
     def _event(self, involved: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> dict[str, Any]:
         return manifests.event(involved, reason=reason, message=message, type=type_, now=now_iso(self.clock()),
                                instance=self.settings.instance)
+
+    def _delete(self, pod: Body, why: str) -> None:
+        """Delete a pod behind the step (``_delete_behind``); its uid is remembered as this worker's."""
+        log.info("%s/%s: delete pod %s (%s)", self.namespace, self.name, pod["metadata"]["name"], why)
+        self.deleting.add(uid(pod))
+        if self.behind is None:
+            self._delete_behind(pod)
+        else:
+            self.behind.submit(self._delete_behind, pod)
 
     def _delete_behind(self, pod: dict[str, Any]) -> None:
         """Delete a pod (behind the step); a failure comes back through the inbox (``_deleted``)."""

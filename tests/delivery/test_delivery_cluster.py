@@ -418,12 +418,16 @@ def test_all_namespaces_install_runs_the_gpu_example_with_operator_made_trial_rb
             assert [(r.api_groups, r.resources, r.verbs) for r in role.rules] == [
                 (r["apiGroups"], r["resources"], r["verbs"]) for r in TRIAL_RULES]
             client.CoreV1Api(admin).read_namespaced_service_account("hyperprune-trial", team)
-            status, body = http_get(f"http://127.0.0.1:{_metrics_port(rendered)}/metrics")
-            assert status == 200
-            phases = {s.labels["phase"]: s.value for f in text_string_to_metric_families(body) for s in f.samples
-                      if s.name == "hyperprune_search_phase" and s.labels.get("namespace") == team
-                      and s.labels.get("search") == name}
-            assert phases["Running"] == 1.0 and sum(phases.values()) == 1.0
+            def phases() -> dict[str, float]:
+                status, body = http_get(f"http://127.0.0.1:{_metrics_port(rendered)}/metrics")
+                assert status == 200
+                return {s.labels["phase"]: s.value for f in text_string_to_metric_families(body) for s in f.samples
+                        if s.name == "hyperprune_search_phase" and s.labels.get("namespace") == team
+                        and s.labels.get("search") == name}
+
+            # The metrics follow the status the operator writes every status interval: wait for it.
+            wait_until(lambda: phases().get("Running") == 1.0, 30, "hyperprune_search_phase Running == 1")
+            assert sum(phases().values()) == 1.0
         finally:
             _delete_search(admin, team, name)
     assert not _refusals(log), "the operator was refused something under the chart's RBAC:\n" + "\n".join(_refusals(log))

@@ -2,11 +2,12 @@
 
     cluster = start_cluster(tmp_dir)          # etcd + apiserver + controller-manager + scheduler
     api = cluster.api_client()                # kubernetes.client.ApiClient as cluster admin
-    register_node(api, "node-0", gpus=2)      # a schedulable Node (the scheduler binds pods to it)
+    register_node(api, "node-0", gpus=2)      # a schedulable Node object without a kubelet (benchmarks)
     ...
     cluster.stop()                            # kills every process the cluster started
 
-Nothing runs pods by itself: there is no kubelet. ``node_agent.NodeAgent`` plays one for tests.
+Nothing runs pods by itself: there is no kubelet. ``real_node.start_real_node`` adds a real one
+(kubelet + containerd, scripts/node).
 This module imports only the standard library at import time (``kubernetes`` lazily), so benchmarks
 and the script's smoke checks can load it by path.
 """
@@ -92,16 +93,19 @@ def loopback_api_client(kubeconfig: str | os.PathLike | dict):
     return client.ApiClient(configuration)
 
 
-def start_cluster(dir: str | os.PathLike, *, owner_pid: int | None = None, timeout: float = 900) -> Cluster:
+def start_cluster(dir: str | os.PathLike, *, owner_pid: int | None = None, timeout: float = 900,
+                  real_nodes: bool = False) -> Cluster:
     """``scripts/control-plane up --dir DIR`` (building the binaries first if they are not cached).
 
     ``owner_pid`` (default: this process) makes the cluster stop by itself once that process is gone,
-    so a test run that is killed outright leaks no etcd or apiserver.
+    so a test run that is killed outright leaks no etcd or apiserver. ``real_nodes`` runs the
+    controllers a cluster with kubelets needs too (tests/kube/real_node.py).
     """
     state_dir = Path(dir).resolve()
     owner = os.getpid() if owner_pid is None else owner_pid
     proc = subprocess.run(
-        [sys.executable, str(CONTROL_PLANE), "up", "--dir", str(state_dir), "--owner-pid", str(owner)],
+        [sys.executable, str(CONTROL_PLANE), "up", "--dir", str(state_dir), "--owner-pid", str(owner),
+         *(["--real-nodes"] if real_nodes else [])],
         capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise ClusterError(f"scripts/control-plane up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -137,7 +141,7 @@ def register_node(api, name: str, gpus: int = 0, *, cpu: str = "8", memory: str 
     status = {
         "capacity": resources, "allocatable": resources,
         "conditions": [{"type": "Ready", "status": "True", "reason": "HyperpruneTestNode",
-                        "message": "a test node; pods bound here run only under tests/kube/node_agent.py",
+                        "message": "a node object without a kubelet: pods bound here never run",
                         "lastHeartbeatTime": now, "lastTransitionTime": now}],
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
     }
@@ -153,31 +157,6 @@ def register_node(api, name: str, gpus: int = 0, *, cpu: str = "8", memory: str 
     core.patch_node_status(name, {"status": status})
     core.patch_node(name, {"spec": {"taints": None, "unschedulable": None}})
     return core.api_client.sanitize_for_serialization(core.read_node(name))
-
-
-def create_hostpath_pv(api, name: str, *, capacity: str = "1Gi", claim: tuple[str, str] | None = None,
-                       path: str | None = None) -> None:
-    """A PersistentVolume so that a PVC can bind (the persistentvolume-binder controller runs).
-
-    The scheduler refuses pods whose PVCs are unbound, and no provisioner runs here, so tests create
-    one PV per claim; ``claim=(namespace, name)`` pre-binds it to that claim. The node agent ignores the
-    PV's path: it backs every claim with ``<agent root>/pvc/<namespace>/<claim>``.
-    """
-    from kubernetes.client.exceptions import ApiException
-
-    spec: dict[str, Any] = {
-        "capacity": {"storage": capacity}, "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
-        "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-        "hostPath": {"path": path or f"/tmp/hyperprune-test-pv/{name}"},
-    }
-    if claim:
-        spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
-    try:
-        _core(api).create_persistent_volume({"apiVersion": "v1", "kind": "PersistentVolume",
-                                             "metadata": {"name": name}, "spec": spec})
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
 
 
 def service_account_token(api, namespace: str, account: str, timeout: float = 30) -> tuple[str, bytes]:
@@ -202,6 +181,15 @@ def service_account_token(api, namespace: str, account: str, timeout: float = 30
 
     return wait_until(lookup, timeout, f"the token Secret of ServiceAccount {namespace}/{account} (is the "
                       "controller-manager running?)", interval=0.2)
+
+
+def create_namespace(api, prefix: str = "t") -> str:
+    """A new namespace ``<prefix>-<random>`` labelled as a test's; its name."""
+    import uuid
+
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    _core(api).create_namespace({"metadata": {"name": name, "labels": {"hyperprune.dev/test": "true"}}})
+    return name
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:

@@ -25,27 +25,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from .cluster import REPO, Cluster, create_hostpath_pv, service_account_token, wait_until
+from .cluster import REPO, Cluster, service_account_token, wait_until
 
 GROUP, VERSION = "hyperprune.io", "v1alpha1"
 SEARCHES, TRIALS = "hyperprunesearches", "hyperprunetrials"
 OPERATOR_BIN = Path(sys.executable).with_name("hyperprune-operator")
 CLUSTER_ROLE = "hyperprune-operator-test"
-
-
-@pytest.fixture(scope="session")
-def trial_commands_on_path():
-    """Trial pods run `hyperprune trial` (the image's command); the node agent finds it on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = f"{bin_dir}:{old}"
-    yield bin_dir
-    os.environ["PATH"] = old
 
 
 # ---- CRDs --------------------------------------------------------------------------------------------
@@ -241,7 +230,7 @@ def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: 
             "strategy": {"name": strategy, "rungs": {"first": 1, "step": 1, "keepFraction": 0.5, "finalists": 2},
                          "generation": {"sampler": "random"}},
             "trialTemplate": {
-                "image": "hyperprune-trial:test",
+                "image": "hyperprune-trial:0.1.0",  # as built from trial-image/ (tests/kube/real_node.py)
                 "resources": {"limits": {"nvidia.com/gpu": 1}},
                 # One thread per trial: the test machine's 2 cores are shared by pods (and other work);
                 # oversubscribed OpenMP threads spin and slow everything down.
@@ -254,21 +243,6 @@ def tiny_search(name: str, *, claim: str = "data", candidates: int = 5, epochs: 
     for key, value in spec.items():
         body["spec"][key] = value
     return body
-
-
-def create_claim(api, namespace: str, claim: str = "data", agent=None) -> str:
-    """A bound PVC (its PV pre-bound to it). With ``agent``, its directory is made now: the node agent
-    creates it on a pod's start, and two pods starting at once race on that mkdir."""
-    core = client.CoreV1Api(api)
-    if agent is not None:
-        agent.claim_dir(namespace, claim).mkdir(parents=True, exist_ok=True)
-    create_hostpath_pv(api, f"pv-{namespace}-{claim}", claim=(namespace, claim))
-    core.create_namespaced_persistent_volume_claim(namespace, {
-        "metadata": {"name": claim},
-        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "resources": {"requests": {"storage": "1Gi"}}}})
-    wait_until(lambda: core.read_namespaced_persistent_volume_claim(claim, namespace).status.phase == "Bound",
-               30, f"PVC {claim} to be Bound")
-    return claim
 
 
 def custom(api) -> client.CustomObjectsApi:
@@ -333,13 +307,6 @@ def wait_gone(read: Callable[[], Any], timeout: float, what: str) -> None:
         return False
 
     wait_until(gone, timeout, what, interval=0.5)
-
-
-def pod_logs(agent, namespace: str, trial_name: str) -> str:
-    """Every run's log of every pod of a trial, oldest first."""
-    root = agent.root / "logs" / namespace
-    paths = sorted(root.glob(f"{trial_name}-*.log"), key=lambda p: p.stat().st_mtime)
-    return "\n".join(p.read_text(errors="replace") for p in paths)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

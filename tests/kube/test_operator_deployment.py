@@ -10,13 +10,11 @@ import re
 import pytest
 import yaml
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from hyperprune.contract.trial import TrialConfig
 from hyperprune_operator.rbac import TRIAL_RULES
 
 from .cluster import REPO, wait_until
-from .conftest import TEST_NODE
 from .operator_support import (
     OperatorProcess,
     create_search,
@@ -33,27 +31,10 @@ from .operator_support import (
 pytestmark = pytest.mark.kube
 
 
-@pytest.fixture
-def cordoned(kube_api):
-    """The node agent's node, unschedulable: pods are created and stay Pending, nothing runs. (The
-    quickstart's default volume is hostPath /var/lib/hyperprune, which the agent would really write.)"""
-    core = client.CoreV1Api(kube_api)
-    try:
-        core.read_node(TEST_NODE)
-        present = True
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        present = False
-    if present:
-        core.patch_node(TEST_NODE, {"spec": {"unschedulable": True}})
-    yield
-    if present:
-        core.patch_node(TEST_NODE, {"spec": {"unschedulable": None}})
-
-
 def test_the_quickstart_example_starts_trials_without_edits(kube_cluster, kube_api, kube_namespace, hyperprune_crds,
-                                                            cordoned, tmp_path):
+                                                            tmp_path):
+    # kube_cluster has no node: the trial pods are created and stay Pending (the quickstart's default
+    # volume is hostPath /var/lib/hyperprune, on a node that would be this machine).
     document = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
     core, rbac = client.CoreV1Api(kube_api), client.RbacAuthorizationV1Api(kube_api)
     # Cluster-wide, as a Helm install watching every namespace would run it (one ClusterRole).

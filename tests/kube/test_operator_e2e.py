@@ -1,7 +1,12 @@
-"""End to end on the real control plane: a small LS-guided search applied as a custom resource runs to
-completion through real trial pods (``hyperprune trial`` processes played by the node agent), some
-trials are stopped early by LS distance and their pods deleted, survivors continue from their
-checkpoints, the best model is promoted, and deleting the search garbage-collects everything.
+"""End to end on a real node: a small LS-guided search applied as a custom resource runs to completion
+under the operator the Helm chart installed (a container of its image), through trial pods running the
+trial image built from its Dockerfile; some trials are stopped early by LS distance and their pods
+deleted, survivors continue from their checkpoints on the claim, the best model is promoted there and
+loads, and deleting the search garbage-collects everything.
+
+Node: tests/kube/real_node.py (a real kubelet + containerd). The claim is a ``local`` PersistentVolume
+on the node, so trial pods run with the operator's default securityContext for claims: the image's
+uid 1000, fsGroup 1000.
 
 The search runs once (module fixture); each test checks one behaviour of it; the last deletes it.
 """
@@ -9,19 +14,21 @@ The search runs once (module fixture); each test checks one behaviour of it; the
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from kubernetes import client
 
-from .cluster import wait_until
+import hyperprune
+from hyperprune.contract.files import CHECKPOINT_FILE
+
+from .chart_operator import PodHistory, wait_terminated
+from .cluster import create_namespace, wait_until
 from .operator_support import (
     GROUP,
     SEARCHES,
     TRIALS,
     VERSION,
     by_id,
-    create_claim,
     create_search,
     custom,
     events,
@@ -29,16 +36,13 @@ from .operator_support import (
     list_pods,
     list_trials,
     phase,
-    pod_logs,
-    running_operator,
     tiny_search,
-    trial_commands_on_path,
     wait_for_search,
     wait_gone,
 )
-from .conftest import require_component
+from .real_node import local_claim
 
-pytestmark = pytest.mark.kube
+pytestmark = pytest.mark.node
 
 NAME = "e2e"
 EPOCHS = 4
@@ -46,26 +50,27 @@ CANDIDATES = 5
 
 
 @pytest.fixture(scope="module")
-def finished(kube_cluster, kube_api, kube_node, hyperprune_crds, tmp_path_factory, trial_commands_on_path):
-    """A namespace where the operator ran search ``e2e`` to completion: (namespace, operator, agent)."""
-    require_component(kube_cluster, "kube-controller-manager")
-    core = client.CoreV1Api(kube_api)
-    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": namespace, "labels": {"hyperprune.dev/test": "true"}}})
-    create_claim(kube_api, namespace, agent=kube_node)
-    directory = tmp_path_factory.mktemp("operator-e2e")
-    with running_operator(kube_cluster, kube_api, namespace, directory) as operator:
-        create_search(kube_api, namespace, tiny_search(NAME, candidates=CANDIDATES, epochs=EPOCHS))
-        wait_for_search(kube_api, namespace, NAME, lambda s: phase(s) in ("Succeeded", "Failed"), 300,
-                        "the search to finish", operator)
-        yield namespace, operator, kube_node
+def finished(node_api, chart_operator, real_node, tmp_path_factory):
+    """A namespace where the chart's operator ran search ``e2e`` to completion on the real node, its
+    trials' checkpoints on claim ``data``: (namespace, operator, the claim's folder on the node)."""
+    core = client.CoreV1Api(node_api)
+    namespace = create_namespace(node_api, "e2e")
+    folder = tmp_path_factory.mktemp("e2e-claim")
+    local_claim(node_api, namespace, "data", folder, real_node.name)
+    body = tiny_search(NAME, candidates=CANDIDATES, epochs=EPOCHS)  # the trial image as built, on claim data
+    with PodHistory(node_api, namespace) as history:
+        create_search(node_api, namespace, body)
+        wait_for_search(node_api, namespace, NAME, lambda s: phase(s) in ("Succeeded", "Failed"), 600,
+                        "the search to finish", chart_operator)
+        wait_terminated(node_api, namespace)
+    yield namespace, chart_operator, folder, history
     core.delete_namespace(namespace)
     core.delete_persistent_volume(f"pv-{namespace}-data")
 
 
-def test_the_search_succeeds_with_conditions_counts_and_the_dense_target(kube_api, finished):
-    namespace, operator, _ = finished
-    status = get_search(kube_api, namespace, NAME)["status"]
+def test_the_search_succeeds_with_conditions_counts_and_the_dense_target(node_api, finished):
+    namespace, operator, _, _ = finished
+    status = get_search(node_api, namespace, NAME)["status"]
     assert status["phase"] == "Succeeded", status.get("message")
     assert status["outcome"] == "succeeded" and status["observedGeneration"] == 1
     conditions = {c["type"]: c for c in status["conditions"]}
@@ -89,9 +94,9 @@ def test_the_search_succeeds_with_conditions_counts_and_the_dense_target(kube_ap
     assert status["startTime"] <= status["completionTime"]
 
 
-def test_trials_far_from_the_dense_spectrum_are_stopped_and_their_pods_deleted(kube_api, finished):
-    namespace, _, _ = finished
-    trials = by_id(kube_api, namespace)
+def test_trials_far_from_the_dense_spectrum_are_stopped_and_their_pods_deleted(node_api, finished):
+    namespace, _, folder, history = finished
+    trials = by_id(node_api, namespace)
     stopped = {tid: t for tid, t in trials.items() if t["status"]["phase"] == "stopped"}
     assert stopped, "lsh stopped no candidate"
     first_rung = 1
@@ -108,13 +113,17 @@ def test_trials_far_from_the_dense_spectrum_are_stopped_and_their_pods_deleted(k
     assert keep >= 1 and all(t["status"]["phase"] != "stopped" for t in candidates[:keep])
     for trial in stopped.values():
         assert trial["status"]["stop"]["score"] == pytest.approx(_distance_at(trials, trial, first_rung), rel=1e-5)
-    # Their pods are gone, or going: deleted by the operator, terminated by the (test) kubelet.
-    pods = list_pods(kube_api, namespace)
-    left = [(p["metadata"]["name"], p["status"].get("phase")) for p in pods
-            if p["metadata"]["labels"].get("hyperprune.io/trial-id") in stopped
-            and not p["metadata"].get("deletionTimestamp")]
+    # Their pods are gone, deleted by the operator; none failed: each had reached its rung and exited 0,
+    # or was still finishing when the deletion's SIGTERM came (143), or the kubelet removed it without
+    # reporting its end. Either way the rung's checkpoint is on the claim and no failure was counted.
+    pods = list_pods(node_api, namespace)
+    left = [p["metadata"]["name"] for p in pods if p["metadata"]["labels"].get("hyperprune.io/trial-id") in stopped]
     assert not left, left
-    stop_events = {e["involvedObject"]["name"] for e in events(kube_api, namespace, "Stopped")}
+    for tid, trial in stopped.items():
+        pod = f"{trial['metadata']['name']}-1"
+        assert pod in history.deleted and history.exit_code(pod) in (0, 143, None), history.last.get(pod, {}).get("status")
+        assert trial["status"]["failures"] == 0 and (folder / NAME / tid / CHECKPOINT_FILE).is_file()
+    stop_events = {e["involvedObject"]["name"] for e in events(node_api, namespace, "Stopped")}
     assert stop_events == {f"{NAME}-{tid}" for tid in stopped}
 
 
@@ -126,24 +135,27 @@ def _distance_at(trials: dict, trial: dict, epoch: int) -> float:
     return float(np.linalg.norm(own - dense))
 
 
-def test_survivors_continue_from_their_checkpoints_in_new_pods(kube_api, finished):
-    namespace, _, agent = finished
-    trials = by_id(kube_api, namespace)
+def test_survivors_continue_from_their_checkpoints_in_new_pods(node_api, finished):
+    namespace, _, folder, history = finished
+    trials = by_id(node_api, namespace)
     survivors = [t for t in trials.values() if t["spec"]["role"] == "candidate" and t["status"]["phase"] == "completed"]
     assert survivors
     for trial in survivors:
         s = trial["status"]
         assert s["attempt"] == 2 and s["failures"] == 0  # one pod to the rung, one from there to the end
         assert s["epochsSpent"] == EPOCHS  # continued, not retrained
-        log = pod_logs(agent, namespace, trial["metadata"]["name"])
+        log = client.CoreV1Api(node_api).read_namespaced_pod_log(f"{trial['metadata']['name']}-2", namespace)
         assert f"resumed {trial['spec']['trialId']} from epoch 1" in log
-        assert log.count("epoch 1/") == 1  # epoch 1 was trained once, by the first pod
+        assert "epoch 1/" not in log  # epoch 1 was trained once, by the first pod
+        # The checkpoint on the claim was written by the trial image's user (fsGroup made it theirs).
+        workdir = folder / NAME / trial["spec"]["trialId"]
+        assert (workdir.stat().st_uid, workdir.stat().st_gid) == (1000, 1000)
 
 
-def test_each_trial_reported_its_epochs_and_spectra_into_its_own_status(kube_api, finished):
-    namespace, _, _ = finished
-    search = get_search(kube_api, namespace, NAME)
-    trials = list_trials(kube_api, namespace)
+def test_each_trial_reported_its_epochs_and_spectra_into_its_own_status(node_api, finished):
+    namespace, _, _, _ = finished
+    search = get_search(node_api, namespace, NAME)
+    trials = list_trials(node_api, namespace)
     assert len(trials) == len(search["status"]["trialSummaries"]) >= 2
     for trial in trials:
         reports, s = trial["status"]["reports"], trial["status"]
@@ -160,10 +172,10 @@ def test_each_trial_reported_its_epochs_and_spectra_into_its_own_status(kube_api
         assert summary["phase"] == s["phase"] and summary["epoch"] == s["epoch"]
 
 
-def test_the_best_model_is_promoted_to_the_volume_and_recorded_with_an_event(kube_api, finished):
-    namespace, _, agent = finished
-    status = get_search(kube_api, namespace, NAME)["status"]
-    trials = by_id(kube_api, namespace)
+def test_the_best_model_is_promoted_to_the_volume_and_recorded_with_an_event(node_api, finished):
+    namespace, _, folder, history = finished
+    status = get_search(node_api, namespace, NAME)["status"]
+    trials = by_id(node_api, namespace)
     completed = {tid: t["status"]["reports"][str(EPOCHS)]["valMetric"] for tid, t in trials.items()
                  if t["spec"]["role"] == "candidate" and t["status"]["phase"] == "completed"}
     best = min(completed, key=lambda tid: (completed[tid], tid))
@@ -178,29 +190,33 @@ def test_the_best_model_is_promoted_to_the_volume_and_recorded_with_an_event(kub
     assert promotion["trialId"] == best and promotion["phase"] == "Succeeded"
     assert promotion["volume"] == "persistentVolumeClaim:data" and promotion["path"] == f"{NAME}/best"
     assert promotion["containerPath"] == f"/var/lib/hyperprune/{NAME}/best"
-    folder = agent.claim_dir(namespace, "data") / NAME / "best"
-    assert (folder / "model.pt").is_file() and (folder / "masks.pt").is_file()
-    assert json.loads((folder / "PROMOTED.json").read_text())["trial"] == best
-    assert json.loads((folder / "config.json").read_text())["trialId"] == best
-    (event,) = events(kube_api, namespace, "Promoted")
+    best_folder = folder / NAME / "best"
+    assert (best_folder / "model.pt").is_file() and (best_folder / "masks.pt").is_file()
+    assert json.loads((best_folder / "PROMOTED.json").read_text())["trial"] == best
+    assert json.loads((best_folder / "config.json").read_text())["trialId"] == best
+    model, config = hyperprune.load_model(best_folder)
+    assert config.trial_id == best
+    matrices = [p for p in model.parameters() if p.dim() == 2]
+    assert sum(int((m == 0).sum()) for m in matrices) > 0  # the pruned model as trained in its pod
+    (event,) = events(node_api, namespace, "Promoted")
     assert event["involvedObject"]["kind"] == "HyperpruneSearch" and f"{NAME}/best" in event["message"]
 
 
-def test_printer_columns_show_phase_counts_best_and_distances(kube_api, finished):
-    namespace, _, _ = finished
+def test_printer_columns_show_phase_counts_best_and_distances(node_api, finished):
+    namespace, _, _, _ = finished
 
     def table(plural: str) -> dict:  # what `kubectl get` shows: the server renders the printer columns
-        params = kube_api.param_serialize(
+        params = node_api.param_serialize(
             "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}",
             header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}, auth_settings=["BearerToken"])
-        resp = kube_api.call_api(*params)
+        resp = node_api.call_api(*params)
         resp.read()
         return json.loads(resp.data)
 
     searches = table(SEARCHES)
     names = [c["name"] for c in searches["columnDefinitions"]]
     row = dict(zip(names, searches["rows"][0]["cells"]))
-    status = get_search(kube_api, namespace, NAME)["status"]
+    status = get_search(node_api, namespace, NAME)["status"]
     assert row["Phase"] == "Succeeded" and row["Strategy"] == "lsh"
     assert (row["Running"], row["Stopped"], row["Done"]) == (0, status["trials"]["stopped"], status["trials"]["completed"])
     assert row["Best"] == pytest.approx(status["best"]["metric"])
@@ -211,12 +227,12 @@ def test_printer_columns_show_phase_counts_best_and_distances(kube_api, finished
     assert rows[f"{NAME}-dense"]["Role"] == "dense" and rows[f"{NAME}-dense"]["Epoch"] == EPOCHS
 
 
-def test_the_metrics_endpoint_serves_the_documented_metrics(kube_api, finished):
+def test_the_metrics_endpoint_serves_the_documented_metrics(node_api, finished):
     from prometheus_client.parser import text_string_to_metric_families
 
     from hyperprune_operator.metrics import METRIC_NAMES
 
-    namespace, operator, _ = finished
+    namespace, operator, _, _ = finished
     samples = {}
     for family in text_string_to_metric_families(operator.metrics()):
         for sample in family.samples:
@@ -228,7 +244,7 @@ def test_the_metrics_endpoint_serves_the_documented_metrics(kube_api, finished):
     def value(name: str, **labels: str) -> float:
         return samples[(name, tuple(sorted({"namespace": namespace, "search": NAME, **labels}.items())))]
 
-    status = get_search(kube_api, namespace, NAME)["status"]
+    status = get_search(node_api, namespace, NAME)["status"]
     assert value("hyperprune_trials", phase="stopped") == status["trials"]["stopped"]
     assert value("hyperprune_trials", phase="completed") == status["trials"]["completed"]
     assert value("hyperprune_search_phase", phase="Succeeded") == 1
@@ -244,52 +260,52 @@ def test_the_metrics_endpoint_serves_the_documented_metrics(kube_api, finished):
     assert samples[("hyperprune_report_to_action_seconds_count", ())] >= status["trialEpochs"]["spent"] / 2
 
 
-def test_a_report_for_a_stopped_trial_is_ignored(kube_api, finished):
-    namespace, _, _ = finished
-    trials = by_id(kube_api, namespace)
+def test_a_report_for_a_stopped_trial_is_ignored(node_api, finished):
+    namespace, _, _, _ = finished
+    trials = by_id(node_api, namespace)
     tid, trial = next((tid, t) for tid, t in trials.items() if t["status"]["phase"] == "stopped")
     name = trial["metadata"]["name"]
     late = dict(trial["status"]["reports"]["1"], epoch=2, valMetric=1.01, lyapunov=[0.0] * 32, pod="rogue")
-    custom(kube_api).patch_namespaced_custom_object_status(
+    custom(node_api).patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, TRIALS, name, {"status": {"reports": {"2": late}}},
         _content_type="application/merge-patch+json")
-    wait_until(lambda: [e for e in events(kube_api, namespace, "ReportIgnored") if e["involvedObject"]["name"] == name],
+    wait_until(lambda: [e for e in events(node_api, namespace, "ReportIgnored") if e["involvedObject"]["name"] == name],
                30, f"a ReportIgnored event for {name}")
-    after = by_id(kube_api, namespace)[tid]["status"]
+    after = by_id(node_api, namespace)[tid]["status"]
     assert after["phase"] == "stopped" and after["epoch"] == 1 and after["attempt"] == trial["status"]["attempt"]
-    assert not [p for p in list_pods(kube_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == tid]
-    assert phase(get_search(kube_api, namespace, NAME)) == "Succeeded"
+    assert not [p for p in list_pods(node_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == tid]
+    assert phase(get_search(node_api, namespace, NAME)) == "Succeeded"
 
 
-def test_a_trial_the_search_does_not_list_is_ignored(kube_api, finished):
-    namespace, _, _ = finished
-    search = get_search(kube_api, namespace, NAME)
-    impostor = json.loads(json.dumps(by_id(kube_api, namespace)["t000"]))
+def test_a_trial_the_search_does_not_list_is_ignored(node_api, finished):
+    namespace, _, _, _ = finished
+    search = get_search(node_api, namespace, NAME)
+    impostor = json.loads(json.dumps(by_id(node_api, namespace)["t000"]))
     impostor["metadata"] = {"name": f"{NAME}-t777", "labels": impostor["metadata"]["labels"],
                             "ownerReferences": impostor["metadata"]["ownerReferences"]}
     impostor["spec"]["trialId"] = "t777"
     impostor.pop("status")
-    objects = custom(kube_api)
+    objects = custom(node_api)
     objects.create_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS, impostor)
-    report = dict(by_id(kube_api, namespace)["t000"]["status"]["reports"]["1"], pod="rogue")
+    report = dict(by_id(node_api, namespace)["t000"]["status"]["reports"]["1"], pod="rogue")
     objects.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, TRIALS, f"{NAME}-t777",
                                                   {"status": {"reports": {"1": report}}},
                                                   _content_type="application/merge-patch+json")
-    wait_until(lambda: [e for e in events(kube_api, namespace, "UnknownTrial")
+    wait_until(lambda: [e for e in events(node_api, namespace, "UnknownTrial")
                         if e["involvedObject"]["name"] == f"{NAME}-t777"], 30, "an UnknownTrial event")
-    after = get_search(kube_api, namespace, NAME)["status"]
+    after = get_search(node_api, namespace, NAME)["status"]
     assert after["trialSummaries"] == search["status"]["trialSummaries"] and after["trials"]["total"] == CANDIDATES + 1
     assert "phase" not in (objects.get_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS,
                                                                 f"{NAME}-t777").get("status") or {})
-    assert not [p for p in list_pods(kube_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == "t777"]
+    assert not [p for p in list_pods(node_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == "t777"]
 
 
-def test_deleting_the_search_garbage_collects_trials_and_pods(kube_api, finished):
-    namespace, _, _ = finished
-    assert list_pods(kube_api, namespace)  # the promotion pod and the completed trials' last pods
-    objects = custom(kube_api)
+def test_deleting_the_search_garbage_collects_trials_and_pods(node_api, finished):
+    namespace, _, _, _ = finished
+    assert list_pods(node_api, namespace)  # the promotion pod and the completed trials' last pods
+    objects = custom(node_api)
     objects.delete_namespaced_custom_object(GROUP, VERSION, namespace, SEARCHES, NAME)
     wait_gone(lambda: objects.get_namespaced_custom_object(GROUP, VERSION, namespace, SEARCHES, NAME), 60,
               "the search to be deleted (its worker's finalizer removed)")
-    wait_until(lambda: not list_trials(kube_api, namespace), 120, "the garbage collector to delete the trials")
-    wait_until(lambda: not list_pods(kube_api, namespace), 120, "the garbage collector to delete the pods")
+    wait_until(lambda: not list_trials(node_api, namespace), 120, "the garbage collector to delete the trials")
+    wait_until(lambda: not list_pods(node_api, namespace), 120, "the garbage collector to delete the pods")

@@ -90,7 +90,6 @@ def test_survivors_continue_from_checkpoints_without_retraining(finished):
 
 def test_promoted_model_loads_with_one_call_and_evaluates_to_the_reported_metric(finished):
     from hyperprune import load_model
-    from hyperprune.data import load_data
     from hyperprune.trial.tasks import make_task
 
     _, workdir, completed = finished
@@ -102,7 +101,7 @@ def test_promoted_model_loads_with_one_call_and_evaluates_to_the_reported_metric
     weights = model.state_dict()
     for name, mask in masks.items():  # weights with the masks applied: pruned ones are exact zeros
         assert torch.all(weights[name][~mask] == 0)
-    task = make_task(config, load_data(config.data), torch.device("cpu"))
+    task = make_task(config, torch.device("cpu"))
     with torch.no_grad():
         assert task.evaluate(model, "valid").metric == pytest.approx(best["valMetric"], rel=1e-6)
     assert best["testMetric"] is not None and best["sparsity"] == pytest.approx(best["params"]["sparsity"], abs=0.02)

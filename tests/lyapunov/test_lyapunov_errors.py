@@ -50,12 +50,22 @@ def test_unregistered_extension_is_unsupported():
         (nn.LSTM(3, 4, bidirectional=True), "bidirectional"),
         (nn.GRU(3, 4, bidirectional=True), "bidirectional"),
         (nn.LSTM(3, 4, proj_size=2), "proj_size=2"),
-        (nn.RNN(3, 4, batch_first=True), "batch_first=True"),
     ],
 )
 def test_unsupported_configurations(module, match):
     with pytest.raises(ValueError, match=match):
         lyapunov_spectrum(module, x().float(), warmup=2)
+
+
+def test_a_batch_first_module_takes_its_inputs_batch_first():
+    torch.manual_seed(0)
+    time_first = nn.GRU(3, 4).double()
+    batch_first = nn.GRU(3, 4, batch_first=True).double()
+    batch_first.load_state_dict(time_first.state_dict())
+    inputs = x()
+    assert torch.equal(
+        lyapunov_spectrum(time_first, inputs, warmup=2), lyapunov_spectrum(batch_first, inputs.transpose(0, 1), warmup=2)
+    )
 
 
 def test_k_larger_than_the_state(lstm):

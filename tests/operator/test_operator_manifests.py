@@ -214,3 +214,20 @@ def test_a_search_without_max_trials_is_accepted_and_bounded_by_its_space():
     search, issues = parse(body)
     assert not issues and search is not None
     assert search.spec.budget.max_trials is None and search.spec.max_candidates() == 10  # 2 methods x 5 levels
+
+
+def test_a_task_search_names_lyapunov_k_on_a_cluster_and_its_trials_carry_the_task():
+    # A task's spectrum is as large as its model's state, which only its trials know; a trial object
+    # holds its spectra, so the operator asks for k instead of risking etcd's object limit.
+    body = small_search("task")
+    body["metadata"]["uid"] = "search-uid"
+    del body["spec"]["model"]
+    body["spec"]["task"] = {"entryPoint": "forecast.task:make_task", "metric": "mae", "mode": "min"}
+    search, issues = parse(body)
+    assert search is None and len(issues) == 1 and issues[0].startswith("spec.lyapunov.k: a task's spectrum")
+    body["spec"].setdefault("lyapunov", {})["k"] = 32
+    search, issues = parse(body)
+    assert not issues, issues
+    trial = trial_body(search, body)
+    assert trial["spec"]["config"]["task"]["entryPoint"] == "forecast.task:make_task"
+    assert search.spec.metric == "mae" and search.spec.metric_mode == "min"

@@ -258,7 +258,29 @@ def test_a_resync_repairs_a_missed_pod_deletion():
     settle(worker)
     assert name in worker.pods  # not noticed
     clock.now = worker.next_resync + 1
+    worker.step()  # the re-listing goes behind the step; it comes back through the inbox
+    assert name in worker.pods
+    settle(worker)
+    assert worker.listing is None
+    trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
+    assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+
+
+def test_a_listing_older_than_the_watch_does_not_bring_back_a_pod_the_watch_saw_deleted():
+    kube = FakeKube()
+    kube.add_search(small_search())
+    clock = Clock()
+    worker = make_worker(kube, clock=clock)
+    settle(worker)
+    name = sorted(kube.store["pod"])[0]
+    stale = kube.list_pods(NAMESPACE, "s")  # the listing is taken before the deletion ...
+    kube.list_pods = lambda *_, **__: stale  # type: ignore[method-assign]
+    kube.delete("pod", name)  # ... which the watch reports before the listing comes back
+    clock.now = worker.next_resync + 1
     worker.step()
+    assert worker.listing == {name}  # the watch's word on it is newer than the listing's
+    settle(worker)
+    assert worker.listing is None and name not in worker.pods
     trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
     assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
 
@@ -319,3 +341,83 @@ def test_an_operator_restart_during_promotion_resumes_the_recorded_attempt():
     status = kube.store["search"]["s"]["status"]
     assert status["phase"] == "Succeeded" and status["promotion"]["attempts"] == 1
     assert [e["reason"] for e in kube.events].count("Promoted") == 1
+
+
+def _stuck(kube: FakeKube, name: str) -> None:
+    """What a kubelet reports for a pod whose image is not on the node (imagePullPolicy: Never)."""
+    kube.store["pod"][name]["status"] = {"phase": "Pending", "containerStatuses": [{"state": {"waiting": {
+        "reason": "ErrImageNeverPull", "message": 'Container image "nope:1" is not present with pull policy of Never'}}}]}
+    kube._emit("pod", "MODIFIED", kube.store["pod"][name])
+
+
+def stuck_search(*, retries: int, start_timeout: int) -> tuple[FakeKube, Clock, SearchWorker]:
+    """A search of one trial whose first pod is stuck (its image is not on the node), the worker settled."""
+    kube = FakeKube()
+    kube.add_search(small_search(budget={"maxTrials": 1, "parallelism": 1, "retries": retries, "maxFailedTrials": 0},
+                                 strategy={"name": "full"}, dense={"enabled": False},
+                                 trialTemplate={"startTimeoutSeconds": start_timeout,
+                                                "volume": {"persistentVolumeClaim": {"claimName": "data"}}}))
+    clock = Clock()
+    worker = make_worker(kube, clock=clock)
+    settle(worker)
+    assert sorted(kube.store["pod"]) == ["s-t000-1"]
+    _stuck(kube, "s-t000-1")
+    return kube, clock, worker
+
+
+def test_a_pod_that_cannot_start_is_reported_then_fails_its_attempt_at_the_start_timeout():
+    kube, clock, worker = stuck_search(retries=1, start_timeout=30)
+    settle(worker)
+    wait = worker.step()
+    assert 0 < wait <= 30  # the worker wakes by itself at the deadline: no event will come
+    (warning,) = [e for e in kube.events if e["reason"] == "PodNotStarting"]
+    assert warning["type"] == "Warning" and warning["involvedObject"]["name"] == "s-t000"
+    assert warning["message"] == (
+        'pod s-t000-1 cannot start: its image is not on the node and imagePullPolicy is Never (ErrImageNeverPull: '
+        'Container image "nope:1" is not present with pull policy of Never); it counts as a failed attempt 30 s '
+        "after it was created (trialTemplate.startTimeoutSeconds)")
+    status = kube.store["trial"]["s-t000"]["status"]
+    assert status["failures"] == 0 and status["pod"]["reason"] == "ErrImageNeverPull"
+    settle(worker)
+    assert len([e for e in kube.events if e["reason"] == "PodNotStarting"]) == 1  # told once per reason
+
+    clock.now += 30
+    settle(worker)  # the deadline: the pod goes, the attempt failed, a retry (budget.retries = 1) is due
+    assert "s-t000-1" not in kube.store["pod"] and ("delete_pod", "s-t000-1") in kube.calls
+    status = kube.store["trial"]["s-t000"]["status"]
+    assert status["failures"] == 1 and status["attempt"] == 2 and status["phase"] in ("pending", "running")
+    assert status["message"] == ("pod s-t000-1 did not start within 30 s (trialTemplate.startTimeoutSeconds): its "
+                                 "image is not on the node and imagePullPolicy is Never (ErrImageNeverPull: Container "
+                                 'image "nope:1" is not present with pull policy of Never)')
+    assert "s-t000-2" in kube.store["pod"]
+    continued = [e for e in kube.events if e["reason"] == "Continued"]
+    assert continued and "did not start within 30 s" in continued[-1]["message"]
+
+    _stuck(kube, "s-t000-2")
+    settle(worker)
+    clock.now += 30
+    settle(worker)
+    status = kube.store["trial"]["s-t000"]["status"]
+    assert status["phase"] == "failed" and status["failures"] == 2
+    assert "crashed 2 times (budget.retries = 1)" in status["stopReason"] and "did not start" in status["stopReason"]
+    search = kube.store["search"]["s"]["status"]
+    assert search["phase"] == "Failed" and "more than budget.maxFailedTrials = 0" in search["message"]
+    assert not kube.store["pod"]  # nothing left behind that could still start
+
+
+def test_a_pod_that_cannot_start_never_times_out_when_the_timeout_is_off():
+    kube, clock, worker = stuck_search(retries=0, start_timeout=0)
+    settle(worker)
+    clock.now += 10 * 24 * 3600
+    settle(worker)
+    status = kube.store["trial"]["s-t000"]["status"]
+    assert status["failures"] == 0 and "s-t000-1" in kube.store["pod"]
+    assert [e["reason"] for e in kube.events if e["type"] == "Warning"] == ["PodNotStarting"]
+
+
+def test_the_start_deadline_counts_from_the_pods_creation():
+    from hyperprune_operator.pods import start_deadline
+
+    pod = {"metadata": {"name": "p", "creationTimestamp": "2026-12-04T06:00:00Z"}}
+    assert start_deadline(pod, first_seen=0.0, timeout_s=600) == 1796364000.0 + 600
+    assert start_deadline({"metadata": {"name": "p"}}, first_seen=5.0, timeout_s=600) == 605.0

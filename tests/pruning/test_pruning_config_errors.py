@@ -74,9 +74,21 @@ def test_iss_refuses_a_model_where_whole_units_cannot_reach_the_target():
         build({"method": "iss", "sparsity": 0.3}, model=tiny_lm(hidden=1))
 
 
-def test_model_without_a_core_is_refused():
-    with pytest.raises(ValueError, match="core"):
+def test_model_without_a_recurrent_layer_is_refused():
+    with pytest.raises(ValueError, match="holds no recurrent layer"):
         build({"method": "random", "sparsity": 0.5}, model=nn.Linear(3, 3))
+
+
+def test_a_model_of_lstm_cells_is_refused_with_a_hint():
+    model = nn.ModuleDict({"cell": nn.LSTMCell(3, 4)})
+    with pytest.raises(ValueError, match=r"holds cells, 'cell', stepped one time step at a time"):
+        build({"method": "random", "sparsity": 0.5}, model=model)
+
+
+def test_a_bidirectional_layer_is_refused_naming_it():
+    model = nn.ModuleDict({"enc": nn.GRU(3, 4, bidirectional=True)})
+    with pytest.raises(ValueError, match=r"recurrent layer 'enc' is a bidirectional GRU"):
+        build({"method": "random", "sparsity": 0.5}, model=model)
 
 
 def test_parse_accepts_snake_and_camel_case_and_models():

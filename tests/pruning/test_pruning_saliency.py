@@ -78,8 +78,7 @@ def _set(param, values):
 
 def _flow(model, steps):
     pruner = build_pruner(model, parse_pruning_config({"method": "synflow", "sparsity": 0.0}), steps_per_epoch=1, total_epochs=1, seed=0)
-    rhn = model.core.__class__.__name__ == "RHN"
-    return synflow_scores(pruner.matrices, pruner._masks, unroll_steps=steps, rhn=rhn)
+    return synflow_scores(pruner.matrices, pruner._masks, unroll_steps=steps)
 
 
 def test_synflow_vanilla_rnn_by_hand():

@@ -14,6 +14,8 @@ import yaml
 from hyperprune.spec import SearchSpecError, load_search, parse_search
 from hyperprune.spec.errors import SearchFileError
 
+from spec_support import spec_errors
+
 GOOD = {
     "apiVersion": "hyperprune.io/v1alpha1",
     "kind": "HyperpruneSearch",
@@ -27,11 +29,7 @@ GOOD = {
 
 
 def errors_with(**sections) -> list[str]:
-    doc = copy.deepcopy(GOOD)
-    doc["spec"].update(sections)
-    with pytest.raises(SearchSpecError) as info:
-        parse_search(doc)
-    return info.value.errors
+    return spec_errors(GOOD, **sections)
 
 
 # ---- numbers that are not finite -----------------------------------------------------------------

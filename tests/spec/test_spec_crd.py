@@ -114,6 +114,8 @@ def test_every_example_validates_against_the_crd_schema(path):
         (("spec", "budget", "maxTrials"), "ten", "'ten' is not of type 'integer'"),
         (("spec", "trialTemplate", "imagePullPolicy"), "Sometimes", "'Sometimes' is not one of"),
         (("spec", "space", "methods"), [{"params": {}}], "'method' is a required property"),
+        (("spec", "task"), {"entryPoint": "my model", "metric": "mae", "mode": "min"}, "'my model' does not match"),
+        (("spec", "task"), {"entryPoint": "a.b:c", "metric": "mae", "mode": "lower"}, "'lower' is not one of"),
     ],
 )
 def test_the_api_server_schema_rejects_invalid_resources(path, value, message):

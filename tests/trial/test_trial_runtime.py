@@ -138,9 +138,12 @@ def test_the_spectrum_is_computed_at_the_listed_epochs_on_the_same_probe(tmp_pat
     seen = []
     real = runtime.probe_spectrum
 
-    def recording(model, probe, cfg):
-        seen.append(probe.clone())
-        return real(model, probe, cfg)
+    def recording(model, probe, layers, cfg):  # records what the probe forward feeds the model
+        handle = model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+        try:
+            return real(model, probe, layers, cfg)
+        finally:
+            handle.remove()
 
     monkeypatch.setattr(runtime, "probe_spectrum", recording)
     config = tiny_config(training={"epochs": 3}, lyapunov={"epochs": [1, 3]})
