@@ -14,6 +14,7 @@ vocabulary without depending on each other:
 - ``data_layout``  which files make up each split of a corpus directory
 - ``text``         a corpus read as tokens, its splits, and what it must hold for a recipe
 - ``units``        which sparsities ISS reaches with whole hidden units (on shapes, no weights)
+- ``efficiency``   what a model costs to keep and run (sizes, FLOPs, kernel timings) and saves against dense
 - ``promotion``    how a promoted model folder is written, never over what Hyperprune did not write
 - ``resources``    how many CPUs a process may use
 """

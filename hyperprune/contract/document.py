@@ -160,3 +160,8 @@ def format_validation_error(exc: Exception, prefix: str = "") -> list[str]:
         msg = err["msg"]
         lines.append(f"{path}: {msg}")
     return lines
+
+
+def dumped(model: Model | None) -> dict[str, Any] | None:
+    """``model.dump()``, or None for no model (an optional part of a JSON document)."""
+    return None if model is None else model.dump()

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from hyperprune.contract.document import Model
+from hyperprune.contract.efficiency import Efficiency
 from hyperprune.contract.report import MetricName, Mode, TrialReport
 
 # The pod's environment, set by the operator.
@@ -45,6 +46,7 @@ class TrialReportEntry(Model):
     test_loss: float | None = None
     sparsity: float | None = None
     lyapunov: list[float | None] | None = Field(None, description="exponents, descending (only at Lyapunov epochs)")
+    efficiency: Efficiency | None = Field(None, description="sizes, FLOPs and timings (at efficiency epochs and the last)")
     epoch_seconds: float | None = None
     wall_seconds: float | None = None
     time: str | None = None
@@ -81,6 +83,8 @@ def report_entry(report: TrialReport, run: int = 0, pod: str | None = None) -> d
         entry["testLoss"] = _round(report.test_loss, SCALAR_DIGITS)
     if report.lyapunov is not None:
         entry["lyapunov"] = [_round(x, SPECTRUM_DIGITS) for x in report.lyapunov]
+    if report.efficiency is not None:
+        entry["efficiency"] = report.efficiency.dump()
     if report.message:
         entry["message"] = report.message[:MESSAGE_CHARS]
     if pod:

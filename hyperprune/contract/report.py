@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from hyperprune.contract.document import Model
+from hyperprune.contract.efficiency import Efficiency
 
 ReportStatus = Literal["running", "completed", "diverged"]
 # What a trial measures on its validation split: perplexity (built-in language models), accuracy
@@ -41,5 +42,8 @@ class TrialReport(Model):
     epoch_seconds: float = 0.0
     wall_seconds: float = Field(0.0, description="training time over all epochs so far, across resumes")
     tokens_per_second: float | None = None
+    efficiency: Efficiency | None = Field(
+        None, description="the model's sizes, FLOPs and kernel timings (at TrialConfig.efficiency's epochs and the last)"
+    )
     message: str | None = None
     time: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from hyperprune.contract.document import Issue, Model
+from hyperprune.contract.efficiency import EfficiencyConfig
 from hyperprune.contract.pruning import DensePruning, PruningConfig
 from hyperprune.contract.report import MetricName, Mode
 
@@ -182,6 +183,7 @@ class TrialConfig(Model):
     training: TrainingConfig = TrainingConfig()
     pruning: PruningConfig = DensePruning()
     lyapunov: LyapunovConfig = LyapunovConfig()
+    efficiency: EfficiencyConfig = EfficiencyConfig()
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available, else CPU")
     evaluate_test: bool = Field(True, description="evaluate the test split after the last epoch")
     task: TaskConfig | None = Field(
@@ -198,6 +200,9 @@ class TrialConfig(Model):
             issues += model_issues(self.model, self.data)
         else:
             issues += task_issues(data_given=self.data != DataConfig(), model_given=self.model != ModelConfig())
+        late = [e for e in self.efficiency.epochs if e > self.training.epochs]
+        if late:
+            issues.append(("efficiency.epochs", f"{late} are after the last epoch (training.epochs={self.training.epochs})"))
         if issues:
             raise ValueError("; ".join(f"{path}: {message}" for path, message in issues))
         return self

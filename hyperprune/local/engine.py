@@ -41,7 +41,7 @@ from hyperprune.local.processes import (
     trial_dir_busy,
 )
 from hyperprune.local.progress import Display
-from hyperprune.local.result import promote
+from hyperprune.local.result import promote, promote_front
 from hyperprune.local.store import load_state, save_state
 from hyperprune.policy import (
     OCCUPYING,
@@ -151,6 +151,7 @@ class Engine:
             return
         try:
             promote(self.workdir, self.search, self.state.promoted, self.spec.output.folder)
+            promote_front(self.workdir, self.search, self.spec, self.state, self.state.promoted)
         except (OSError, PromotionRefused) as exc:
             self.display.note(f"the promoted model is not at {target} and could not be copied there again: {exc}")
         else:
@@ -266,6 +267,7 @@ class Engine:
         target = self.workdir.output(self.spec.output.folder)
         try:
             promote(self.workdir, self.search, trial_id, self.spec.output.folder)
+            promote_front(self.workdir, self.search, self.spec, self.state, trial_id)
         except (OSError, PromotionRefused) as exc:
             self.journal.append("promotion-failed", trial=trial_id, message=str(exc))
             raise PromotionFailed(

@@ -3,10 +3,15 @@
 result.json (camelCase; metrics are validation metrics unless named test):
 
     name, strategy, status (succeeded | failed), message, metric (perplexity | accuracy), mode (min | max)
-    rungEpochs, finalEpoch
+    rungEpochs, finalEpoch, objective ({name, tolerance, cost}: spec.objective)
     best: {id, params, description, config (the TrialConfig), valMetric, testMetric, sparsity,
-           sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir} | null
-    dense: {id, status, valMetric, testMetric, epochsTrained, epochReached, stopReason} | null
+           sparsityPerLayer, model (the promoted folder; null if it is gone), trialDir,
+           efficiency (hyperprune.contract.efficiency.Efficiency: nonzero parameters, bytes dense and
+           exported, FLOPs per step, kernel timings), savings (Savings: ratios against the dense's)} | null
+    front: [{id, description, valMetric, testMetric, sparsity, cost, costName (the objective's cost, or
+            planned-density where trials measured none), primary, model}] (pareto: every promoted point,
+            cheapest first; the primary is ``best``; empty for the other objectives)
+    dense: {id, status, valMetric, testMetric, epochsTrained, epochReached, stopReason, efficiency} | null
     trials: [{id, role, params, description, status, epochsTrained, epochReached, failures,
               stopReason, message, valMetric, testMetric, sparsity, rungs: [{epoch, valMetric, lsDistance}],
               trialDir}]
@@ -22,7 +27,15 @@ from hyperprune.local.follow import read_report_lines
 from hyperprune.local.journal import read_journal
 from hyperprune.local.layout import Workdir, read_json, write_json
 from hyperprune.policy import SearchState, TrialState, final_metric
-from hyperprune.policy.summary import rung_history, trial_epochs
+from hyperprune.policy.objectives import FrontPoint, front
+from hyperprune.policy.summary import (
+    measured_efficiency,
+    promoted_front,
+    rung_history,
+    savings_against_dense,
+    trial_epochs,
+)
+from hyperprune.contract.document import dumped
 from hyperprune.contract.files import CONFIG_FILE, MODEL_DIR, REPORTS_FILE
 from hyperprune.contract.promotion import promote_model, promoted_by_hyperprune
 from hyperprune.contract.report import TrialReport
@@ -34,6 +47,19 @@ def promote(workdir: Workdir, search: HyperpruneSearch, trial_id: str, output_fo
     replacing an earlier promoted model there and nothing else (hyperprune.contract.promotion)."""
     return promote_model(workdir.trial(trial_id) / MODEL_DIR, workdir.output(output_folder),
                          search=search.metadata.name, trial=trial_id)
+
+
+def promote_front(workdir: Workdir, search: HyperpruneSearch, spec: SearchSpec, state: SearchState, primary: str
+                  ) -> list[Path]:
+    """A pareto search's other front points, each copied to ``<output>-front/<trial id>`` the way the
+    primary is (``front`` is computed from the completed candidates, so this can run before the
+    primary's promotion is recorded)."""
+    if spec.objective.name != "pareto":
+        return []
+    folder = workdir.output(spec.output.front_folder)
+    return [promote_model(workdir.trial(p.trial.id) / MODEL_DIR, folder / p.trial.id,
+                          search=search.metadata.name, trial=p.trial.id)
+            for p in front(spec, state) if p.trial.id != primary]
 
 
 def session_times(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -82,6 +108,20 @@ def trial_entry(workdir: Workdir, spec: SearchSpec, state: SearchState, trial: T
     }
 
 
+def front_entry(workdir: Workdir, spec: SearchSpec, entry: dict[str, Any], point: FrontPoint, primary: str | None
+                ) -> dict[str, Any]:
+    """One point of a pareto search's front: its metrics, its cost and where its model was promoted."""
+    model = (workdir.output(spec.output.folder) if point.trial.id == primary
+             else workdir.output(spec.output.front_folder) / point.trial.id)
+    return {
+        "id": point.trial.id, "description": entry["description"], "valMetric": point.metric,
+        "testMetric": entry["testMetric"], "sparsity": entry["sparsity"],
+        "cost": point.cost, "costName": spec.objective.cost if point.measured else "planned-density",
+        "primary": point.trial.id == primary,
+        "model": str(model) if promoted_by_hyperprune(model) else None,
+    }
+
+
 def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState, workdir: Workdir) -> dict[str, Any]:
     events = read_journal(workdir.journal)
     epochs = trial_epochs(spec, state)
@@ -104,11 +144,14 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
             # null when the promoted folder is gone (deleted, and the winner's own model/ with it)
             "model": str(model) if promoted_by_hyperprune(model := workdir.output(spec.output.folder)) else None,
             "trialDir": entry["trialDir"],
+            "efficiency": dumped(measured_efficiency(state.trial(state.promoted))),
+            "savings": dumped(savings_against_dense(state, state.trial(state.promoted))),
         }
     dense = None
     if state.dense is not None:
         d = by_id[state.dense.id]
         dense = {k: d[k] for k in ("id", "status", "valMetric", "testMetric", "epochsTrained", "epochReached", "stopReason")}
+        dense["efficiency"] = dumped(measured_efficiency(state.dense))
     return {
         "name": search.metadata.name,
         "strategy": spec.strategy.name,
@@ -118,7 +161,9 @@ def build_result(search: HyperpruneSearch, spec: SearchSpec, state: SearchState,
         "mode": spec.metric_mode,
         "rungEpochs": spec.rung_epochs(),
         "finalEpoch": spec.final_epoch,
+        "objective": spec.objective.dump(),
         "best": best,
+        "front": [front_entry(workdir, spec, by_id[p.trial.id], p, state.promoted) for p in promoted_front(spec, state)],
         "dense": dense,
         "trials": trials,
         "counts": {k: v for k, v in state.counts().items() if v},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hyperprune.contract.efficiency import Efficiency, savings_lines
 from hyperprune.policy.actions import DENSE_READY
 from hyperprune.spec.point import Point
 from hyperprune.spec.summary import plural
@@ -54,6 +55,11 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
         test = f" (test {_num(best['testMetric'])})" if best.get("testMetric") is not None else ""
         lines.append(f"        validation {metric} {_num(best['valMetric'])}{test}{versus}; "
                      f"realised sparsity {_num(best['sparsity'])}")
+        if best.get("efficiency"):
+            dense_efficiency = (dense or {}).get("efficiency")
+            lines += [f"        {text}" for text in savings_lines(
+                Efficiency.model_validate(best["efficiency"]),
+                None if dense_efficiency is None else Efficiency.model_validate(dense_efficiency))]
         if best["model"] is not None:
             lines.append(f"  model: {best['model']}")
             lines.append(f"  load it: {load_line(best['model'])}")
@@ -64,6 +70,14 @@ def summary_lines(result: dict[str, Any], report_path: str | None) -> list[str]:
         for t in problems[:3]:
             lines.append(f"  {t['id']} {t['status']}: {t['stopReason'] or t['message']}")
             lines.append(f"      log: {t['trialDir']}/process.log")
+    front = result.get("front") or []
+    if front:
+        cost = front[0]["costName"]
+        lines.append(f"  front: {plural(len(front), 'point')} of {metric} against {cost}, cheapest first:")
+        for point in front:
+            where = point["model"] or "missing (its copy was deleted)"
+            lines.append(f"        {point['id']} {metric} {_num(point['valMetric'])}, {cost} {_num(point['cost'])}"
+                         f"{' (primary)' if point['primary'] else ''}: {where}")
     if report_path:
         lines.append(f"  report: {report_path}")
     return lines

@@ -15,7 +15,9 @@ One call, in order:
    ``max_starts`` of them in this call: an engine that keeps its steps short (the operator, whose
    reports wait while TPE proposes over thousands of trials) gets the rest from its next call, the
    same candidates when nothing else changed in between;
-6. when nothing is left to train, the best completed candidate by validation metric is promoted.
+6. when nothing is left to train, the objective's choice is promoted (``hyperprune.policy.objectives``:
+   the best completed candidate by validation metric, the cheapest within a tolerance of the dense
+   model, or the best-metric point of the front with the others promoted beside it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hyperprune.policy.distance import mismatch_message
 from hyperprune.policy.generation import Evaluated, propose
 from hyperprune.policy.halving import halving_step
 from hyperprune.policy.median import median_step
+from hyperprune.policy.objectives import choose
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.rounds import rounds_step
 from hyperprune.policy.rungs import LsDistance, LsThenMetric, RandomDraw, ValidationMetric, diverged_by, ls_distance_of
@@ -274,15 +277,21 @@ def _finish_when_done(plan: Plan) -> None:
         detail = f"; last problem: {last.id}: {reason}" if last else ""
         plan.emit(Finish("failed", f"no candidate completed ({summary or 'none created'}){detail}"))
         return
-    value = final_metric(best)
+    choice = choose(plan.spec, plan.state, best)
+    chosen = choice.primary
+    value = final_metric(chosen)
     completed = sum(1 for t in plan.candidates if t.status == "completed")
     dense_value = final_metric(plan.dense) if plan.dense is not None and plan.dense.status == "completed" else None
     versus = f"; dense reference {dense_value:.4g}" if dense_value is not None else ""
-    plan.emit(Promote(best.id, f"best validation {name} {value:.4g} of {plural(completed, 'completed candidate')}{versus}"))
+    beside = f"; {plural(len(choice.others), 'other front point')} promoted beside it" if choice.others else ""
+    of = f"{plural(completed, 'completed candidate')}{versus}"
+    why = f"{choice.reason}: validation {name} {value:.4g}, {of}{beside}" if choice.reason else (
+        f"best validation {name} {value:.4g} of {of}")
+    plan.emit(Promote(chosen.id, why))
     plan.emit(
         Finish(
             "succeeded",
-            f"promoted {best.id} ({best.params.describe()}): validation {name} {value:.4g}{versus}; "
+            f"promoted {chosen.id} ({chosen.params.describe()}): validation {name} {value:.4g}{versus}; "
             f"{plan.state.trial_epochs} trial-epochs",
         )
     )

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from hyperprune.policy.distance import ls_distances
+from hyperprune.policy.objectives import rung_order
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.scoring import INF, metric_score, random_score, reference_spectrum
 from hyperprune.policy.state import Observation, TrialState
@@ -147,12 +148,17 @@ def scorer_at(scorer: Scorer | LsThenMetric, epoch: int) -> Scorer:
 
 
 def ranking(plan: Plan, scorer: Scorer, epoch: int, members: list[TrialState]) -> list[tuple[TrialState, float]]:
-    """The members that reached the rung, best first; ties by creation order."""
+    """The members that reached the rung, best first; ties by creation order. An objective that
+    weighs cost ranks by front over (score, planned density) first, then by score."""
     seen = [t for t in members if reached(t, epoch)]
     scored = [
         (t, INF if diverged_by(t, epoch) else score) for t, score in zip(seen, scorer.scores(seen, epoch))
     ]
-    scored.sort(key=lambda ts: (ts[1], plan.sort_key(ts[0])))
+    if plan.spec.objective.by_cost:  # fronts over (score, planned density) first (policy.objectives)
+        fronts = {t.id: r for (t, _), r in zip(scored, rung_order(scored))}
+        scored.sort(key=lambda ts: (fronts[ts[0].id], ts[1], plan.sort_key(ts[0])))
+    else:
+        scored.sort(key=lambda ts: (ts[1], plan.sort_key(ts[0])))
     return scored
 
 

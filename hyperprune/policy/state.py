@@ -15,6 +15,7 @@ import numpy as np
 
 from hyperprune.contract.files import DENSE_ID as DENSE_ID  # re-exported: trial ids are part of the contract
 from hyperprune.contract.files import candidate_id as candidate_id
+from hyperprune.contract.efficiency import Efficiency
 from hyperprune.contract.report import Mode
 from hyperprune.spec.point import Point
 from hyperprune.spec.status import TRIAL_PHASES
@@ -41,6 +42,7 @@ class Observation:
     metric: float | None  # validation metric; None when not finite
     mode: Mode  # min: lower is better (perplexity); max: higher is better (accuracy)
     spectrum: np.ndarray | None = None  # Lyapunov exponents, when computed at this epoch
+    efficiency: Efficiency | None = None  # sizes, FLOPs, timings, when measured at this epoch
     # Memo of the LS distance to one reference spectrum: (that reference array, distance). Derived
     # data only, never serialised; keyed by the reference object so a new reference recomputes.
     distance_memo: tuple[np.ndarray, float] | None = field(default=None, compare=False, repr=False)
@@ -163,6 +165,8 @@ def observation_to_json(obs: Observation, *, spectra: bool = True) -> dict[str, 
     if spectra and obs.spectrum is not None:
         # Non-finite exponents become null: JSON (and Kubernetes) have no NaN.
         out["spectrum"] = [_float_or_none(x) for x in obs.spectrum.tolist()]
+    if obs.efficiency is not None:
+        out["efficiency"] = obs.efficiency.dump()
     return out
 
 
@@ -173,7 +177,13 @@ def observation_from_json(data: dict[str, Any]) -> Observation:
         metric=data.get("metric"),
         mode=data["mode"],
         spectrum=None if spectrum is None else np.array([np.nan if x is None else x for x in spectrum], dtype=np.float64),
+        efficiency=efficiency_or_none(data.get("efficiency")),
     )
+
+
+def efficiency_or_none(data: Any) -> Efficiency | None:
+    """An observation's efficiency from its JSON form (None when absent)."""
+    return None if data is None else Efficiency.model_validate(data)
 
 
 def trial_to_json(t: TrialState, *, spectra: bool = True) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 The local engine's ``result.json``, the custom resource's status, the operator's metrics, the progress
 display and the HTML report all show the same facts: trials by status, the trial-epochs spent,
 avoided and what full training would cost, the best candidate, the dense reference's metric, each
-trial's latest metric and LS distance. They read them here, so the two engines cannot disagree on a
+trial's latest metric and LS distance, and what a model costs to keep and run against the dense one. They read them here, so the two engines cannot disagree on a
 formula (they once counted full training two ways, agreeing only once every candidate existed).
 """
 
@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hyperprune.contract.efficiency import Efficiency, Savings, savings
 from hyperprune.contract.report import Mode
 from hyperprune.policy.decide import best_candidate, final_metric
 from hyperprune.policy.distance import SpectrumMismatch
+from hyperprune.policy.objectives import FrontPoint, front
 from hyperprune.policy.plan import Plan
 from hyperprune.policy.scoring import distance_history, observation_distance, oriented, reference_spectrum
 from hyperprune.policy.state import ACTIVE, SearchState, TrialState
@@ -93,6 +95,19 @@ def rung_history(state: SearchState, trial: TrialState, epochs: list[int]) -> li
     ]
 
 
+def measured_efficiency(trial: TrialState | None) -> Efficiency | None:
+    """The trial's latest measurement of its model (after its final epoch once it completed)."""
+    if trial is None:
+        return None
+    return next((o.efficiency for _, o in sorted(trial.observations.items(), reverse=True) if o.efficiency), None)
+
+
+def savings_against_dense(state: SearchState, trial: TrialState) -> Savings | None:
+    """What ``trial``'s model saves against the dense reference's, once both were measured."""
+    mine, dense = measured_efficiency(trial), measured_efficiency(state.dense)
+    return None if mine is None or dense is None or trial.is_dense else savings(mine, dense)
+
+
 # ---- the search ----------------------------------------------------------------------------------------
 
 
@@ -120,6 +135,14 @@ def best(spec: SearchSpec, state: SearchState) -> TrialState | None:
     if state.promoted is not None:
         return state.find(state.promoted)
     return best_candidate(Plan(spec, state))
+
+
+def promoted_front(spec: SearchSpec, state: SearchState) -> list[FrontPoint]:
+    """A pareto search's front once it promoted (the primary among them), cheapest first; empty for
+    the other objectives and before promotion."""
+    if spec.objective.name != "pareto" or state.promoted is None:
+        return []
+    return front(spec, state)
 
 
 def leader(state: SearchState, mode: Mode) -> tuple[TrialState, float, bool] | None:

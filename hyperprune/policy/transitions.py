@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hyperprune.contract.efficiency import Efficiency
 from hyperprune.contract.files import REFUSED_CONFIG_EXIT
 from hyperprune.contract.report import TrialReport
 from hyperprune.policy.actions import SEARCH_FAILED, Action, Continue, Fail, Finish, Promote, Start, Stop
@@ -77,6 +78,7 @@ def record_report(
     spectrum: Sequence[float | None] | np.ndarray | None = None,
     status: str = "running",
     message: str | None = None,
+    efficiency: Efficiency | None = None,
 ) -> bool:
     """Record one epoch's report. Returns False (and changes nothing) for an unknown trial, a trial
     that has ended, or an epoch its current run already reported (a duplicate)."""
@@ -88,6 +90,7 @@ def record_report(
         metric=None if metric is None else float(metric),
         mode=mode,
         spectrum=None if spectrum is None else np.asarray(spectrum, dtype=np.float64),
+        efficiency=efficiency,
     )
     if epoch > t.epoch:
         t.epochs_spent += epoch - t.epoch
@@ -113,6 +116,7 @@ def record_trial_report(state: SearchState, report: TrialReport) -> bool:
         spectrum=report.lyapunov,
         status=report.status,
         message=report.message,
+        efficiency=report.efficiency,
     )
 
 

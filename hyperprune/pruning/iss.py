@@ -8,13 +8,19 @@ An Intrinsic Sparse Structure is everything tied to one hidden unit j of a recur
 - its column in the next layer's W_ih^{l+1} (what it feeds upwards);
 
 for an RHN: its candidate and transform rows in W and in every micro-step's R_d, and its column in
-every R_d. Training adds a group lasso, lambda * sum over units of the L2 norm of the unit's group,
+every R_d; and the unit's entries in the biases of those rows (b_ih and b_hh of every gate, an RHN's b_d).
+Training adds a group lasso, lambda * sum over units of the L2 norm of the unit's group (its weights),
 that pushes whole groups towards zero; after ``pruneEpoch`` epochs the units with the smallest group
-norm in each layer are removed (masks zero their groups) and the network is fine-tuned without the
-penalty. What stays: the unit's biases (so it keeps producing an input-independent signal) and
-its column in the decoder / classifier head, which then reads that signal as a learned constant-like
-input. Removing a unit therefore changes nothing that other units compute; physically deleting it
-needs its bias terms folded into the decoder bias.
+norm in each layer are removed (masks zero their weights, and their biases are zeroed and held at zero)
+and the network is fine-tuned without the penalty.
+
+A removed unit is dead: with no weight and no bias its pre-activations are 0 at every step, so from a
+zero state its output stays exactly 0 (LSTM: c = sigmoid(0) c + sigmoid(0) tanh(0) = 0; GRU: h = h/2;
+RHN: s = s/2). Its column in the decoder / classifier head therefore multiplies zeros, and the units
+can be deleted physically: ``hyperprune.deploy.compact`` exports the winner as a smaller standard
+``nn.LSTM``/``nn.GRU``/``nn.RNN`` whose outputs equal the masked model's. (Keeping the biases, as an
+earlier version did, left every removed unit a time-varying input-independent signal the decoder read,
+which no smaller network reproduces exactly.)
 
 How many units each layer loses is fixed when the pruner is built: the counts whose exact weight
 sparsity is closest to the target, searched around an even split
@@ -26,11 +32,13 @@ contract's (hyperprune.contract.units), so the spec refuses such a sparsity befo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from hyperprune.models.rhn import RHN
 from hyperprune.contract.pruning import IssParams, PruningConfigError
 from hyperprune.contract.units import UnitLayer, pruned_weight_count, reach_problem, unit_layers, units_to_remove
 from hyperprune.pruning.base import Pruner
@@ -53,6 +61,21 @@ def module_unit_layers(matrices: list[PrunableMatrix]) -> list[UnitLayer[Prunabl
     return layers
 
 
+def row_biases(model: nn.Module, layers: list[UnitLayer[PrunableMatrix]]) -> list[list[Tensor]]:
+    """Per unit layer, the bias vectors of the rows that compute its units ([gates * H] each), found
+    in the layer's own recurrent module: a torch layer's b_ih and b_hh, an RHN's b_d of every micro-step."""
+    out = []
+    for layer in layers:
+        first = layer.row_matrices[0]
+        module = model.get_submodule(first.module)
+        if isinstance(module, RHN):
+            names = [f"bias_{d}" for d in range(module.depth)]
+        else:
+            names = [f"bias_ih_l{first.layer}", f"bias_hh_l{first.layer}"]
+        out.append([b for name in names if (b := getattr(module, name, None)) is not None])
+    return out
+
+
 def unit_masks(matrices: list[PrunableMatrix], layers: list[UnitLayer[PrunableMatrix]], removed: list[Tensor]) -> dict[str, Tensor]:
     """Masks that zero the groups of the units flagged in ``removed[l]`` (bool [H_l])."""
     masks = {m.name: torch.ones_like(m.param, dtype=torch.bool) for m in matrices}
@@ -73,6 +96,8 @@ class IssPruner(Pruner[IssParams]):
         self.units_removed = False
         super().__init__(*args, **kwargs)
         self.layers = module_unit_layers(self.matrices)
+        self.biases = row_biases(self.model, self.layers)
+        self._removed: list[Tensor] | None = None  # per layer, the removed units (once removed)
         self.removal_counts, self.planned_sparsity = units_to_remove(self.matrices, self.layers, self.target_sparsity)
         problem = reach_problem(self.layers, self.planned_sparsity, self.target_sparsity)  # the spec checks it too
         if problem:
@@ -115,6 +140,37 @@ class IssPruner(Pruner[IssParams]):
                 removed.append(flags)
         self._set_masks(unit_masks(self.matrices, self.layers, removed), optimizer)
         self.units_removed = True
+        self._removed = None
+        self.apply_masks()
+
+    def _removed_flags(self) -> list[Tensor]:
+        if self._removed is None:
+            self._removed = self.removed_units()
+        return self._removed
+
+    def _removed_bias_entries(self, tensors: str) -> Iterator[tuple[Tensor, Tensor]]:
+        """(bias or its gradient, [gates, H] view index of the removed units) for every row bias of a
+        layer that lost units; ``tensors`` is "data" or "grad"."""
+        if not self.units_removed:
+            return
+        for biases, flags in zip(self.biases, self._removed_flags()):
+            for bias in biases:
+                tensor = bias if tensors == "data" else bias.grad
+                if tensor is not None:
+                    yield tensor.view(-1, flags.numel()), flags.to(tensor.device)
+
+    @torch.no_grad()
+    def apply_masks(self) -> None:
+        """The weight masks, then the removed units' biases held at zero (their units stay dead)."""
+        super().apply_masks()
+        for rows, flags in self._removed_bias_entries("data"):
+            rows[:, flags] = 0.0
+
+    @torch.no_grad()
+    def _mask_gradients(self) -> None:
+        super()._mask_gradients()
+        for rows, flags in self._removed_bias_entries("grad"):
+            rows[:, flags] = 0.0
 
     def removed_units(self) -> list[Tensor]:
         """Per layer, bool [H]: True for units whose rows are masked."""
@@ -137,3 +193,4 @@ class IssPruner(Pruner[IssParams]):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.units_removed = bool(state["units_removed"])
+        self._removed = None

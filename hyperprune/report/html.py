@@ -7,13 +7,15 @@ import time
 from typing import Any
 
 from hyperprune.local.result import wall_seconds
-from hyperprune.policy.summary import leader, rung_history, trial_epochs
+from hyperprune.contract.efficiency import savings_lines
+from hyperprune.policy.summary import leader, measured_efficiency, rung_history, trial_epochs
 from hyperprune.local.summary import load_line
 from hyperprune.report.data import SearchRecord
 from hyperprune.report.plots import (
     correlations,
     rung_points,
     distance_figure,
+    front_figure,
     sparsity_figure,
     spectra_figure,
     timeline_figure,
@@ -78,6 +80,10 @@ def _facts(record: SearchRecord) -> str:
     if state.promoted:
         model = record.workdir.output(spec.output.folder)
         rows.append(("model", f"<code>{_e(model)}</code>; load it: <code>{_e(load_line(str(model)))}</code>"))
+        efficiency = measured_efficiency(state.find(state.promoted))
+        if efficiency is not None:
+            lines = savings_lines(efficiency, measured_efficiency(state.dense))
+            rows.append(("what it saves", "<br>".join(_e(line) for line in lines)))
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     return f'<table class="facts">{body}</table>'
 
@@ -111,6 +117,19 @@ def _trials_table(record: SearchRecord) -> str:
     return f'<table class="trials"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _front_section(record: SearchRecord) -> list[str]:
+    objective = record.spec.objective
+    if not objective.by_cost:
+        return []
+    return [
+        f"<h2>Metric against cost ({_e(objective.name)})</h2>",
+        _figure(front_figure(record), "Final metric against cost",
+                "Each dot is a completed candidate; the line joins the non-dominated front (no other candidate is "
+                "both cheaper and better); green: promoted; the black star is the dense model.",
+                "No candidate has completed yet."),
+    ]
+
+
 def render(record: SearchRecord) -> str:
     points = rung_points(record)
     final, at_rung = correlations(record, points)
@@ -136,6 +155,7 @@ def render(record: SearchRecord) -> str:
                 "(strategies that stop early leave few; 'full' completes every one). Right: against the metric at "
                 "the same epoch, for every candidate that reached it. Dashed: the dense reference.",
                 "No candidate has an LS distance at the first rung yet."),
+        *_front_section(record),
         "<h2>Timeline</h2>",
         _figure(timeline_figure(record), "Search timeline",
                 "Each bar is one trial process, from launch to exit; the label is the epoch it reached. A trial "

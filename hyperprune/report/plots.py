@@ -4,7 +4,9 @@
 - LS distance at the first rung against the final validation metric, with Spearman's rho;
 - the timeline: every trial process as a bar from launch to exit, ending where the trial paused,
   was stopped, completed or failed;
-- the winner's sparsity per weight matrix.
+- the winner's sparsity per weight matrix;
+- (objectives that weigh cost) the completed candidates' final metric against their cost, the front
+  joined and the dense model marked.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
+from hyperprune.policy.objectives import completed_points, front  # noqa: E402
+from hyperprune.policy.summary import measured_efficiency  # noqa: E402
 from hyperprune.report.data import SearchRecord  # noqa: E402
 
 STATUS_COLORS = {
@@ -304,3 +308,52 @@ def sparsity_figure(record: SearchRecord, trial_id: str) -> str | None:
     ax.set_title(f"{trial_id}: {report.sparsity:.1%} overall at epoch {report.epoch}", fontsize=10)
     fig.tight_layout()
     return to_data_uri(fig)
+
+
+def front_figure(record: SearchRecord) -> str | None:
+    return _uri(front_plot(record))
+
+
+def front_plot(record: SearchRecord) -> Figure | None:
+    """Final metric against cost for every completed candidate; the non-dominated front joined, the
+    promoted models green, the dense model a black star (at its measured cost, or density 1)."""
+    spec, state = record.spec, record.state
+    points = completed_points(spec, state)
+    if not spec.objective.by_cost or not points:
+        return None
+    on_front = front(spec, state)
+    measured = points[0].measured
+    cost_label = {"nonzero-params": "nonzero parameters", "bytes": "bytes of the exported weights",
+                  "latency": "latency per step (ms)"}[spec.objective.cost] if measured else "planned density (1 - sparsity)"
+    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    promoted = {state.promoted} | ({p.trial.id for p in on_front} if spec.objective.name == "pareto" else set())
+    for p in points:
+        ax.scatter([p.cost], [p.metric], s=42, zorder=3,
+                   color=PROMOTED_COLOR if p.trial.id in promoted else STATUS_COLORS["completed"])
+    ax.plot([p.cost for p in on_front], [p.metric for p in on_front], color=PROMOTED_COLOR, lw=1.0, ls="-",
+            drawstyle="steps-post", label="non-dominated front")
+    dense = state.dense
+    dense_metric = record.final_metric(dense) if dense is not None else None
+    if dense_metric is not None:
+        efficiency = measured_efficiency(dense)
+        dense_cost = efficiency.cost(spec.objective.cost) if measured and efficiency is not None else (
+            None if measured else 1.0)
+        if dense_cost is not None:
+            ax.scatter([dense_cost], [dense_metric], marker="*", s=140, color=DENSE_COLOR, zorder=4,
+                       label=f"dense ({dense_metric:.4g})")
+        else:
+            ax.axhline(dense_metric, color=DENSE_COLOR, ls="--", lw=1.0, label=f"dense ({dense_metric:.4g})")
+        tolerance = spec.objective.tolerance
+        if spec.objective.name == "sparsest-within" and tolerance is not None:
+            bound = dense_metric * (1 + tolerance / 100 if spec.metric_mode == "min" else 1 - tolerance / 100)
+            ax.axhline(bound, color="#888888", ls=":", lw=1.0, label=f"within {tolerance:g}% of dense")
+    ax.set_xlabel(cost_label)
+    ax.set_ylabel(f"final validation {record.metric}")
+    ax.set_title(f"{spec.objective.name}: {len(on_front)} of {len(points)} completed candidates on the front",
+                 fontsize=10)
+    ax.legend(loc="best", frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.canvas.draw()
+    label_points(ax, [p.cost for p in points], [p.metric for p in points], [p.trial.id for p in points])
+    return fig
+

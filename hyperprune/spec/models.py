@@ -17,7 +17,7 @@ from hyperprune.contract.report import MetricName, Mode
 from hyperprune.contract.trial import DataConfig, LyapunovConfig, ModelConfig, TaskConfig, TrainingConfig, TrialConfig
 from hyperprune.spec.point import Point
 from hyperprune.spec.rules import Sections, spec_issues
-from hyperprune.spec.sections import DEFAULT_MAX_TRIALS, Budget, DenseReference, LyapunovSettings, Output
+from hyperprune.spec.sections import DEFAULT_MAX_TRIALS, Budget, DenseReference, LyapunovSettings, Objective, Output
 from hyperprune.spec.space import Candidate, SearchSpace
 from hyperprune.spec.strategy import Strategy
 from hyperprune.spec.template import TrialTemplate
@@ -67,6 +67,7 @@ class SearchSpec(Model):
     budget: Budget = Field(default_factory=Budget)
     strategy: Strategy = Field(default_factory=Strategy)
     dense: DenseReference = Field(default_factory=DenseReference)
+    objective: Objective = Field(default_factory=Objective, description="what the search promotes")
     output: Output = Field(default_factory=Output)
     trial_template: TrialTemplate = Field(default_factory=TrialTemplate, description="trial pods (cluster only)")
 
@@ -88,6 +89,8 @@ class SearchSpec(Model):
             strategy=self.strategy,
             training=self.training,
             dense=self.dense,
+            objective=self.objective,
+            device=self.device,
             model=self.model,
             lyapunov=self.lyapunov,
             data=self.data,
@@ -127,9 +130,10 @@ class SearchSpec(Model):
 
     def dense_epochs(self) -> int:
         """How far the dense reference trains: the last rung where lsh and lsh-sync read its spectra,
-        unless ``dense.compare`` asks for its final metric too; the end for the other strategies."""
+        unless ``dense.compare`` or the ``sparsest-within`` objective (its tolerance is a percentage
+        of the dense model's final metric) needs its final metric; the end for the other strategies."""
         rungs = self.ls_rung_epochs()
-        if self.dense.compare or not rungs:
+        if self.dense.compare or self.objective.name == "sparsest-within" or not rungs:
             return self.final_epoch
         return rungs[-1]
 

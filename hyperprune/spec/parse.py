@@ -127,6 +127,8 @@ def parse_search(document: object) -> HyperpruneSearch:
         strategy=sections.get("strategy"),
         training=sections.get("training"),
         dense=sections.get("dense"),
+        objective=sections.get("objective"),
+        device=sections.get("device"),
         model=sections.get("model"),
         lyapunov=sections.get("lyapunov"),
         data=sections.get("data"),

@@ -31,7 +31,7 @@ from hyperprune.contract.trial import (
 )
 from hyperprune.spec.domains import ScalarValue, domain_values
 from hyperprune.spec.feasible import corpus_issues, pruning_issues, steps_for
-from hyperprune.spec.sections import DenseReference, LyapunovSettings
+from hyperprune.spec.sections import DenseReference, LyapunovSettings, Objective
 from hyperprune.spec.space import Candidate, SearchSpace
 from hyperprune.spec.strategy import LS_STRATEGIES, RUNG_STRATEGIES, Strategy
 
@@ -51,6 +51,8 @@ class Sections:
     strategy: Strategy | None
     training: TrainingConfig | None
     dense: DenseReference | None
+    objective: Objective | None
+    device: str | None
     model: ModelConfig | None
     lyapunov: LyapunovSettings | None
     data: DataConfig | None
@@ -67,6 +69,8 @@ def spec_issues(s: Sections) -> list[Issue]:
         issues += _strategy_issues(s.strategy, s.training, s.dense)
         if s.space is not None or s.candidates is not None:
             issues += _schedule_issues(s.strategy, s.training, s.space, s.candidates)
+    if s.objective is not None:
+        issues += _objective_issues(s.objective, s.strategy, s.dense, s.device)
     if s.task is not None:  # (task: null, as a search written back with its defaults has it, is no task)
         issues += _task_issues(s)
         if s.lyapunov is not None and s.training is not None:
@@ -148,6 +152,31 @@ def _candidate_issues(candidates: tuple[tuple[int, Candidate], ...], *, empty: b
         if key in first_seen:
             issues.append((f"candidates[{i}]", f"duplicate of spec.candidates[{first_seen[key]}]"))
         first_seen.setdefault(key, i)
+    return issues
+
+
+# Strategies whose rungs can weigh cost beside their score (non-dominated sorting, policy.objectives).
+COST_STRATEGIES = frozenset({"lsh", "asha-loss", "random", "full"})
+
+
+def _objective_issues(objective: Objective, strategy: Strategy | None, dense: DenseReference | None,
+                      device: str | None) -> list[Issue]:
+    issues: list[Issue] = []
+    if objective.name == "sparsest-within" and objective.tolerance is None:
+        issues.append(("objective.tolerance", "sparsest-within needs a tolerance: the percentage of the dense "
+                                              "model's final metric a candidate may lose, e.g. 5"))
+    if objective.tolerance is not None and objective.name != "sparsest-within":
+        issues.append(("objective.tolerance", f"only sparsest-within uses a tolerance, not {objective.name}"))
+    if objective.tolerance is not None and dense is not None and not dense.enabled:
+        issues.append(("objective.tolerance", "a tolerance is measured against the dense reference; set "
+                                              "dense.enabled: true"))
+    if objective.by_cost and strategy is not None and strategy.name not in COST_STRATEGIES:
+        issues.append(("objective.name", f"strategy {strategy.name} ranks by the metric alone and cannot weigh "
+                                         f"cost; use {objective.name} with one of {', '.join(sorted(COST_STRATEGIES))}"))
+    if objective.by_cost and objective.cost == "latency" and device == "auto":
+        issues.append(("objective.cost", "latency is measured on each trial's device, and device auto may put "
+                                         "trials on CUDA and on CPU; set spec.device to cpu or cuda, or use "
+                                         "nonzero-params or bytes"))
     return issues
 
 

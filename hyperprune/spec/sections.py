@@ -1,5 +1,5 @@
-"""The smaller sections of a search spec: the budget, the dense reference, the promoted model's
-place, and how spectra are computed and compared. Torch-free."""
+"""The smaller sections of a search spec: the budget, the dense reference, the objective, the promoted
+model's place, and how spectra are computed and compared. Torch-free."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, field_validator
 
 from hyperprune.contract.document import Model
+from hyperprune.contract.efficiency import COST_HELP, CostName
 from hyperprune.contract.files import engine_owned
 from hyperprune.contract.trial import LyapunovBase
 
@@ -61,6 +62,32 @@ class DenseReference(Model):
     )
 
 
+ObjectiveName = Literal["metric", "sparsest-within", "pareto"]
+OBJECTIVE_HELP: dict[ObjectiveName, str] = {
+    "metric": "promote the candidate with the best final validation metric",
+    "sparsest-within": "promote the cheapest candidate whose final metric is within `tolerance` % of the dense model's",
+    "pareto": "promote every candidate on the non-dominated front of final metric against cost",
+}
+
+
+class Objective(Model):
+    """What the search promotes, and so which candidates its rungs keep (hyperprune.policy.objectives)."""
+
+    name: ObjectiveName = Field("metric", description="; ".join(f"{k}: {v}" for k, v in OBJECTIVE_HELP.items()))
+    tolerance: float | None = Field(
+        None, gt=0.0, le=100.0,
+        description="sparsest-within: how far (percent of the dense model's final metric) a candidate may be worse",
+    )
+    cost: CostName = Field(
+        "nonzero-params", description="; ".join(f"{k}: {v}" for k, v in COST_HELP.items()) + " (lower is better)"
+    )
+
+    @property
+    def by_cost(self) -> bool:
+        """Whether candidates are weighed by cost as well as by metric."""
+        return self.name != "metric"
+
+
 def output_path_problem(path: str) -> str | None:
     """Why ``spec.output.path`` cannot hold the promoted model, or None. One rule for both engines:
     the folder lies inside the search's own folder (the work dir locally, the search's folder in
@@ -102,3 +129,9 @@ class Output(Model):
     def folder(self) -> str:
         """The path, normalised (``./models//best`` -> ``models/best``), relative to the search's folder."""
         return posixpath.normpath(self.path)
+
+    @property
+    def front_folder(self) -> str:
+        """Where a pareto search promotes its other front points, one folder each by trial id
+        (``best-front/t003``), beside the primary model."""
+        return f"{self.folder}-front"

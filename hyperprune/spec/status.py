@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import Field, JsonValue
 
 from hyperprune.contract.document import Model
+from hyperprune.contract.efficiency import Efficiency, Savings
 from hyperprune.contract.report import MetricName
 
 SearchPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Invalid"]
@@ -82,6 +83,19 @@ class BestTrial(Model):
     test_metric: float | None = None
     sparsity: float | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    efficiency: Efficiency | None = Field(None, description="its exported model's sizes, FLOPs and timings")
+    savings: Savings | None = Field(None, description="against the dense reference's measurement")
+
+
+class FrontEntry(Model):
+    """One point of a pareto search's front (spec.objective.name pareto)."""
+
+    trial_id: str
+    metric: float = Field(description="validation metric at the final epoch")
+    cost: float = Field(description="the objective's cost as measured (or planned density, see costName)")
+    cost_name: str = Field(description="nonzero-params, bytes, latency, or planned-density where trials measured none")
+    primary: bool = Field(False, description="the point promoted to spec.output.path (best metric on the front)")
+    model_path: str = Field(description="its model folder as mounted in trial pods (compact export inside)")
 
 
 class DenseTarget(Model):
@@ -91,6 +105,7 @@ class DenseTarget(Model):
     epoch: int = Field(0, ge=0)
     metric: float | None = Field(None, description="validation metric at its latest epoch")
     test_metric: float | None = None
+    efficiency: Efficiency | None = Field(None, description="its model's sizes, FLOPs and timings")
 
 
 class Promotion(Model):
@@ -124,6 +139,7 @@ class SearchStatus(Model):
         default_factory=dict, description="every trial of the search, by id (creation order: dense, t000, t001, ...)"
     )
     best: BestTrial | None = None
+    front: list[FrontEntry] = Field(default_factory=list, description="pareto: the promoted front, cheapest first")
     dense: DenseTarget | None = None
     promotion: Promotion | None = None
     trial_epochs: TrialEpochs = Field(default_factory=TrialEpochs)
@@ -137,6 +153,7 @@ __all__ = [
     "BestTrial",
     "Condition",
     "DenseTarget",
+    "FrontEntry",
     "Promotion",
     "SearchPhase",
     "SearchStatus",

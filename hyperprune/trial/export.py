@@ -1,4 +1,9 @@
-"""Writing a finished model folder (its layout and ``load_model``: ``hyperprune.models.folder``)."""
+"""Writing a finished model folder (its layout and ``load_model``: ``hyperprune.models.folder``), with
+the model's compact export inside it (``compact/``, loadable with torch alone: ``hyperprune.deploy``).
+
+The compact export, and so the efficiency measurement made on it, knows Hyperprune's own model layout
+only (an embedding or input, a recurrent ``core``, a decoder or head); a task's own model is any
+``nn.Module``, so its folder has no ``compact/`` and its reports no efficiency (``has_compact_export``)."""
 
 from __future__ import annotations
 
@@ -12,8 +17,19 @@ from torch import nn
 
 from hyperprune.contract.files import MODEL_DIR
 from hyperprune.contract.trial import TrialConfig
+from hyperprune.deploy import COMPACT_DIR, compact_export, write_compact
 from hyperprune.models.folder import CONFIG_FILE, MASKS_FILE, METRICS_FILE, TASK_FILE, VOCAB_FILE, WEIGHTS_FILE
 from hyperprune.trial.checkpoint import atomic_write
+
+
+NOT_MEASURED = (
+    "efficiency not measured: the compact export knows Hyperprune's own models only, not a task's own model"
+)
+
+
+def has_compact_export(config: TrialConfig) -> bool:
+    """Whether the trial's model is exported compact and measured (see the module docstring)."""
+    return config.task is None
 
 
 def masked_state_dict(model: nn.Module, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -50,6 +66,8 @@ def export_model(
     _write_json(staging / METRICS_FILE, metrics)
     if vocab is not None:
         _write_json(staging / VOCAB_FILE, vocab)
+    if has_compact_export(config):
+        write_compact(compact_export(model, masks, model_spec), staging / COMPACT_DIR)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     return final

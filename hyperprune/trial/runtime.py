@@ -10,8 +10,10 @@
 3. For each epoch up to E: train (truncated BPTT for language models, gradient clipping, pruner
    hooks around every optimiser step, the pruner's regulariser added to the loss), let the pruner
    end the epoch, step the learning rate, evaluate the validation split, measure sparsity and (at
-   the epochs in ``lyapunov.epochs``) the Lyapunov spectrum, append a report, checkpoint.
-   The last epoch (``training.epochs``) also evaluates the test split and writes ``DIR/model``.
+   the epochs in ``lyapunov.epochs``) the Lyapunov spectrum, (at the epochs in ``efficiency.epochs``
+   and the last) the model's efficiency (``hyperprune.deploy``: sizes, FLOPs, kernel timings),
+   append a report, checkpoint. The last epoch (``training.epochs``) also evaluates the test split
+   and writes ``DIR/model`` with its compact export in ``DIR/model/compact``.
 
 Everything random in an epoch is seeded from (seed, epoch), and the checkpoint holds all remaining
 state, so a run continued from a checkpoint reproduces an uninterrupted run bit for bit.
@@ -34,9 +36,11 @@ from torch import nn
 
 from hyperprune.trial.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint, set_rng_state
 from hyperprune.contract.trial import TrialConfig
-from hyperprune.trial.export import export_model
+from hyperprune.deploy import compact_export, measure
+from hyperprune.trial.export import NOT_MEASURED, export_model, has_compact_export
 from hyperprune.contract.files import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, LOG_FILE, STOPPED_EXIT
 from hyperprune.trial.optim import build_optimizer, build_scheduler
+from hyperprune.contract.efficiency import Efficiency
 from hyperprune.contract.report import TrialReport
 from hyperprune.models.recurrent import RecurrentLayer
 from hyperprune.trial.reporters import (
@@ -341,8 +345,19 @@ def _evaluate(trial: _Trial, epoch: int, result: _EpochResult, stop: StopFlag) -
     test = task.evaluate(model, "test", stop.check) if final and cfg.evaluate_test else None
     if test is not None:  # None: no test split (a task may have none)
         report.test_loss, report.test_metric = _finite_or_none(test.loss), _finite_or_none(test.metric)
+    if final or epoch in cfg.efficiency.epochs:
+        if has_compact_export(cfg):
+            report.efficiency = _efficiency(trial)
+        else:
+            report.message = f"{report.message}; {NOT_MEASURED}" if report.message else NOT_MEASURED
     model.train()
     return report
+
+
+def _efficiency(trial: _Trial) -> Efficiency:
+    compact = compact_export(trial.model, trial.pruner.masks(), trial.task.model_spec())
+    return measure(trial.model, compact, trial.device, masked=trial.config.pruning.method != "none",
+                   timing=trial.config.efficiency.timing)
 
 
 def _diverge(trial: _Trial, epoch: int, result: _EpochResult, wall: float) -> TrialOutcome:

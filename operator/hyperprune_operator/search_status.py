@@ -10,8 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hyperprune.contract.document import dumped
 from hyperprune.policy import SearchState, final_metric
-from hyperprune.policy.summary import best, latest_metric, trial_epochs
+from hyperprune.policy.summary import (
+    best,
+    latest_metric,
+    measured_efficiency,
+    promoted_front,
+    savings_against_dense,
+    trial_epochs,
+)
+from hyperprune_operator import naming
 from hyperprune.spec import HyperpruneSearch
 from hyperprune_operator.state import TrialRecord, final_report, set_condition, trial_summary
 
@@ -36,8 +45,20 @@ def best_entry(search: HyperpruneSearch, state: SearchState, records: Mapping[st
         return None
     report = final_report(records[trial.id], trial) or {}
     out = {"trialId": trial.id, "metric": final_metric(trial), "testMetric": report.get("testMetric"),
-           "sparsity": report.get("sparsity"), "params": trial.params.to_json()}
+           "sparsity": report.get("sparsity"), "params": trial.params.to_json(),
+           "efficiency": dumped(measured_efficiency(trial)), "savings": dumped(savings_against_dense(state, trial))}
     return {k: v for k, v in out.items() if v is not None}
+
+
+def front_entries(search: HyperpruneSearch, state: SearchState, records: Mapping[str, TrialRecord]) -> list[dict[str, Any]]:
+    """A pareto search's front once promoted; each point's model stays in its trial's folder on the
+    volume (the primary is also copied to spec.output.path)."""
+    mount = search.spec.trial_template.volume.mount_path
+    return [{"trialId": p.trial.id, "metric": p.metric, "cost": p.cost,
+             "costName": search.spec.objective.cost if p.measured else "planned-density",
+             "primary": p.trial.id == state.promoted,
+             "modelPath": f"{naming.workdir(mount, search.name, p.trial.id, records[p.trial.id].run)}/model"}
+            for p in promoted_front(search.spec, state)]
 
 
 def dense_entry(state: SearchState, records: Mapping[str, TrialRecord]) -> dict[str, Any] | None:
@@ -46,7 +67,7 @@ def dense_entry(state: SearchState, records: Mapping[str, TrialRecord]) -> dict[
         return None
     report = final_report(records[dense.id], dense) or {}
     out = {"phase": dense.status, "epoch": dense.epoch, "metric": latest_metric(dense),
-           "testMetric": report.get("testMetric")}
+           "testMetric": report.get("testMetric"), "efficiency": dumped(measured_efficiency(dense))}
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -83,6 +104,7 @@ def desired_status(
         "outcome": state.outcome,
         "promotion": dict(promotion) if promotion else None,
         "best": best_entry(search, state, records),
+        "front": front_entries(search, state, records),
         "dense": dense_entry(state, records),
         "startTime": start_time,
         "completionTime": written.get("completionTime"),

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hyperprune.policy import TERMINAL, Observation, SearchState, TrialState, record_report
+from hyperprune.policy.state import efficiency_or_none
 from hyperprune.policy.summary import latest_distance, latest_metric
 from hyperprune.spec.point import Point
 from hyperprune.spec.status import TRIAL_PHASES
@@ -78,6 +79,7 @@ def observation_of(entry: dict[str, Any]) -> Observation:
         metric=entry.get("valMetric"),
         mode=entry.get("mode", "min"),
         spectrum=None if spectrum is None else np.asarray(spectrum, dtype=np.float64),
+        efficiency=efficiency_or_none(entry.get("efficiency")),
     )
 
 
@@ -105,6 +107,7 @@ def _record(state: SearchState, trial: TrialState, entry: dict[str, Any]) -> boo
         spectrum=entry.get("lyapunov"),
         status=entry.get("status", "running"),
         message=entry.get("message"),
+        efficiency=efficiency_or_none(entry.get("efficiency")),
     )
 
 

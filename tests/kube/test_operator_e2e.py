@@ -180,6 +180,12 @@ def test_the_best_model_is_promoted_to_the_volume_and_recorded_with_an_event(nod
                  if t["spec"]["role"] == "candidate" and t["status"]["phase"] == "completed"}
     best = min(completed, key=lambda tid: (completed[tid], tid))
     assert status["best"]["trialId"] == best and status["best"]["metric"] == completed[best]
+    # What the winner saves, measured by its pod after its last epoch, against the dense model's.
+    assert status["best"]["efficiency"] == trials[best]["status"]["reports"][str(EPOCHS)]["efficiency"]
+    dense_efficiency = status["dense"]["efficiency"]
+    assert status["best"]["efficiency"]["nonzeroParameters"] < dense_efficiency["nonzeroParameters"]
+    assert status["best"]["savings"]["exportBytes"] == pytest.approx(
+        status["best"]["efficiency"]["exportBytes"] / dense_efficiency["exportBytes"])
     promotion = status["promotion"]
     assert promotion["trialId"] == best and promotion["phase"] == "Succeeded"
     assert promotion["volume"] == "persistentVolumeClaim:data" and promotion["path"] == f"{NAME}/best"

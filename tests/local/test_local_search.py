@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import signal
 import time
 from pathlib import Path
@@ -105,6 +106,27 @@ def test_promoted_model_loads_with_one_call_and_evaluates_to_the_reported_metric
     with torch.no_grad():
         assert task.evaluate(model, "valid").metric == pytest.approx(best["valMetric"], rel=1e-6)
     assert best["testMetric"] is not None and best["sparsity"] == pytest.approx(best["params"]["sparsity"], abs=0.02)
+    # Its compact export loads with torch alone and computes what the masked model does.
+    load = runpy.run_path(str(workdir / "best" / "compact" / "load.py"))["load"]
+    tokens = torch.randint(0, model.vocab_size, (7, 2), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(load(workdir / "best" / "compact")(tokens)[0], model(tokens)[0], rtol=0, atol=1e-6)
+
+
+def test_what_the_winner_saves_is_measured_against_the_dense_model(finished):
+    _, workdir, completed = finished
+    res = result(workdir)
+    best, dense = res["best"], res["dense"]
+    winner = best["efficiency"]
+    assert winner["exportBytes"] == (workdir / "best" / "compact" / "weights.pt").stat().st_size
+    assert winner["nonzeroParameters"] < dense["efficiency"]["nonzeroParameters"] == winner["parameters"]
+    assert [t["kernel"] for t in dense["efficiency"]["timings"]] == ["dense"]
+    assert {t["kernel"] for t in winner["timings"]} >= {"dense-with-zeros"}
+    savings = best["savings"]
+    assert savings["nonzeroParameters"] == pytest.approx(winner["nonzeroParameters"] / winner["parameters"])
+    assert savings["speedup"] > 0 and savings["kernel"] in {t["kernel"] for t in winner["timings"]}
+    assert "exported as " + winner["exportFormat"] in completed.stdout and "ms/step with" in completed.stdout
+    assert "what it saves" in (workdir / "report.html").read_text()
 
 
 def test_summary_names_the_winner_the_model_the_load_call_and_the_report(finished):

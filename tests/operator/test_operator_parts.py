@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from hyperprune.contract.files import REFUSED_CONFIG_EXIT
-from hyperprune.policy import SearchState, TrialExit, TrialState
+import pytest
+
+from hyperprune.policy import Observation, SearchState, TrialExit, TrialState
+from hyperprune.spec.status import SearchStatus
 from hyperprune.spec import Point
 from hyperprune_operator.pods import PodTable, pod_facts
 from hyperprune_operator.promotion import promotion_step
@@ -169,6 +172,26 @@ def test_the_desired_status_counts_every_trial_and_plans_full_training_from_the_
     assert status["trialEpochs"] == {"spent": 3, "avoided": 5, "fullTraining": 54}
     assert status["phase"] == "Running" and status["message"] == "2 trials: 1 running, 1 stopped"
     assert search_phase(state, {"phase": "Failed"}) == "Failed"
+
+
+def test_a_pareto_search_lists_its_promoted_front_in_the_status_with_each_points_model_folder():
+    search, issues = parse(small_search(objective={"name": "pareto"}))
+    assert search is not None, issues
+    trials = [TrialState("dense", "dense", Point.dense(), status="completed", epoch=6, target_epoch=6)]
+    for trial_id, sparsity, metric in (("t000", 0.4, 60.0), ("t001", 0.8, 58.0), ("t002", 0.9, 70.0), ("t003", 0.6, 65.0)):
+        trials.append(TrialState(trial_id, "candidate", Point.of("random", sparsity), status="completed", epoch=6,
+                                 target_epoch=6, observations={6: Observation(6, metric, "min")}))
+    state = SearchState(trials=trials, promoted="t001")
+    records = {t.id: record(t.id) for t in trials}
+    records["t002"].run = 1
+    status = desired_status(search, state, records, promotion=None, written={}, generation=1, start_time=None,
+                            now="2026-01-01T00:00:00Z")
+    # t001 (sparser and better) dominates t000 and t003; t002 is the sparsest.
+    assert [(p["trialId"], p["primary"], p["costName"]) for p in status["front"]] == [
+        ("t002", False, "planned-density"), ("t001", True, "planned-density")]
+    assert status["front"][0]["modelPath"] == "/var/lib/hyperprune/s/t002-r1/model"
+    assert status["front"][0]["cost"] == pytest.approx(0.1)
+    assert SearchStatus.model_validate(status).front[1].trial_id == "t001"  # the CRD's schema holds it
 
 
 # ---- restore -----------------------------------------------------------------------------------------------

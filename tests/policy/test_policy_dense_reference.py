@@ -52,3 +52,10 @@ def test_strategies_that_read_no_spectrum_train_the_dense_reference_to_the_end(n
     assert s.dense_epochs() == 12
     sim = Simulation(s, latent_trajectories(seed=1)).run()
     assert sim.state.trial("dense").status == "completed"
+
+
+def test_sparsest_within_trains_the_dense_reference_to_the_end_its_tolerance_is_measured_from():
+    s = spec("lsh", objective={"name": "sparsest-within", "tolerance": 5})
+    assert s.dense_epochs() == 12
+    sim = Simulation(s, latent_trajectories(seed=1)).run()
+    assert sim.state.trial("dense").status == "completed"

@@ -30,7 +30,9 @@ from hyperprune.policy import (
     record_trial_report,
 )
 from hyperprune.policy.distance import SpectrumMismatch
+from hyperprune.contract.efficiency import Efficiency, KernelTiming
 from hyperprune.contract.report import TrialReport
+from hyperprune.policy.summary import measured_efficiency, savings_against_dense
 
 
 def state_with_one_trial(target: int = 3) -> SearchState:
@@ -110,6 +112,32 @@ def test_trial_reports_are_recorded_from_the_trial_runtime_model():
     obs = state.trials[0].observations[1]
     assert obs.metric == 42.0 and obs.mode == "min" and obs.spectrum.tolist() == [0.5, -1.0]
     assert state.trials[0].status == "paused"
+
+
+def efficiency(nonzero: int, export_bytes: int, latency_ms: float, kernel: str = "dense") -> Efficiency:
+    return Efficiency(
+        device="cpu (1 threads)", parameters=1000, nonzero_parameters=nonzero, hidden_sizes=[8],
+        dense_bytes=4000, export_bytes=export_bytes, export_format="dense" if kernel == "dense" else "packed-mask",
+        dense_flops_per_step=2000, flops_per_step=2 * nonzero,
+        timings=[KernelTiming(kernel=kernel, latency_ms=latency_ms, tokens_per_second=1000 / latency_ms, batch=4,
+                              steps=5, repeats=3)],
+    )
+
+
+def test_a_measured_efficiency_is_kept_through_json_and_compared_with_the_dense_models():
+    state = SearchState()
+    apply(state, Start("dense", "dense", Point.dense(), 1))
+    apply(state, Start("t000", "candidate", Point.of("random", 0.8), 1))
+    for trial_id, measured in (("dense", efficiency(1000, 4000, 2.0)), ("t000", efficiency(200, 1200, 4.0, "torch-sparse-csr"))):
+        report = TrialReport(trial_id=trial_id, epoch=1, metric="perplexity", mode="min", val_metric=9.0,
+                             status="completed", efficiency=measured)
+        assert record_trial_report(state, report)
+    again = SearchState.from_json(json.loads(json.dumps(state.to_json())))
+    assert measured_efficiency(again.trial("t000")) == efficiency(200, 1200, 4.0, "torch-sparse-csr")
+    saved = savings_against_dense(again, again.trial("t000"))
+    assert (saved.nonzero_parameters, saved.export_bytes, saved.flops_per_step) == (0.2, 0.3, 0.2)
+    assert saved.speedup == 0.5 and saved.kernel == "torch-sparse-csr"  # sparse and slower: said so
+    assert savings_against_dense(again, again.trial("dense")) is None
 
 
 def test_actions_update_status_promotion_and_outcome():

@@ -1,5 +1,6 @@
-"""ISS structured pruning: whole hidden units go (all gate rows, their recurrent and next-layer
-columns), chosen by group norm; removed units no longer influence other units; group lasso."""
+"""ISS structured pruning: whole hidden units go (all gate rows and their biases, their recurrent and
+next-layer columns), chosen by group norm; removed units no longer influence other units and output
+exactly zero, so a smaller network can replace the masked one; group lasso."""
 
 from __future__ import annotations
 
@@ -57,9 +58,25 @@ def test_removes_whole_units_with_the_smallest_group_norms():
         assert torch.count_nonzero(getattr(core, f"weight_hh_l{layer}").detach()[:, units]) == 0
         if layer == 0:
             assert torch.count_nonzero(core.weight_ih_l1.detach()[:, units]) == 0
-        # Biases stay (the unit keeps an input-independent signal the decoder reads).
-        assert torch.count_nonzero(getattr(core, f"bias_ih_l{layer}").detach().view(4, 16)[:, units]) > 0
-    assert torch.count_nonzero(run.model.decoder.weight.detach()[:, removed[1]]) > 0
+        # Their biases go too (held at zero through later steps), so the unit is dead.
+        for name in (f"bias_ih_l{layer}", f"bias_hh_l{layer}"):
+            assert torch.count_nonzero(getattr(core, name).detach().view(4, 16)[:, units]) == 0, name
+    run.train_epoch()  # fine-tuning moves every other bias but not the removed units'
+    for layer, flags in enumerate(removed):
+        assert torch.count_nonzero(getattr(core, f"bias_hh_l{layer}").detach().view(4, 16)[:, flags]) == 0
+        assert torch.count_nonzero(getattr(core, f"bias_hh_l{layer}").detach().view(4, 16)[:, ~flags]) > 0
+
+
+@pytest.mark.parametrize("arch,layers,units", [("lstm", 2, (3, 3)), ("gru", 2, (4, 2)), ("rhn", 1, (3,)), ("rnn_tanh", 1, (4,))])
+def test_removed_units_output_exactly_zero_from_a_zero_state(arch, layers, units):
+    run = iss_run(arch, layers, units, prune_epoch=0)
+    run.train_epoch()
+    removed = run.pruner.removed_units()
+    core = run.model.core.eval()
+    with torch.no_grad():
+        out, _ = core(torch.randn(12, 3, core.input_size))
+    assert torch.count_nonzero(out[:, :, removed[-1]]) == 0
+    assert torch.count_nonzero(out[:, :, ~removed[-1]]) > 0
 
 
 @pytest.mark.parametrize("arch,layers,units", [("lstm", 2, (3, 3)), ("gru", 2, (4, 2)), ("rhn", 1, (3,)), ("rnn_tanh", 1, (4,))])

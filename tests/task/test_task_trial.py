@@ -97,3 +97,27 @@ def test_only_the_layers_the_task_names_are_pruned_and_measured(tmp_path):
     last = _reports(tmp_path)[-1]
     assert sorted(last.sparsity_per_layer) == ["upper.weight_hh_l0", "upper.weight_ih_l0"]
     assert len(last.lyapunov) == 16
+
+
+def test_an_iss_task_trial_completes_with_its_removed_units_dead_in_each_module_and_no_efficiency(tmp_path):
+    # The compact export and its measurement know Hyperprune's own models only: a task's model is
+    # trained, pruned and saved, but neither exported compact nor measured, and its reports say so.
+    pruning = {"method": "iss", "sparsity": 0.6, "params": {"pruneEpoch": 1}}
+    outcome = run_trial(task_config(pruning=pruning), tmp_path)
+    assert outcome.status == "completed"
+    reports = _reports(tmp_path)
+    assert [r.status for r in reports] == ["running", "running", "completed"]
+    assert all(r.efficiency is None for r in reports)
+    assert "efficiency not measured" in (reports[-1].message or "")
+    assert reports[-1].sparsity == pytest.approx(0.6, abs=5e-3)
+    assert (tmp_path / "model" / "model.pt").exists() and not (tmp_path / "model" / "compact").exists()
+    # ISS removes whole units in each LSTM module separately, their biases zeroed with their weights.
+    saved = torch.load(tmp_path / "model" / "model.pt", weights_only=True)
+    masks = torch.load(tmp_path / "model" / "masks.pt", weights_only=True)
+    for module, removed_count in (("encoder.rnn", 3), ("upper", 4)):
+        rows = masks[f"{module}.weight_hh_l0"].view(4, 8, 8)
+        removed = ~rows.any(dim=2).any(dim=0)
+        assert int(removed.sum()) == removed_count
+        for bias in ("bias_ih_l0", "bias_hh_l0"):
+            entries = saved[f"{module}.{bias}"].view(4, 8)
+            assert bool((entries[:, removed] == 0).all()) and bool((entries[:, ~removed] != 0).any())

@@ -41,8 +41,14 @@ def test_a_trial_reports_every_epoch_learns_and_writes_a_loadable_final_model(tm
 
     folder = tmp_path / "model"
     assert {p.name for p in folder.iterdir()} == {
-        "model.pt", "masks.pt", "config.json", "task.json", "metrics.json", "vocab.json"
+        "model.pt", "masks.pt", "config.json", "task.json", "metrics.json", "vocab.json", "compact"
     }
+    # What pruning saved, measured after the last epoch only (efficiency.epochs is empty).
+    assert [r.efficiency is not None for r in reports] == [False, False, True]
+    efficiency = reports[-1].efficiency
+    assert efficiency.export_format == "packed-mask" and efficiency.export_bytes < efficiency.dense_bytes
+    assert efficiency.export_bytes == (folder / "compact" / "weights.pt").stat().st_size
+    assert [t.kernel for t in efficiency.timings] == ["dense-with-zeros", "torch-sparse-csr"]
     assert json.loads((folder / "metrics.json").read_text())["valMetric"] == reports[-1].val_metric
     model, loaded_config = load_model(tmp_path)  # the trial dir or its model/ folder
     assert loaded_config == config and not model.training

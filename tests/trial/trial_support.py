@@ -47,7 +47,8 @@ def read_lines(workdir: Path) -> list[TrialReport]:
 
 def without_timing(report: TrialReport) -> dict[str, Any]:
     return report.model_dump(
-        exclude={"time", "epoch_seconds", "wall_seconds", "tokens_per_second", "lyapunov_seconds"}
+        exclude={"time": True, "epoch_seconds": True, "wall_seconds": True, "tokens_per_second": True,
+                 "lyapunov_seconds": True, "efficiency": {"timings"}}
     )
 
 
