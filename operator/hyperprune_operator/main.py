@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         trial_defaults=trial_defaults,
     )
     try:
-        kube = Kube(api_client(pool_size=config.io_threads + config.workers + 4))
+        kube = Kube(api_client(pool_size=config.io_threads + config.workers + config.behind_threads + 2))
     except Exception as exc:
         print(f"error: no Kubernetes credentials ({exc}) — set KUBECONFIG or run in a pod with a service account",
               file=sys.stderr)

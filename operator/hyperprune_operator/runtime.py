@@ -67,6 +67,9 @@ class Runtime:
         # so that they leave the API server room for the writes a step waits for.
         self.behind = concurrent.futures.ThreadPoolExecutor(max_workers=config.behind_threads,
                                                             thread_name_prefix="hyperprune-behind")
+        # Re-listings (one per search per resync interval, each up to a minute on an overloaded API
+        # server): threads of their own, so that they never hold up the writes behind the steps.
+        self.lister = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="hyperprune-list")
         self.workers: dict[tuple[str, str], SearchWorker] = {}
         self.wakers: dict[tuple[str, str], asyncio.Event] = {}
         self._by_label: dict[tuple[str, str], tuple[str, str]] = {}
@@ -116,7 +119,7 @@ class Runtime:
         wake = asyncio.Event()
         worker = SearchWorker(self.kube, namespace, name, settings=self.config.worker_settings(),
                               metrics=self.metrics, ensure_trial_rbac=self.ensure_trial_rbac, io=self.io,
-                              behind=self.behind, notify=lambda: loop.call_soon_threadsafe(wake.set))
+                              behind=self.behind, lister=self.lister, notify=lambda: loop.call_soon_threadsafe(wake.set))
         self.workers[key], self.wakers[key] = worker, wake
         self._by_label[(namespace, naming.label_value(name))] = key
         self.metrics.workers.set(len(self.workers))
@@ -179,3 +182,4 @@ class Runtime:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.io.shutdown(wait=False, cancel_futures=True)
         self.behind.shutdown(wait=False, cancel_futures=True)
+        self.lister.shutdown(wait=False, cancel_futures=True)

@@ -136,6 +136,7 @@ class SearchWorker:
         clock: Callable[[], float] = time.time,
         io: concurrent.futures.Executor | None = None,
         behind: concurrent.futures.Executor | None = None,
+        lister: concurrent.futures.Executor | None = None,
         notify: Callable[[], object] | None = None,
     ) -> None:
         self.kube = kube
@@ -147,6 +148,7 @@ class SearchWorker:
         self.clock = clock
         self.io = io  # independent API calls of a step run here at once (None: one after the other)
         self.behind = behind  # writes behind the step (writes.py); None: at once, in the step
+        self.lister = lister or behind  # the periodic re-listing (``_resync``)
         self.notify = notify  # wakes the worker when a write behind the step has landed
         self._lock = threading.Lock()
         self._inbox: list[_Event] = []
@@ -529,10 +531,10 @@ class SearchWorker:
             except Exception as exc:
                 self.offer("listed", None, {"trials": seen, "pods": [], "error": exc})
 
-        if self.behind is None:
+        if self.lister is None:
             listing()
         else:
-            self.behind.submit(listing)
+            self.lister.submit(listing)
 
     def _listed(self, done: dict[str, Any]) -> None:
         watched, self.listing = self.listing or set(), None
