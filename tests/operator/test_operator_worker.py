@@ -246,13 +246,23 @@ def run_from(kube: FakeKube, kubelet: FakeKubelet, clock: Clock) -> SearchWorker
     return worker
 
 
-def test_a_resync_repairs_a_missed_pod_deletion():
+def running_search() -> tuple[FakeKube, Clock, SearchWorker, str]:
+    """A settled search whose trials' pods run; the name of one of them."""
     kube = FakeKube()
     kube.add_search(small_search())
     clock = Clock()
     worker = make_worker(kube, clock=clock)
     settle(worker)
-    name = sorted(kube.store["pod"])[0]
+    return kube, clock, worker, sorted(kube.store["pod"])[0]
+
+
+def assert_pod_loss_counted(kube: FakeKube, name: str) -> None:
+    trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
+    assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+
+
+def test_a_resync_repairs_a_missed_pod_deletion():
+    kube, clock, worker, name = running_search()
     kube.listeners = []  # the watch misses the deletion
     kube.delete("pod", name)
     settle(worker)
@@ -262,17 +272,11 @@ def test_a_resync_repairs_a_missed_pod_deletion():
     assert name in worker.pods
     settle(worker)
     assert worker.listing is None
-    trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
-    assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+    assert_pod_loss_counted(kube, name)
 
 
 def test_a_listing_older_than_the_watch_does_not_bring_back_a_pod_the_watch_saw_deleted():
-    kube = FakeKube()
-    kube.add_search(small_search())
-    clock = Clock()
-    worker = make_worker(kube, clock=clock)
-    settle(worker)
-    name = sorted(kube.store["pod"])[0]
+    kube, clock, worker, name = running_search()
     stale = kube.list_pods(NAMESPACE, "s")  # the listing is taken before the deletion ...
     kube.list_pods = lambda *_, **__: stale  # type: ignore[method-assign]
     kube.delete("pod", name)  # ... which the watch reports before the listing comes back
@@ -281,8 +285,7 @@ def test_a_listing_older_than_the_watch_does_not_bring_back_a_pod_the_watch_saw_
     assert worker.listing == {name}  # the watch's word on it is newer than the listing's
     settle(worker)
     assert worker.listing is None and name not in worker.pods
-    trial = kube.store["trial"][name.rsplit("-", 1)[0]]["status"]
-    assert trial["failures"] == 1 and "was deleted while the trial was running" in trial["message"]
+    assert_pod_loss_counted(kube, name)
 
 
 def one_trial_search() -> dict:
