@@ -1,7 +1,8 @@
-"""The two images as really built from the Dockerfiles (scripts/images: rootful podman, local base
+"""The images as really built from the Dockerfiles (scripts/images: rootful podman, local base
 images, no registry): they run as their numeric non-root users, their commands answer --help, the
-operator image holds no torch, the trial image holds the pinned CPU torch; and an image's key (what
-decides a rebuild) follows exactly the inputs its build reads.
+operator image holds no torch, the trial image holds the pinned CPU torch, the co2 example's task
+image (built FROM the trial image) imports its package and data; and an image's key (what decides a
+rebuild) follows exactly the inputs its build reads.
 
 The images are built by ``make tools`` (scripts/test-tools); a missing one FAILS with what to run.
 """
@@ -36,7 +37,7 @@ def run_in(name: str, *args: str, entrypoint: str | None = None, check: bool = T
 
 @pytest.fixture(scope="module", autouse=True)
 def built():
-    for name in ("operator", "trial"):
+    for name in ("operator", "trial", "co2-forecaster"):
         proc = images("path", name, check=False)
         if proc.returncode != 0:
             pytest.fail(f"the {name} image is not built for the current sources: run `make tools` "
@@ -66,6 +67,16 @@ def test_the_trial_image_runs_as_uid_1000_with_the_pinned_cpu_torch_and_both_pod
     assert "--source" in run_in("trial", "-m", "hyperprune_operator.promote", "--help", entrypoint="python").stdout
 
 
+def test_the_co2_example_image_runs_as_uid_1000_and_imports_its_entry_point_and_data():
+    # examples/Dockerfile.co2-forecaster as a user builds it, on the trial image: the package, statsmodels
+    # and its bundled CO2 series; the trial image's entrypoint unchanged.
+    assert run_in("co2-forecaster", "-u", entrypoint="id").stdout.strip() == "1000"
+    assert run_in("co2-forecaster", "--help").stdout.startswith("usage: hyperprune trial")
+    out = run_in("co2-forecaster", "-c", "from co2_forecaster.task import monthly_co2; print(len(monthly_co2()))",
+                 entrypoint="python").stdout
+    assert out.split() == ["526"]  # months, as the task's docstring says
+
+
 def _images_module():
     loader = importlib.machinery.SourceFileLoader("hyperprune_images", str(IMAGES))
     spec = importlib.util.spec_from_loader(loader.name, loader)
@@ -75,7 +86,7 @@ def _images_module():
     return module
 
 
-def test_an_images_key_follows_the_files_it_copies_and_ignores_what_dockerignore_drops(tmp_path, monkeypatch):
+def test_an_images_key_follows_the_files_it_copies_and_ignores_what_dockerignore_drops(tmp_path):
     module = _images_module()
     repo = tmp_path / "repo"
     (repo / "pkg" / "sub").mkdir(parents=True)
@@ -85,18 +96,17 @@ def test_an_images_key_follows_the_files_it_copies_and_ignores_what_dockerignore
     (repo / "pyproject.toml").write_text("[project]\n")
     (repo / "pkg" / "sub" / "a.py").write_text("A = 1\n")
     (repo / "docs.md").write_text("not copied\n")
-    monkeypatch.setattr(module, "REPO", repo)
     dockerfile = repo / "Dockerfile"
     assert module.copied_sources(dockerfile) == ["pyproject.toml", "pkg"]
-    first = module.context_digest(dockerfile)
+    first = module.context_digest(dockerfile, repo)
     (repo / "pkg" / "sub" / "__pycache__").mkdir()
     (repo / "pkg" / "sub" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
     (repo / "docs.md").write_text("changed, never copied\n")
-    assert module.context_digest(dockerfile) == first
+    assert module.context_digest(dockerfile, repo) == first
     (repo / "pkg" / "sub" / "a.py").write_text("A = 2\n")
-    second = module.context_digest(dockerfile)
+    second = module.context_digest(dockerfile, repo)
     assert second != first
     (repo / "pkg" / "sub" / "b.py").write_text("")  # a new file is a new input
-    assert module.context_digest(dockerfile) != second
+    assert module.context_digest(dockerfile, repo) != second
     dockerfile.write_text(dockerfile.read_text() + "USER 1000\n")
-    assert module.context_digest(dockerfile) not in (first, second)
+    assert module.context_digest(dockerfile, repo) not in (first, second)

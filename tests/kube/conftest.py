@@ -10,6 +10,8 @@
     node_api        an admin ApiClient for it
     real_node       a real kubelet + containerd registered to it (scripts/node), the operator and
                     trial images built from the Dockerfiles imported (tests/kube/real_node.py)
+    co2_trial_image the example's task image (examples/Dockerfile.co2-forecaster on the trial image)
+                    imported into real_node: its reference for spec.trialTemplate.image
     node_namespace  a fresh namespace per test on node_cluster
     chart_operator  charts/hyperprune installed there (helm), the operator a container of its image
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import pytest
 
 from .cluster import Cluster, create_namespace, service_account_token, start_cluster
-from .real_node import RealNode, start_real_node
+from .real_node import CO2_TRIAL_IMAGE, RealNode, start_real_node
 
 
 def running_cluster(tmp_path_factory, name: str, **options):
@@ -95,6 +97,13 @@ def real_node(node_cluster, tmp_path_factory) -> RealNode:
         yield node
     finally:
         node.stop()  # before node_cluster stops: it deletes the node's pods through the API first
+
+
+@pytest.fixture(scope="session")
+def co2_trial_image(real_node) -> str:
+    """The image a user builds for the co2_forecaster example, imported into the real node."""
+    real_node.load("co2-forecaster")
+    return CO2_TRIAL_IMAGE
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 its own, running the project's images built from its Dockerfiles (``scripts/images``).
 
     node = start_real_node(cluster, tmp_dir)      # Ready, with the operator and trial images imported
+    node.load("co2-forecaster")                   # another image of scripts/images (an example's task image)
     node.container_pid(pod)                       # the host PID of a pod's container (fault injection)
     node.stop()                                   # kubelet, containerd, containers, mounts, network: gone
 
@@ -29,6 +30,7 @@ IMAGES_SCRIPT = REPO / "scripts" / "images"
 TOOLS_HINT = "run `make tools` (scripts/test-tools builds the images and the kubelet)"
 OPERATOR_IMAGE = "hyperprune-operator:0.1.0"  # as the chart names it (docker.io/library/... in containerd)
 TRIAL_IMAGE = "hyperprune-trial:0.1.0"  # the default of spec.trialTemplate.image
+CO2_TRIAL_IMAGE = "co2-forecaster-trial:0.1.0"  # examples/Dockerfile.co2-forecaster on the trial image
 
 
 def image_archive(name: str) -> Path:
@@ -65,6 +67,14 @@ class RealNode:
             if words and words[0] == container_id:
                 return int(words[1])
         raise AssertionError(f"no task for container {container_id} of pod {pod['metadata']['name']}")
+
+    def load(self, image: str) -> None:
+        """Import the image ``image`` of scripts/images (its archive) into the running node's containerd."""
+        archive = image_archive(image)
+        proc = subprocess.run([sys.executable, str(NODE_SCRIPT), "load", "--dir", str(self.dir), str(archive)],
+                              capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise AssertionError(f"scripts/node load {archive} failed:\n{proc.stderr[-3000:]}")
 
     def stop(self) -> None:
         if self._stopped:
