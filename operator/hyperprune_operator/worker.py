@@ -997,6 +997,8 @@ class SearchWorker:
     def _status_landed(self, patch: dict[str, Any], error: Exception | None) -> None:
         if error is None:
             self.status = apply_merge(self.status, patch)
+            if "phase" in patch:  # the metrics show the phase the status says, as soon as it says it
+                self.metrics_pending, self.next_metrics = True, 0.0
             return
         self.status_pending = True  # written again by the next step
         log.warning("%s/%s: status not written (%s); retrying", self.namespace, self.name, api_error(error))

@@ -233,10 +233,19 @@ def test_the_metrics_endpoint_serves_the_documented_metrics(node_api, finished):
     from hyperprune_operator.metrics import METRIC_NAMES
 
     namespace, operator, _, _ = finished
-    samples = {}
-    for family in text_string_to_metric_families(operator.metrics()):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    succeeded = (("namespace", namespace), ("phase", "Succeeded"), ("search", NAME))
+
+    def scrape() -> dict:
+        found = {}
+        for family in text_string_to_metric_families(operator.metrics()):
+            for sample in family.samples:
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return found
+
+    # The metrics follow the status the operator wrote (its step after the write lands): wait for them.
+    samples: dict = {}
+    wait_until(lambda: samples.update(scrape()) or samples.get(("hyperprune_search_phase", succeeded)) == 1, 60,
+               "the phase metric to say Succeeded")
     exported = {name for name, _ in samples}
     for name in METRIC_NAMES:
         assert name in exported or f"{name}_count" in exported, name

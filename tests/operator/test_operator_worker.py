@@ -72,6 +72,8 @@ def test_a_search_runs_to_promotion(failed_deletions):
     worker = run(kube, kubelet, restart_every_step=False)
     result = outcome(kube)
     assert result["phase"] == "Succeeded" and worker.finished
+    assert worker.metrics is not None  # the metrics say the phase the status says
+    assert worker.metrics.search_phase.labels(NAMESPACE, "s", "Succeeded")._value.get() == 1
     assert result["summaries"] == ["dense"] + [f"t{i:03d}" for i in range(8)]
     phases = [t[1] for t in result["trials"].values()]
     assert phases.count("stopped") >= 3 and "failed" not in phases
