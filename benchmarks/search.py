@@ -329,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(),
             **assemble(t, plans[t.label], results),
         }
+        broken = [r for r in [traj["dense"], *traj["candidates"]] if r["status"] == "error"]
+        if traj["dense"]["status"] == "error" or len(broken) == len(traj["candidates"]) + 1:
+            # No ground truth to judge a rule against: say why instead of scoring empty trajectories.
+            print(f"error: {t.label}: {len(broken)} of {len(traj['candidates']) + 1} trials failed to run, the dense "
+                  f"reference among them ({traj['dense'].get('message')})" if traj["dense"]["status"] == "error"
+                  else f"error: {t.label}: every trial failed to run ({broken[0].get('message')})", file=sys.stderr)
+            return 1
         if traj["document"]["spec"]["data"].get("path"):  # built-in corpora (digits) have none
             traj["document"]["spec"]["data"]["path"] = str(Path(traj["document"]["spec"]["data"]["path"]))
         if live_for is t:

@@ -246,7 +246,8 @@ def _sensitivity_row(doc: dict[str, Any], recorded: Recorded, strategy: str, kee
         "rungEpochs": out["rungEpochs"],
         "trialEpochs": out["trialEpochs"],
         "candidateTrialEpochs": out["candidateTrialEpochs"],
-        "candidateReductionVsFull": full_candidate_epochs / out["candidateTrialEpochs"],
+        "candidateReductionVsFull": (full_candidate_epochs / out["candidateTrialEpochs"]
+                                     if out["candidateTrialEpochs"] else None),
         "finalistsTrained": out["completed"],
         "wallSecondsReplayed": out["wallSecondsReplayed"],
         "pick": out["pickDescription"],

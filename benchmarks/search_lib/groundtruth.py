@@ -79,14 +79,14 @@ def extra_spectra(states: list[str], sink: list[dict[str, Any]]) -> Iterator[Non
 
     original = runtime.probe_spectrum
 
-    def with_extra(model: Any, probe: Any, cfg: Any) -> tuple[list[float], float]:
-        out = original(model, probe, cfg)
+    def with_extra(model: Any, probe: Any, layers: Any, cfg: Any) -> tuple[list[float], float]:
+        out = original(model, probe, layers, cfg)
         extra: dict[str, Any] = {}
         for state in states:
             if state == cfg.state:
                 continue
             try:
-                values, seconds = original(model, probe, cfg.model_copy(update={"state": state}))
+                values, seconds = original(model, probe, layers, cfg.model_copy(update={"state": state}))
                 extra[state] = {"spectrum": [v if v == v and abs(v) != float("inf") else None for v in values],
                                 "seconds": seconds}
             except ValueError:  # a numerically broken core: no spectrum, as the runtime does
