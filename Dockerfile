@@ -15,7 +15,13 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/hyperprune
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The dependencies first, from pyproject.toml alone: a change of the sources (or of the README, which
+# the package's metadata reads) rebuilds from the next step on, not this slow one.
+COPY pyproject.toml ./
+COPY trial-image/requirements.py trial-image/requirements.py
+RUN python trial-image/requirements.py pyproject.toml --image operator > /tmp/requirements.txt \
+ && /opt/hyperprune/bin/pip install -r /tmp/requirements.txt
+COPY README.md ./
 COPY hyperprune ./hyperprune
 COPY operator ./operator
 # The `operator` extra only: the core (spec, policy) is torch-free by design. Fail the build if a

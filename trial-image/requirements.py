@@ -1,10 +1,14 @@
-"""Print the trial image's pip requirements, read from pyproject.toml (one source of truth):
+"""Print an image's pip requirements, read from pyproject.toml (one source of truth):
 
-    python trial-image/requirements.py pyproject.toml > requirements.txt
+    python trial-image/requirements.py pyproject.toml [--image trial|operator] > requirements.txt
 
-The project's core dependencies, the `torch` extra without torch itself (the base image's CUDA build
-of torch is kept, never reinstalled) and the `kubernetes` client of the `operator` extra (the trial
-runtime's `kube` reporter patches the trial's status with it). Standard library only.
+Both Dockerfiles install these in a layer of their own before copying the sources, so that a change
+of the sources rebuilds only the project's own install, not its dependencies.
+
+trial (the default): the project's core dependencies, the `torch` extra without torch itself (the
+base image's CUDA build of torch is kept, never reinstalled) and the `kubernetes` client of the
+`operator` extra (the trial runtime's `kube` reporter patches the trial's status with it).
+operator: the core dependencies and the `operator` extra (never torch). Standard library only.
 """
 
 from __future__ import annotations
@@ -33,12 +37,27 @@ def trial_requirements(pyproject: dict) -> list[str]:
     return wanted
 
 
+def operator_requirements(pyproject: dict) -> list[str]:
+    project = pyproject["project"]
+    wanted = list(project["dependencies"]) + list(project["optional-dependencies"]["operator"])
+    if NOT_INSTALLED & {name(r) for r in wanted}:
+        raise SystemExit("pyproject.toml: the operator's dependencies must not include torch")
+    return wanted
+
+
+IMAGES = {"trial": trial_requirements, "operator": operator_requirements}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: requirements.py PYPROJECT.toml", file=sys.stderr)
+    args = argv[1:]
+    image = "trial"
+    if len(args) == 3 and args[1] == "--image" and args[2] in IMAGES:
+        image = args[2]
+    elif len(args) != 1:
+        print("usage: requirements.py PYPROJECT.toml [--image trial|operator]", file=sys.stderr)
         return 2
-    with open(argv[1], "rb") as f:
-        print("\n".join(trial_requirements(tomllib.load(f))))
+    with open(args[0], "rb") as f:
+        print("\n".join(IMAGES[image](tomllib.load(f))))
     return 0
 
 

@@ -177,10 +177,37 @@ def test_trial_image_keeps_the_base_images_cuda_torch(trial_image):
     assert "requirements.py pyproject.toml" in runs, "dependencies come from pyproject.toml"
 
 
-def test_trial_image_requirements_are_the_projects_minus_torch_plus_the_kube_reporters_client():
-    spec = importlib.util.spec_from_file_location("trial_requirements", REPO / "trial-image" / "requirements.py")
+def _requirements_module():
+    spec = importlib.util.spec_from_file_location("image_requirements", REPO / "trial-image" / "requirements.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_both_images_install_their_dependencies_before_copying_the_sources(operator_image, trial_image):
+    """A change of the sources must not reinstall the dependencies (minutes per image build)."""
+    for instructions, flag in ((operator_image, "--image operator"), (trial_image, "")):
+        build_stage = [i for i in instructions if i.stage == 0]
+        first_source = next(n for n, i in enumerate(build_stage) if i.keyword == "COPY" and "hyperprune" in i.args)
+        before = "\n".join(i.args for i in build_stage[:first_source] if i.keyword == "RUN")
+        assert re.search(r"requirements\.py pyproject\.toml\s*" + re.escape(flag), before), before
+        assert "pip install -r" in before, before
+
+
+def test_operator_image_requirements_are_the_core_and_the_operator_extra_without_torch():
+    module = _requirements_module()
+    wanted = module.operator_requirements(PYPROJECT)
+    project = PYPROJECT["project"]
+    assert wanted == project["dependencies"] + project["optional-dependencies"]["operator"]
+    assert "torch" not in {module.name(r) for r in wanted}
+    with_torch = {"project": {**project, "optional-dependencies": {
+        **project["optional-dependencies"], "operator": [*project["optional-dependencies"]["operator"], "torch>=2"]}}}
+    with pytest.raises(SystemExit, match="must not include torch"):
+        module.operator_requirements(with_torch)
+
+
+def test_trial_image_requirements_are_the_projects_minus_torch_plus_the_kube_reporters_client():
+    module = _requirements_module()
     wanted = module.trial_requirements(PYPROJECT)
     names = {module.name(r) for r in wanted}
     project = PYPROJECT["project"]
