@@ -147,13 +147,19 @@ class PodHistory:
         return None if ended.get("reason") == "ContainerStatusUnknown" else ended.get("exitCode")
 
 
-def wait_terminated(api, namespace: str, timeout: float = 120) -> None:
-    """Until no pod of the namespace is terminating: the kubelet has reported how each deleted pod's
-    container ended (a PodHistory sees it) and removed it."""
+def wait_terminated(api, namespace: str, history: PodHistory | None = None, timeout: float = 120) -> None:
+    """Until every pod of the namespace has ended: none is terminating or still live (pending or
+    running), so the operator's deletions behind its step have been made and the kubelet has reported
+    how each deleted pod's container ended and removed it; with ``history``, until its watch has also
+    seen every removed pod go. A search's phase says it ended before its last deletions are made."""
     core = client.CoreV1Api(api)
 
-    def none_terminating() -> bool:
+    def settled() -> bool:
         pods = json.loads(core.list_namespaced_pod(namespace, _preload_content=False).data)["items"]
-        return not [p for p in pods if p["metadata"].get("deletionTimestamp")]
+        if [p for p in pods if p["metadata"].get("deletionTimestamp")
+                or (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]:
+            return False
+        listed = {p["metadata"]["name"] for p in pods}
+        return history is None or set(history.last) - listed <= history.deleted
 
-    wait_until(none_terminating, timeout, f"the terminating pods of {namespace} to go")
+    wait_until(settled, timeout, f"the pods of {namespace} to end")

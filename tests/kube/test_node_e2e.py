@@ -72,7 +72,7 @@ def median_search(node_api, chart_operator, tmp_path_factory):
         create_search(node_api, namespace, body)
         wait_for_search(node_api, namespace, "median", lambda s: phase(s) in ("Succeeded", "Failed"), 600,
                         "the median search to finish", chart_operator)
-        wait_terminated(node_api, namespace)
+        wait_terminated(node_api, namespace, history)
     yield namespace, folder, history
     client.CoreV1Api(node_api).delete_namespace(namespace)
 

@@ -65,7 +65,7 @@ def bad_searches(node_api, chart_operator, tmp_path_factory):
         for body in searches:
             wait_for_search(node_api, namespace, body["metadata"]["name"], lambda s: phase(s) in ("Succeeded", "Failed"),
                             300, f"search {body['metadata']['name']} to end", chart_operator)
-        wait_terminated(node_api, namespace)
+        wait_terminated(node_api, namespace, history)
     yield namespace, history
     client.CoreV1Api(node_api).delete_namespace(namespace)
 
@@ -159,7 +159,7 @@ def test_pods_deleted_by_hand_or_killed_resume_their_trials_from_checkpoints(nod
         os.kill(real_node.container_pid(pod), signal.SIGKILL)  # the trial's process dies: exit 137
         search = wait_for_search(node_api, namespace, "resume", lambda s: phase(s) in ("Succeeded", "Failed"), 300,
                                  "the search to finish", chart_operator)
-        wait_terminated(node_api, namespace)
+        wait_terminated(node_api, namespace, history)
     assert search["status"]["phase"] == "Succeeded", search["status"]["message"]
     # SIGTERM, caught: a clean stop, said in the trial's log on the volume (and with 143 when the
     # kubelet reported the end of a deleted pod's container at all); SIGKILL: 137.

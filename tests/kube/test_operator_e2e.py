@@ -62,7 +62,7 @@ def finished(node_api, chart_operator, real_node, tmp_path_factory):
         create_search(node_api, namespace, body)
         wait_for_search(node_api, namespace, NAME, lambda s: phase(s) in ("Succeeded", "Failed"), 600,
                         "the search to finish", chart_operator)
-        wait_terminated(node_api, namespace)
+        wait_terminated(node_api, namespace, history)
     yield namespace, chart_operator, folder, history
     core.delete_namespace(namespace)
     core.delete_persistent_volume(f"pv-{namespace}-data")
