@@ -92,6 +92,9 @@ LISTED = "LISTED"  # the type of a trial event that a re-listing produced, not a
 SLOW_STEP_S = 0.5  # a reconcile step slower than this is logged with where its time went
 # A change of these is written at once; the rest (counts, summaries) at most once per status_interval.
 IMPORTANT_STATUS_KEYS = ("phase", "conditions", "outcome", "promotion", "best", "observedGeneration")
+ENDED_PHASES = ("Succeeded", "Failed")
+# A search's end waits for its trials' last status writes this long at most (one that keeps failing).
+FINAL_WRITES_WAIT_S = 10.0
 
 
 @dataclass
@@ -174,6 +177,7 @@ class SearchWorker:
         self.next_resync = 0.0
         self.start_time: str | None = None
         self.status_pending = False  # a routine status change waits for the next interval
+        self.ending_since: float | None = None  # since when the search's end waits for its trials' writes
         # The status write on its way behind the step, and its patch.
         self.status_writing: tuple[concurrent.futures.Future[Exception | None], dict[str, Any]] | None = None
         self.metrics_pending = False
@@ -963,6 +967,10 @@ class SearchWorker:
         if not patch:
             return False
         now = self.clock()
+        if not force and patch.get("phase") in ENDED_PHASES and self._trials_still_writing(now):
+            self.next_status_write = max(self.next_status_write, now + 1.0)  # or at once when they land
+            return True
+        self.ending_since = None
         important = any(k in patch for k in IMPORTANT_STATUS_KEYS)
         if not (force or important or now >= self.next_status_write):
             return True
@@ -980,6 +988,19 @@ class SearchWorker:
 
             self.status_writing = (self.behind.submit(write), patch)
         return False
+
+    def _trials_still_writing(self, now: float) -> bool:
+        """Whether the search's end waits for its trials' last status writes: a search that says it
+        ended has trials whose statuses say how each ended, for whoever reads them next (their writes
+        go behind the step and could land after the search's). Progress held back for the next flush
+        goes now. A write that keeps failing holds the end back FINAL_WRITES_WAIT_S at most."""
+        if self.lazy:
+            self._flush()
+        if not any(r.writing is not None for r in self.records.values()):
+            return False
+        if self.ending_since is None:
+            self.ending_since = now
+        return now - self.ending_since < FINAL_WRITES_WAIT_S
 
     def _patch_status(self, patch: dict[str, Any]) -> Exception | None:
         started = self.clock()

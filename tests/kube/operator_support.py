@@ -277,6 +277,21 @@ def events(api, namespace: str, reason: str | None = None) -> list[dict]:
     return [e for e in items if reason is None or e.get("reason") == reason]
 
 
+def wait_events(api, namespace: str, reason: str, count: int = 1, *, involved: str | None = None,
+                type_: str | None = None, timeout: float = 60) -> list[dict]:
+    """The events of ``reason`` (about the object named ``involved``, of ``type_``) once there are
+    ``count`` or more. The operator posts events behind its step, so a status that says a search or
+    trial ended can land before the events of the same step do."""
+    def enough() -> list[dict] | None:
+        found = [e for e in events(api, namespace, reason)
+                 if (involved is None or e["involvedObject"]["name"] == involved)
+                 and (type_ is None or e.get("type") == type_)]
+        return found if len(found) >= count else None
+
+    return wait_until(enough, timeout, f"{count} {reason} event(s) in {namespace}"
+                      + (f" about {involved}" if involved else ""))
+
+
 def wait_for_search(api, namespace: str, name: str, predicate: Callable[[dict], Any], timeout: float,
                     what: str, operator: OperatorProcess | None = None) -> dict:
     def check():

@@ -23,7 +23,7 @@ import hyperprune
 
 from .cluster import create_namespace, wait_until
 from .chart_operator import PodHistory, wait_terminated
-from .operator_support import by_id, create_search, events, get_search, phase, tiny_search, wait_for_search
+from .operator_support import by_id, create_search, get_search, phase, tiny_search, wait_events, wait_for_search
 from .real_node import TRIAL_IMAGE
 
 pytestmark = pytest.mark.node
@@ -94,7 +94,7 @@ def test_a_running_trial_stopped_early_gets_sigterm_and_exits_cleanly(node_api, 
     # ... and exited by itself with 143 = 128 + SIGTERM within the pod's grace period (a kill at its
     # end would read 137), when the kubelet reported the container's end at all.
     assert history.exit_code(pod) in (143, None), history.last.get(pod, {}).get("status")
-    assert {e["involvedObject"]["name"] for e in events(node_api, namespace, "Stopped")} == {name}
+    assert {e["involvedObject"]["name"] for e in wait_events(node_api, namespace, "Stopped")} == {name}
 
 
 def test_trials_on_a_hostpath_volume_run_as_root_and_the_winner_loads_from_it(node_api, median_search):

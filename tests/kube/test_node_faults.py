@@ -23,13 +23,13 @@ from .chart_operator import PodHistory, wait_terminated
 from .operator_support import (
     by_id,
     create_search,
-    events,
     get_search,
     get_trial,
     list_pods,
     list_trials,
     phase,
     tiny_search,
+    wait_events,
     wait_for_search,
 )
 from .real_node import TRIAL_IMAGE
@@ -70,14 +70,14 @@ def bad_searches(node_api, chart_operator, tmp_path_factory):
     client.CoreV1Api(node_api).delete_namespace(namespace)
 
 
-def _warnings(api, namespace: str, trial: str, reason: str) -> list[str]:
-    return [e["message"] for e in events(api, namespace, reason)
-            if e["involvedObject"]["name"] == trial and e["type"] == "Warning"]
+def _warnings(api, namespace: str, trial: str, reason: str, count: int = 1) -> list[str]:
+    """The messages of a trial's Warnings of ``reason``, once there are ``count``."""
+    return [e["message"] for e in wait_events(api, namespace, reason, count, involved=trial, type_="Warning")]
 
 
 def test_an_image_that_cannot_start_fails_its_attempts_at_the_start_timeout(node_api, bad_searches):
     namespace, history = bad_searches
-    waiting = sorted(_warnings(node_api, namespace, "no-image-t000", "PodNotStarting"))
+    waiting = sorted(_warnings(node_api, namespace, "no-image-t000", "PodNotStarting", 2))
     assert len(waiting) == 2  # one per pod: each attempt's pod could not start
     for attempt, message in enumerate(waiting, 1):
         assert message.startswith(f"pod no-image-t000-{attempt} cannot start: its image is not on the node and "
@@ -109,8 +109,7 @@ def test_a_container_killed_by_its_memory_limit_is_said_to_be_oom_killed(node_ap
     for pod in ("oom-t000-1", "oom-t000-2"):
         ended = history.terminated(pod)
         assert (ended.get("exitCode"), ended.get("reason")) == (137, "OOMKilled"), pod
-    (retried,) = [e["message"] for e in events(node_api, namespace, "Continued")
-                  if e["involvedObject"]["name"] == "oom-t000"]
+    (retried,) = [e["message"] for e in wait_events(node_api, namespace, "Continued", involved="oom-t000")]
     assert "retry 1 of 1" in retried and "OOMKilled" in retried
     assert "used more memory than its limit" in _warnings(node_api, namespace, "oom-t000", "Failed")[0]
 
@@ -181,7 +180,7 @@ def test_pods_deleted_by_hand_or_killed_resume_their_trials_from_checkpoints(nod
         checkpointed = int(resumed.group(1))
         assert [e for e in range(1, checkpointed + 1) if f"epoch {e}/{epochs}:" in log] == [], (tid, log[-3000:])
         assert all(f"epoch {e}/{epochs}:" in log for e in range(checkpointed + 1, epochs + 1)), (tid, log[-3000:])
-    retried = [e for e in events(node_api, namespace, "Continued") if "retry 1 of 1" in e["message"]]
+    retried = [e for e in wait_events(node_api, namespace, "Continued", 2) if "retry 1 of 1" in e["message"]]
     assert {e["involvedObject"]["name"] for e in retried} == {"resume-t000", "resume-t001"}
     core.delete_namespace(namespace)
 
@@ -248,5 +247,5 @@ def test_a_trial_that_refuses_its_config_fails_without_retries_and_counts_toward
         assert "not retried, the same error would recur" in s["stopReason"]
         assert s["pod"]["exitCode"] == 2 and s["pod"]["phase"] == "Failed"
         assert "data.path" in s["pod"]["message"]  # the trial's own words, the container's last log lines
-    assert len(events(node_api, namespace, "Failed")) == 2
+    assert len(wait_events(node_api, namespace, "Failed", 2)) == 2
     client.CoreV1Api(node_api).delete_namespace(namespace)

@@ -37,6 +37,7 @@ from .operator_support import (
     list_trials,
     phase,
     tiny_search,
+    wait_events,
     wait_for_search,
     wait_gone,
 )
@@ -123,7 +124,7 @@ def test_trials_far_from_the_dense_spectrum_are_stopped_and_their_pods_deleted(n
         pod = f"{trial['metadata']['name']}-1"
         assert pod in history.deleted and history.exit_code(pod) in (0, 143, None), history.last.get(pod, {}).get("status")
         assert trial["status"]["failures"] == 0 and (folder / NAME / tid / CHECKPOINT_FILE).is_file()
-    stop_events = {e["involvedObject"]["name"] for e in events(node_api, namespace, "Stopped")}
+    stop_events = {e["involvedObject"]["name"] for e in wait_events(node_api, namespace, "Stopped", len(stopped))}
     assert stop_events == {f"{NAME}-{tid}" for tid in stopped}
 
 
@@ -198,7 +199,7 @@ def test_the_best_model_is_promoted_to_the_volume_and_recorded_with_an_event(nod
     assert config.trial_id == best
     matrices = [p for p in model.parameters() if p.dim() == 2]
     assert sum(int((m == 0).sum()) for m in matrices) > 0  # the pruned model as trained in its pod
-    (event,) = events(node_api, namespace, "Promoted")
+    (event,) = wait_events(node_api, namespace, "Promoted")
     assert event["involvedObject"]["kind"] == "HyperpruneSearch" and f"{NAME}/best" in event["message"]
 
 

@@ -15,11 +15,11 @@ from .operator_support import (
     VERSION,
     create_search,
     custom,
-    events,
     list_trials,
     phase,
     running_operator,
     tiny_search,
+    wait_events,
     wait_for_search,
 )
 
@@ -53,7 +53,7 @@ def test_a_semantically_invalid_search_gets_an_invalid_condition_until_fixed(kub
         assert invalid["status"] == "True" and invalid["reason"] == "SpecInvalid" and invalid["observedGeneration"] == 1
         assert "spec.strategy.rungs.first: the first rung (epoch 9) must come before the end of training" in invalid["message"]
         assert not list_trials(kube_api, namespace)
-        assert events(kube_api, namespace, "Invalid")
+        assert wait_events(kube_api, namespace, "Invalid")
         assert operator.alive()  # no crashed handler: the operator still serves
         assert "hyperprune_handler_errors_total{handler=\"search-worker\"} 0.0" in operator.metrics()
 

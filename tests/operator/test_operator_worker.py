@@ -3,6 +3,9 @@ control-plane tests cannot pin down in time (a restart after every single step).
 
 from __future__ import annotations
 
+import concurrent.futures
+from typing import Any, Callable
+
 import pytest
 from kubernetes.client.exceptions import ApiException
 
@@ -143,6 +146,82 @@ def test_a_pod_that_refuses_its_config_fails_the_trial_without_a_retry():
     assert t1["phase"] == "failed" and t1["attempt"] == 1 and t1["pod"]["exitCode"] == 2
     assert "s-t001-2" not in kube.store["pod"] and "pruning.params.zeta" in t1["message"]
     assert kube.store["search"]["s"]["status"]["phase"] == "Succeeded"
+
+
+class LastFirst(concurrent.futures.Executor):
+    """Runs what was submitted only when told, the last submitted first: writes behind the step
+    landing in the worst order an API server under load can give them."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[concurrent.futures.Future, Callable[..., Any], tuple]] = []
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[override]
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self.held.append((future, fn, args))
+        return future
+
+    def release(self) -> None:
+        while self.held:
+            future, fn, args = self.held.pop()
+            future.set_result(fn(*args))
+
+
+def failing_search_seen_ending(patch_trial_status: Callable[..., Any] | None = None) -> tuple[FakeKube, list]:
+    """A search of one trial whose pod refuses its config, its writes landing last first; returns
+    the API and, for each search status write that said Failed, the trial's status at that moment."""
+    kube = FakeKube()
+    kube.add_search(small_search(budget={"maxTrials": 1, "parallelism": 1, "retries": 0, "maxFailedTrials": 0},
+                                 strategy={"name": "full"}, dense={"enabled": False}))
+    kubelet = FakeKubelet(kube)
+    kubelet.refuse_next = {"s-t000-1"}
+    clock, writes = Clock(), LastFirst()
+    worker = SearchWorker(kube, NAMESPACE, "s", settings=WorkerSettings(status_interval=0.0),
+                          metrics=Metrics(CollectorRegistry()), clock=clock, io=writes, behind=writes)
+    kube.listeners = [lambda kind, type_, body: worker.offer(kind, type_, body)]
+    worker.offer("search", None, kube.get_search(NAMESPACE, "s"))
+    seen: list[dict] = []
+    patch_search_status = kube.patch_search_status
+
+    def watched(namespace, name, status):
+        if status.get("phase") == "Failed":
+            seen.append(dict(kube.store["trial"]["s-t000"].get("status") or {}))
+        return patch_search_status(namespace, name, status)
+
+    kube.patch_search_status = watched  # type: ignore[method-assign]
+    if patch_trial_status is not None:
+        kube.patch_trial_status = patch_trial_status(kube.patch_trial_status)  # type: ignore[method-assign]
+    for _ in range(30):
+        worker.step()
+        writes.release()
+        kubelet.run_one()
+        clock.now += 1
+    return kube, seen
+
+
+def test_a_search_says_it_ended_only_after_its_trials_last_statuses_landed():
+    kube, seen = failing_search_seen_ending()
+    assert kube.store["search"]["s"]["status"]["phase"] == "Failed"
+    # Whoever reads the trial once the search says Failed reads how the trial ended.
+    assert seen and seen[0]["phase"] == "failed" and "pruning.params.zeta" in seen[0]["message"]
+
+
+def test_a_trial_status_write_that_keeps_failing_holds_the_search_end_back_only_for_a_while():
+    refusals = []
+
+    def unwell(patch_trial_status):  # refuses the trial's end until the search says it ended
+        kube = patch_trial_status.__self__
+
+        def patch(namespace, name, status):
+            if status.get("phase") == "failed" and kube.store["search"]["s"]["status"].get("phase") != "Failed":
+                refusals.append(status)
+                raise ApiException(status=500, reason="the API server is unwell")
+            return patch_trial_status(namespace, name, status)
+        return patch
+
+    kube, seen = failing_search_seen_ending(unwell)
+    assert kube.store["search"]["s"]["status"]["phase"] == "Failed"
+    assert seen and seen[0].get("phase") != "failed"  # written after FINAL_WRITES_WAIT_S, the trial's write not landed
+    assert len(refusals) >= 5 and kube.store["trial"]["s-t000"]["status"]["phase"] == "failed"  # retried until it landed
 
 
 def test_trial_defaults_fill_what_the_search_leaves_out_field_by_field():
