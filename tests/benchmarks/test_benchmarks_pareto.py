@@ -7,15 +7,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import pareto  # noqa: E402
 
 
-@pytest.mark.skipif(not (pareto.RESULTS / "ptb-trajectories.json").exists(), reason="no recorded PTB pool")
 def test_replayed_pareto_fronts_are_measured_against_full_training():
     result = pareto.task_result("ptb")  # asserts inside that the policy's front equals the benchmark's
     rows = {r["strategy"]: r for r in result["rows"]}
