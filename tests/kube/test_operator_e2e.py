@@ -31,7 +31,6 @@ from .operator_support import (
     by_id,
     create_search,
     custom,
-    events,
     get_search,
     list_pods,
     list_trials,
@@ -279,8 +278,7 @@ def test_a_report_for_a_stopped_trial_is_ignored(node_api, finished):
     custom(node_api).patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, TRIALS, name, {"status": {"reports": {"2": late}}},
         _content_type="application/merge-patch+json")
-    wait_until(lambda: [e for e in events(node_api, namespace, "ReportIgnored") if e["involvedObject"]["name"] == name],
-               30, f"a ReportIgnored event for {name}")
+    wait_events(node_api, namespace, "ReportIgnored", involved=name, timeout=30)
     after = by_id(node_api, namespace)[tid]["status"]
     assert after["phase"] == "stopped" and after["epoch"] == 1 and after["attempt"] == trial["status"]["attempt"]
     assert not [p for p in list_pods(node_api, namespace) if p["metadata"]["labels"].get("hyperprune.io/trial-id") == tid]
@@ -301,8 +299,7 @@ def test_a_trial_the_search_does_not_list_is_ignored(node_api, finished):
     objects.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, TRIALS, f"{NAME}-t777",
                                                   {"status": {"reports": {"1": report}}},
                                                   _content_type="application/merge-patch+json")
-    wait_until(lambda: [e for e in events(node_api, namespace, "UnknownTrial")
-                        if e["involvedObject"]["name"] == f"{NAME}-t777"], 30, "an UnknownTrial event")
+    wait_events(node_api, namespace, "UnknownTrial", involved=f"{NAME}-t777", timeout=30)
     after = get_search(node_api, namespace, NAME)["status"]
     assert after["trialSummaries"] == search["status"]["trialSummaries"] and after["trials"]["total"] == CANDIDATES + 1
     assert "phase" not in (objects.get_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS,
